@@ -1,0 +1,30 @@
+//! `isr-core`: every decision isr makes, and none of its I/O.
+//!
+//! This crate is shared by every runtime (the native proxy, the tower layer, the
+//! Cloudflare Worker). It never touches a socket, a file or a clock: callers pass
+//! the current time in as [`UnixMillis`]. It builds for `wasm32-unknown-unknown`.
+//!
+//! - [`path`]: request path and query normalisation, the same for keying and forwarding.
+//! - [`route`]: route patterns (`/blog/[slug]`, `/docs/[...rest]`, `/assets/*`) and matching.
+//! - [`key`]: cache keys built only from what is keyed.
+//! - [`cache_control`]: `Cache-Control` / `CDN-Cache-Control` parsing.
+//! - [`policy`]: what may be cached, and for how long.
+//! - [`freshness`]: fresh, stale, expired or purged, at a given instant.
+//! - [`entry`]: the stored entry and its versioned, checksummed binary format.
+//! - [`headers`]: the headers isr stores, forwards and answers with.
+//! - [`config`]: the configuration model shared by every runtime, parsed from TOML.
+//! - [`store`]: the async storage traits every backend implements.
+
+pub mod cache_control;
+pub mod config;
+pub mod entry;
+pub mod freshness;
+pub mod headers;
+pub mod key;
+pub mod path;
+pub mod policy;
+pub mod route;
+pub mod store;
+mod time;
+
+pub use time::UnixMillis;

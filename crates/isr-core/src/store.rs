@@ -1,0 +1,85 @@
+//! The storage traits. Every backend (memory, on-disk, Redis, Workers KV/Durable
+//! Objects) implements them, and every backend passes the one conformance suite
+//! (`crates/isr-store/tests/conformance.rs`).
+//!
+//! Invariants every implementation keeps:
+//! - `get` never returns a torn or corrupt entry: such an entry is a miss (`Ok(None)`).
+//! - `put` is atomic per key: a reader sees the old entry or the new one, never a mix.
+//! - Keys are opaque storage keys ([`crate::key::CacheKey::storage`]); a backend does not
+//!   interpret them.
+//! - A lock is held by one token at a time, is released only by its holder, and expires
+//!   on its own if the holder dies.
+
+use std::sync::Arc;
+
+use crate::UnixMillis;
+use crate::entry::Entry;
+use crate::freshness::Invalidation;
+
+/// A storage backend failed. Corrupt entries are not errors (they are misses).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage backend: {0}")]
+    Backend(String),
+    #[error("storage backend is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Cached entries, by storage key.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait EntryStore: MaybeSendSync {
+    /// The entry under `key`, or `None` (absent, or corrupt: never a torn entry).
+    async fn get(&self, key: &str) -> Result<Option<Arc<Entry>>, StoreError>;
+    /// Store `entry` under `key`, replacing any previous one, atomically.
+    async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError>;
+    /// Remove the entry under `key`; `true` if there was one.
+    async fn remove(&self, key: &str) -> Result<bool, StoreError>;
+    /// Remove every entry.
+    async fn clear(&self) -> Result<(), StoreError>;
+}
+
+/// Tag invalidations: per tag, the newest invalidation time and mode. A purge is one
+/// write, never a scan of entries; readers compare it with an entry's `created_at`.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait TagStore: MaybeSendSync {
+    /// Record that `tag` was invalidated. A later call with an older `at` does not undo a
+    /// newer one; at equal times a hard invalidation wins over a soft one.
+    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError>;
+    /// The newest invalidation among `tags` (hard wins at equal times), if any.
+    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError>;
+    /// Forget invalidations older than `before` (they can no longer affect a live entry).
+    async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError>;
+}
+
+/// Proof of holding a lock; release with the same token.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LockToken(pub String);
+
+/// A lock per key with expiry, for single flight across processes.
+#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
+#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
+pub trait LockStore: MaybeSendSync {
+    /// Take the lock on `key` for `ttl_ms` unless someone holds it. `now` is the caller's
+    /// clock (backends with their own clock may ignore it).
+    async fn try_lock(
+        &self,
+        key: &str,
+        ttl_ms: u64,
+        now: UnixMillis,
+    ) -> Result<Option<LockToken>, StoreError>;
+    /// Release the lock if `token` still holds it; `true` if it did.
+    async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError>;
+}
+
+/// `Send + Sync` on native targets, nothing on wasm32 (where JS values are not `Send`).
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSendSync: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
+/// `Send + Sync` on native targets, nothing on wasm32 (where JS values are not `Send`).
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSendSync {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSendSync for T {}

@@ -1,0 +1,1 @@
+//! Native storage backends for isr.
