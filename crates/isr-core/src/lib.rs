@@ -13,6 +13,7 @@
 //! - [`entry`]: the stored entry and its versioned, checksummed binary format.
 //! - [`headers`]: the headers isr stores, forwards and answers with.
 //! - [`config`]: the configuration model shared by every runtime, parsed from TOML.
+//! - [`plan`]: what to do with one request: bypass, or which key to look up and render.
 //! - [`store`]: the async storage traits every backend implements.
 
 pub mod cache_control;
@@ -22,6 +23,7 @@ pub mod freshness;
 pub mod headers;
 pub mod key;
 pub mod path;
+pub mod plan;
 pub mod policy;
 pub mod route;
 pub mod store;

@@ -19,7 +19,7 @@ impl UnixMillis {
     }
 
     /// This instant moved forward by `d` (saturating).
-    pub fn add(self, d: Duration) -> UnixMillis {
+    pub fn plus(self, d: Duration) -> UnixMillis {
         UnixMillis(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
     }
 

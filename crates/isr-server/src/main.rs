@@ -1,1 +1,64 @@
-fn main() {}
+//! `isr`: the command line. Parsing lives in `cli.rs`; what runs lives in the library
+//! (`isr_server`), so the integration tests start the same proxy this binary starts.
+
+mod cli;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command};
+use isr_server::proxy::Proxy;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging(&args.log)?;
+            let config = args.load()?;
+            runtime.block_on(serve(config))
+        }
+        Command::Demo(args) => {
+            init_logging("warn")?;
+            runtime.block_on(isr_server::demo::run(&args.listen, args.walkthrough))?;
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(filter: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(filter)
+        .with_context(|| format!("--log {filter:?} is not a valid log filter"))?;
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    Ok(())
+}
+
+async fn serve(config: isr_core::config::Config) -> anyhow::Result<()> {
+    let origin = config.origin.clone().unwrap_or_default();
+    let proxy = Proxy::from_config(config)?;
+    let listener = proxy.bind().await?;
+    let addr = listener.local_addr().context("listening socket has no address")?;
+    tracing::info!("isr listening on http://{addr}, caching {origin}");
+    proxy.serve(listener, shutdown_signal()).await;
+    tracing::info!("isr stopped");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what service managers send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

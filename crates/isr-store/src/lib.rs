@@ -1,1 +1,24 @@
-//! Native storage backends for isr.
+//! Native storage backends for isr: the byte-bounded memory tier, the on-disk store
+//! (redb), and the tiered store that puts the first in front of the second.
+//!
+//! Every backend implements the `isr-core` storage traits and passes the one
+//! conformance suite (`tests/conformance.rs`). Invariants they all keep:
+//! - `get` never returns a torn or corrupt entry: that is a miss.
+//! - `put` is atomic per key: a reader sees the old entry or the new one, never a mix.
+//! - A tag invalidation is never undone by an older one; at equal times hard wins.
+//! - A lock has one holder at a time, is released only by that holder's token, and
+//!   expires on its own.
+//!
+//! Modules:
+//! - [`memory`]: [`MemoryStore`] (the L1, with a synchronous hit path), [`MemoryTags`],
+//!   [`MemoryLocks`].
+//! - [`disk`]: [`DiskStore`], entries and tags persisted in one redb file.
+//! - [`tiered`]: [`TieredStore`], L1 over any durable [`EntryStore`](isr_core::store::EntryStore).
+
+pub mod disk;
+pub mod memory;
+pub mod tiered;
+
+pub use disk::{DiskError, DiskStore};
+pub use memory::{EntryWeighter, MemoryLocks, MemoryStore, MemoryTags};
+pub use tiered::TieredStore;

@@ -1,0 +1,529 @@
+//! The command line: `isr serve` and `isr demo`, and how flags, environment variables and
+//! the config file combine into one [`Config`].
+//!
+//! Precedence, highest first: a flag, its environment variable (clap reads both), the
+//! config file, the defaults. Every value is checked by the same functions that check the
+//! config file ([`isr_core::config`]), so a value is accepted on the command line exactly
+//! when it would be accepted in `isr.toml`.
+
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand};
+use isr_core::config::{
+    Config, ConfigError, check_concurrency, parse_bytes, parse_duration_ms, parse_duration_secs,
+    parse_expire, parse_listen, parse_origin, parse_revalidate, require_positive,
+};
+use isr_core::policy::Revalidate;
+
+/// The message when no origin was given anywhere.
+const NO_ORIGIN: &str =
+    "no origin: pass --origin URL, set ISR_ORIGIN, or set origin in the config file";
+
+/// What errors about flags and environment variables are attributed to.
+const COMMAND_LINE: &str = "command line";
+
+/// Incremental Static Regeneration for any server-rendered site.
+///
+/// isr is a caching reverse proxy. Put it in front of an SSR origin and it serves each page
+/// from its cache, regenerating stale pages in the background while the stale copy is
+/// served, like Next.js ISR but for any origin.
+#[derive(Debug, Parser)]
+#[command(name = "isr", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+// Parsed once at startup, so the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the caching proxy in front of an origin.
+    ///
+    /// Settings come from flags, then ISR_* environment variables, then the config file
+    /// (--config), then the defaults. Only the origin is required.
+    Serve(ServeArgs),
+    /// Run a self-contained demo: a toy origin with isr in front of it.
+    Demo(DemoArgs),
+}
+
+/// An expire time; `None` means "never expires". An alias, because clap reads a literal
+/// `Option<Option<_>>` field as "a flag whose value is optional", which this is not.
+type Expiry = Option<u64>;
+
+/// Flags of `isr serve`. `None` means "not given": the file's value or the default stays.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Read settings from this TOML file.
+    ///
+    /// Flags and environment variables override the values in the file. An unknown key or
+    /// a bad value in the file is an error that names the key, the line and the column.
+    #[arg(long, short = 'c', env = "ISR_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The origin to cache, like http://127.0.0.1:3000.
+    ///
+    /// An http or https URL with a host and no path, query or fragment: each request's own
+    /// path and query are forwarded to it. Required, here or in the config file.
+    #[arg(long, env = "ISR_ORIGIN", value_name = "URL", value_parser = parse_origin)]
+    pub(crate) origin: Option<String>,
+
+    /// The address to listen on, like 127.0.0.1:8080 or [::]:80. [default: 127.0.0.1:8080]
+    #[arg(long, env = "ISR_LISTEN", value_name = "ADDR", value_parser = parse_listen)]
+    pub(crate) listen: Option<String>,
+
+    /// The directory of the on-disk cache. [default: .isr-cache]
+    #[arg(long, env = "ISR_CACHE_DIR", value_name = "DIR", value_parser = parse_non_empty)]
+    pub(crate) cache_dir: Option<String>,
+
+    /// The size of the in-memory cache, like 256MiB or 1GB. [default: 256MiB]
+    ///
+    /// A number of bytes, or a number with a unit: B, KB, KiB, MB, MiB, GB, GiB, TB, TiB
+    /// (KB, MB... are powers of 1000; KiB, MiB... powers of 1024).
+    #[arg(long, env = "ISR_MEMORY", value_name = "BYTES", value_parser = parse_positive_bytes)]
+    pub(crate) memory: Option<u64>,
+
+    /// The site name that is part of every cache key, like example.com.
+    ///
+    /// Two sites sharing a cache directory must have different names.
+    #[arg(long, env = "ISR_SITE", value_name = "SITE")]
+    pub(crate) site: Option<String>,
+
+    /// The build id that is part of every cache key.
+    ///
+    /// Deploying with a new build id starts from an empty cache, so no page rendered by
+    /// an old build is ever served by a new one.
+    #[arg(long, env = "ISR_BUILD_ID", value_name = "ID")]
+    pub(crate) build_id: Option<String>,
+
+    /// Key pages on the request's Host header instead of --site.
+    ///
+    /// For one isr serving several hosts. Accepts an optional value: --key-host=false
+    /// turns off a key_host = true from the config file.
+    #[arg(
+        long,
+        env = "ISR_KEY_HOST",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub(crate) key_host: Option<bool>,
+
+    /// How long a page stays fresh when neither its route nor the origin says, like 60 or
+    /// 5m; false keeps it fresh until purged. [default: 60s]
+    ///
+    /// A number of seconds, or a number with a unit: s, m, h or d.
+    #[arg(long, env = "ISR_REVALIDATE", value_name = "DURATION|false", value_parser = parse_revalidate)]
+    pub(crate) revalidate: Option<Revalidate>,
+
+    /// How long after it was rendered a page may still be served stale, like 7d; false
+    /// never expires. [default: 365d]
+    ///
+    /// Must be at least the revalidate time.
+    #[arg(long, env = "ISR_EXPIRE", value_name = "DURATION|false", value_parser = parse_expire)]
+    pub(crate) expire: Option<Expiry>,
+
+    /// How long past expiry a page is still served when its origin fails, like 1d.
+    /// [default: 1d]
+    #[arg(long, env = "ISR_STALE_IF_ERROR", value_name = "DURATION", value_parser = parse_duration_secs)]
+    pub(crate) stale_if_error: Option<u64>,
+
+    /// How long a request waits for another request's render of the same page before
+    /// going to the origin itself, like 10s or 500ms. [default: 10s]
+    #[arg(long, env = "ISR_LOCK_TIMEOUT", value_name = "DURATION", value_parser = parse_positive_duration_ms)]
+    pub(crate) lock_timeout: Option<u64>,
+
+    /// The longest one render may take, like 30s. [default: 30s]
+    #[arg(long, env = "ISR_RENDER_TIMEOUT", value_name = "DURATION", value_parser = parse_positive_duration_ms)]
+    pub(crate) render_timeout: Option<u64>,
+
+    /// The most pages regenerated in the background at once. [default: 8]
+    #[arg(long, env = "ISR_REGENERATE_CONCURRENCY", value_name = "N", value_parser = parse_concurrency)]
+    pub(crate) regenerate_concurrency: Option<usize>,
+
+    /// The largest response body cached, like 10MiB; larger ones are passed through.
+    /// [default: 10MiB]
+    #[arg(long, env = "ISR_MAX_ENTRY_SIZE", value_name = "BYTES", value_parser = parse_positive_bytes)]
+    pub(crate) max_entry_size: Option<u64>,
+
+    /// What to log: error, warn, info, debug or trace, or a filter like isr=debug,warn.
+    #[arg(long, env = "ISR_LOG", value_name = "LEVEL", default_value = "info")]
+    pub(crate) log: String,
+}
+
+/// Flags of `isr demo`.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// The address the demo's isr listens on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
+    pub(crate) listen: String,
+
+    /// Run the scripted MISS → HIT → STALE → regenerated sequence, print it, and exit.
+    ///
+    /// Without it, the demo keeps running so you can try it with curl or a browser.
+    #[arg(long)]
+    pub(crate) walkthrough: bool,
+}
+
+impl ServeArgs {
+    /// The configuration: the file (if any) with the flags and environment applied.
+    ///
+    /// Errors: an unreadable or invalid file, a combination of values that breaks a rule
+    /// (e.g. `--expire` shorter than the file's revalidate), or no origin anywhere.
+    pub(crate) fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = self.read_config_file()?;
+        self.apply_overrides(&mut config);
+        config
+            .validate()
+            .map_err(|message| ConfigError::unplaced(COMMAND_LINE, message))?;
+        if config.origin.is_none() {
+            return Err(ConfigError::unplaced(COMMAND_LINE, NO_ORIGIN));
+        }
+        Ok(config)
+    }
+
+    fn read_config_file(&self) -> Result<Config, ConfigError> {
+        let Some(path) = &self.config else {
+            return Ok(Config::default());
+        };
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ConfigError::unplaced(&name, format!("cannot read config file {name}: {error}"))
+        })?;
+        Config::from_toml(&text, &name)
+    }
+
+    /// Overwrite what the file (or the defaults) set with what was given here.
+    fn apply_overrides(&self, config: &mut Config) {
+        override_with(&mut config.origin, self.origin.clone().map(Some));
+        override_with(&mut config.listen, self.listen.clone());
+        override_with(&mut config.cache_dir, self.cache_dir.clone());
+        override_with(&mut config.memory_bytes, self.memory);
+        override_with(&mut config.site, self.site.clone());
+        override_with(&mut config.build_id, self.build_id.clone());
+        override_with(&mut config.key_host, self.key_host);
+        override_with(&mut config.defaults.revalidate, self.revalidate);
+        override_with(&mut config.defaults.expire, self.expire);
+        override_with(&mut config.defaults.stale_if_error, self.stale_if_error);
+        override_with(&mut config.engine.lock_timeout_ms, self.lock_timeout);
+        override_with(&mut config.engine.render_timeout_ms, self.render_timeout);
+        override_with(
+            &mut config.engine.regenerate_concurrency,
+            self.regenerate_concurrency,
+        );
+        override_with(&mut config.engine.max_entry_bytes, self.max_entry_size);
+    }
+}
+
+fn override_with<T>(setting: &mut T, given: Option<T>) {
+    if let Some(value) = given {
+        *setting = value;
+    }
+}
+
+// Value parsers: compositions of the config file's own checks, so the two never disagree.
+
+fn parse_positive_bytes(s: &str) -> Result<u64, String> {
+    parse_bytes(s).and_then(require_positive)
+}
+
+fn parse_positive_duration_ms(s: &str) -> Result<u64, String> {
+    parse_duration_ms(s).and_then(require_positive)
+}
+
+fn parse_concurrency(s: &str) -> Result<usize, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number"))?;
+    check_concurrency(n)
+}
+
+fn parse_non_empty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    use super::*;
+
+    fn serve_args(args: &[&str]) -> ServeArgs {
+        let argv = ["isr", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Command::Serve(serve),
+            }) => serve,
+            Ok(other) => panic!("expected serve, got {other:?}"),
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    fn load(args: &[&str]) -> Result<Config, ConfigError> {
+        serve_args(args).load()
+    }
+
+    fn config_file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write config");
+        file
+    }
+
+    /// The error for `isr serve <args>`, which must be about `flag`.
+    #[track_caller]
+    fn assert_flag_error(args: &[&str], flag: &str) {
+        let argv = ["isr", "serve"].iter().chain(args);
+        let error = Cli::try_parse_from(argv).expect_err("expected a clap error");
+        assert_eq!(error.kind(), ErrorKind::ValueValidation, "{error}");
+        let text = error.to_string();
+        assert!(text.contains(flag), "{text:?} does not name {flag}");
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn origin_alone_is_enough() {
+        let config = load(&["--origin", "http://localhost:3000/"]).expect("loads");
+        assert_eq!(config.origin.as_deref(), Some("http://localhost:3000"));
+        let defaults = Config::default();
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.cache_dir, defaults.cache_dir);
+        assert_eq!(config.memory_bytes, defaults.memory_bytes);
+        assert_eq!(config.defaults, defaults.defaults);
+        assert_eq!(config.engine, defaults.engine);
+        assert!(config.routes.is_empty());
+    }
+
+    #[test]
+    fn no_origin_anywhere_is_an_error() {
+        let error = load(&[]).expect_err("no origin");
+        assert_eq!(error.message, NO_ORIGIN);
+        let file = config_file("site = \"x\"\n");
+        let path = file.path().to_str().expect("utf-8 path");
+        let error = load(&["--config", path]).expect_err("no origin");
+        assert_eq!(error.message, NO_ORIGIN);
+    }
+
+    #[test]
+    fn every_flag_overrides_the_file() {
+        let file = config_file(
+            r#"
+origin = "http://file:1"
+listen = "127.0.0.1:1111"
+cache_dir = "file-dir"
+memory = 1000
+site = "file.example"
+build_id = "file-build"
+key_host = true
+[cache]
+revalidate = 100
+expire = 1000
+stale_if_error = 10
+lock_timeout = 1
+render_timeout = 2
+regenerate_concurrency = 3
+max_entry_size = 4
+"#,
+        );
+        let path = file.path().to_str().expect("utf-8 path");
+        let config = load(&[
+            "-c",
+            path,
+            "--origin=https://flag:2",
+            "--listen=[::1]:2222",
+            "--cache-dir=flag-dir",
+            "--memory=2KiB",
+            "--site=flag.example",
+            "--build-id=flag-build",
+            "--key-host=false",
+            "--revalidate=false",
+            "--expire=false",
+            "--stale-if-error=1m",
+            "--lock-timeout=250ms",
+            "--render-timeout=1m",
+            "--regenerate-concurrency=16",
+            "--max-entry-size=1MB",
+        ])
+        .expect("loads");
+        assert_eq!(config.origin.as_deref(), Some("https://flag:2"));
+        assert_eq!(config.listen, "[::1]:2222");
+        assert_eq!(config.cache_dir, "flag-dir");
+        assert_eq!(config.memory_bytes, 2048);
+        assert_eq!(config.site, "flag.example");
+        assert_eq!(config.build_id, "flag-build");
+        assert!(!config.key_host);
+        assert_eq!(config.defaults.revalidate, Revalidate::Never);
+        assert_eq!(config.defaults.expire, None);
+        assert_eq!(config.defaults.stale_if_error, 60);
+        assert_eq!(config.engine.lock_timeout_ms, 250);
+        assert_eq!(config.engine.render_timeout_ms, 60_000);
+        assert_eq!(config.engine.regenerate_concurrency, 16);
+        assert_eq!(config.engine.max_entry_bytes, 1_000_000);
+    }
+
+    #[test]
+    fn the_file_beats_the_defaults_where_no_flag_is_given() {
+        let file = config_file(
+            "origin = \"http://file:1\"\nmemory = \"1MiB\"\nsite = \"file\"\n[[route]]\npath = \"/a\"\n",
+        );
+        let path = file.path().to_str().expect("utf-8 path");
+        let config = load(&["--config", path, "--site", "flag"]).expect("loads");
+        assert_eq!(config.origin.as_deref(), Some("http://file:1"));
+        assert_eq!(config.memory_bytes, 1 << 20);
+        assert_eq!(config.site, "flag");
+        assert_eq!(config.listen, Config::default().listen);
+        assert_eq!(config.routes.len(), 1);
+    }
+
+    #[test]
+    fn key_host_flag_forms() {
+        assert_eq!(serve_args(&[]).key_host, None);
+        assert_eq!(serve_args(&["--key-host"]).key_host, Some(true));
+        assert_eq!(serve_args(&["--key-host=no"]).key_host, Some(false));
+        assert_eq!(serve_args(&["--key-host=1"]).key_host, Some(true));
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path_and_the_io_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("nope.toml");
+        let missing = missing.to_str().expect("utf-8 path");
+        let error = load(&["--config", missing, "--origin", "http://x"]).expect_err("missing");
+        assert_eq!(error.file, missing);
+        assert!(error.message.contains(missing), "{error}");
+        let io_text = std::io::Error::from(std::io::ErrorKind::NotFound).to_string();
+        assert!(
+            error.message.to_lowercase().contains("no such file")
+                || error.message.contains(&io_text),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn file_errors_keep_their_position() {
+        let file = config_file("origin = \"http://x\"\n\nmemroy = 1\n");
+        let path = file.path().to_str().expect("utf-8 path");
+        let error = load(&["--config", path]).expect_err("unknown key");
+        assert_eq!((error.file.as_str(), error.line), (path, 3));
+        assert!(error.message.contains("memroy"), "{error}");
+    }
+
+    #[test]
+    fn combined_values_are_checked_after_overrides() {
+        let file = config_file("origin = \"http://x\"\n[cache]\nrevalidate = 600\nexpire = 3600\n");
+        let path = file.path().to_str().expect("utf-8 path");
+        let error = load(&["--config", path, "--expire", "5m"]).expect_err("expire < revalidate");
+        assert_eq!(error.file, COMMAND_LINE);
+        assert!(error.message.contains("expire"), "{error}");
+        assert!(load(&["--config", path, "--revalidate", "1m", "--expire", "10m"]).is_ok());
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_flag() {
+        assert_flag_error(&["--origin", "ftp://x"], "--origin");
+        assert_flag_error(&["--origin", "http://x/app"], "--origin");
+        assert_flag_error(&["--listen", "localhost"], "--listen");
+        assert_flag_error(&["--cache-dir="], "--cache-dir");
+        assert_flag_error(&["--memory", "12XB"], "--memory");
+        assert_flag_error(&["--memory", "0"], "--memory");
+        assert_flag_error(&["--key-host=maybe"], "--key-host");
+        assert_flag_error(&["--revalidate", "0"], "--revalidate");
+        assert_flag_error(&["--revalidate", "true"], "--revalidate");
+        assert_flag_error(&["--expire", "1500ms"], "--expire");
+        assert_flag_error(&["--stale-if-error=-1"], "--stale-if-error");
+        assert_flag_error(&["--lock-timeout", "5w"], "--lock-timeout");
+        assert_flag_error(&["--render-timeout", "0s"], "--render-timeout");
+        assert_flag_error(
+            &["--regenerate-concurrency", "0"],
+            "--regenerate-concurrency",
+        );
+        assert_flag_error(
+            &["--regenerate-concurrency", "many"],
+            "--regenerate-concurrency",
+        );
+        assert_flag_error(&["--max-entry-size", "huge"], "--max-entry-size");
+    }
+
+    #[test]
+    fn log_defaults_to_info() {
+        assert_eq!(serve_args(&[]).log, "info");
+        assert_eq!(serve_args(&["--log", "isr=debug"]).log, "isr=debug");
+    }
+
+    /// Environment variables cannot be set from a test here (`set_var` is unsafe in Rust
+    /// 2024 and the workspace forbids unsafe code), so check the wiring instead: every
+    /// `serve` value has its ISR_* variable, named after the flag.
+    #[test]
+    fn every_serve_flag_has_its_environment_variable() {
+        let command = Cli::command();
+        let serve = command.find_subcommand("serve").expect("serve exists");
+        let mut checked = 0;
+        for arg in serve.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "help" {
+                continue;
+            }
+            let expected = format!("ISR_{}", long.replace('-', "_").to_uppercase());
+            let env = arg.get_env().and_then(|env| env.to_str());
+            assert_eq!(env, Some(expected.as_str()), "--{long}");
+            checked += 1;
+        }
+        assert_eq!(checked, 16);
+    }
+
+    #[test]
+    fn every_flag_is_documented() {
+        let mut command = Cli::command();
+        command.build();
+        for sub in command.get_subcommands() {
+            assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
+            for arg in sub.get_arguments() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "{} --{:?} has no help",
+                    sub.get_name(),
+                    arg.get_long()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn demo_flags() {
+        let cli = Cli::try_parse_from(["isr", "demo"]).expect("parses");
+        let Command::Demo(demo) = cli.command else {
+            panic!("expected demo")
+        };
+        assert_eq!(demo.listen, "127.0.0.1:8080");
+        assert!(!demo.walkthrough);
+        let cli = Cli::try_parse_from(["isr", "demo", "--walkthrough", "--listen", "127.0.0.1:0"])
+            .expect("parses");
+        let Command::Demo(demo) = cli.command else {
+            panic!("expected demo")
+        };
+        assert_eq!(demo.listen, "127.0.0.1:0");
+        assert!(demo.walkthrough);
+        let error = Cli::try_parse_from(["isr", "demo", "--listen", "nope"]).expect_err("bad");
+        assert!(error.to_string().contains("--listen"), "{error}");
+    }
+
+    #[test]
+    fn a_subcommand_is_required() {
+        assert!(Cli::try_parse_from(["isr"]).is_err());
+    }
+}

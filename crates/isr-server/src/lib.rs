@@ -1,0 +1,7 @@
+//! The `isr` server: the caching reverse proxy, its storage setup, and the demo.
+//!
+//! `main.rs` is only the command line; everything it runs is here so integration tests
+//! start the very same proxy on ephemeral loopback ports.
+
+pub mod demo;
+pub mod proxy;

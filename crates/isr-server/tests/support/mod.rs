@@ -1,0 +1,391 @@
+//! Test support: a real origin that counts its renders, and the real proxy in front of it,
+//! both on ephemeral loopback ports.
+//!
+//! Waiting is done on conditions (render counts, engine counters), never on timing.
+
+#![allow(dead_code, unreachable_pub)] // each test file uses a different part of this
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use isr::{Body, ManualClock, Stats};
+use isr_core::UnixMillis;
+use isr_core::config::Config;
+use isr_server::proxy::{Proxy, open_store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// What the origin answers for a path.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Fixed body; default: `"<path?query> render #<n>"`.
+    pub body: Option<Bytes>,
+}
+
+impl Page {
+    pub fn ok() -> Page {
+        Page {
+            status: 200,
+            ..Page::default()
+        }
+    }
+
+    pub fn status(status: u16) -> Page {
+        Page {
+            status,
+            ..Page::default()
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Page {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Page {
+        self.body = Some(body.into());
+        self
+    }
+}
+
+/// How the origin misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer every request with 500.
+    Error500,
+    /// Never answer.
+    Hang,
+}
+
+/// A request as the origin saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: Method,
+    pub target: String,
+    pub headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct OriginState {
+    pages: Mutex<HashMap<String, Page>>,
+    renders: Mutex<HashMap<String, u64>>,
+    total: AtomicU64,
+    seen: Mutex<Vec<Seen>>,
+    fault: Mutex<Option<Fault>>,
+    held: AtomicU64,
+}
+
+/// The origin: counts renders per path, can hold renders at a gate, and can fail.
+pub struct TestOrigin {
+    pub addr: SocketAddr,
+    state: Arc<OriginState>,
+    gate: watch::Sender<bool>,
+    tasks: Arc<Mutex<JoinSet<()>>>,
+}
+
+impl TestOrigin {
+    pub async fn start() -> TestOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let addr = listener.local_addr().expect("origin addr");
+        let state = Arc::new(OriginState::default());
+        let (gate, gate_rx) = watch::channel(true);
+        let tasks = Arc::new(Mutex::new(JoinSet::new()));
+        let accept_state = Arc::clone(&state);
+        let accept_tasks = Arc::clone(&tasks);
+        tasks.lock().unwrap().spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = Arc::clone(&accept_state);
+                let gate = gate_rx.clone();
+                accept_tasks.lock().unwrap().spawn(async move {
+                    let service = service_fn(move |request| {
+                        let state = Arc::clone(&state);
+                        let gate = gate.clone();
+                        async move { Ok::<_, Infallible>(answer(&state, gate, request).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        TestOrigin {
+            addr,
+            state,
+            gate,
+            tasks,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answer `path` (no query) with `page` from now on.
+    pub fn set(&self, path: &str, page: Page) {
+        self.state.pages.lock().unwrap().insert(path.to_owned(), page);
+    }
+
+    /// Renders of `path` (no query) so far.
+    pub fn renders(&self, path: &str) -> u64 {
+        self.state.renders.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+
+    /// All requests answered or held so far.
+    pub fn total(&self) -> u64 {
+        self.state.total.load(Ordering::SeqCst)
+    }
+
+    /// Every request the origin has seen.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.seen.lock().unwrap().clone()
+    }
+
+    pub fn fault(&self, fault: Option<Fault>) {
+        *self.state.fault.lock().unwrap() = fault;
+    }
+
+    /// Hold every render at a gate until [`TestOrigin::open`].
+    pub fn close(&self) {
+        self.gate.send_replace(false);
+    }
+
+    pub fn open(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Renders currently held at the gate.
+    pub fn held(&self) -> u64 {
+        self.state.held.load(Ordering::SeqCst)
+    }
+
+    /// Stop listening and drop every connection: the origin is down.
+    pub fn stop(&self) {
+        self.tasks.lock().unwrap().abort_all();
+    }
+}
+
+impl Drop for TestOrigin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn answer(
+    state: &OriginState,
+    mut gate: watch::Receiver<bool>,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    state.seen.lock().unwrap().push(Seen {
+        method: request.method().clone(),
+        target: target.clone(),
+        headers: request.headers().clone(),
+    });
+    state.total.fetch_add(1, Ordering::SeqCst);
+    let render = {
+        let mut renders = state.renders.lock().unwrap();
+        let count = renders.entry(path.clone()).or_default();
+        *count += 1;
+        *count
+    };
+    if !*gate.borrow() {
+        state.held.fetch_add(1, Ordering::SeqCst);
+        let _ = gate.wait_for(|open| *open).await;
+        state.held.fetch_sub(1, Ordering::SeqCst);
+    }
+    let fault = *state.fault.lock().unwrap();
+    match fault {
+        Some(Fault::Error500) => {
+            let mut response = Response::new(Full::new(Bytes::from("origin error")));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return response;
+        }
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        None => {}
+    }
+    let page = state.pages.lock().unwrap().get(&path).cloned().unwrap_or_else(|| {
+        Page::ok().header("cache-control", "public, s-maxage=60, stale-while-revalidate=600")
+    });
+    let body = page
+        .body
+        .clone()
+        .unwrap_or_else(|| Bytes::from(format!("{target} render #{render}")));
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = StatusCode::from_u16(page.status).unwrap();
+    for (name, value) in &page.headers {
+        response.headers_mut().append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    response
+        .headers_mut()
+        .insert("x-render", HeaderValue::from(render));
+    response
+}
+
+/// An answer from the proxy, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// The `x-isr-cache` value.
+    pub fn cache(&self) -> &str {
+        self.header("x-isr-cache").unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The real proxy on an ephemeral port, on a manual clock, with its store in a temp dir.
+pub struct TestProxy {
+    pub addr: SocketAddr,
+    pub clock: ManualClock,
+    layer: isr::IsrLayer,
+    client: Client<HttpConnector, Body>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+/// The instant the manual clocks start at.
+pub const START: UnixMillis = UnixMillis(1_800_000_000_000);
+
+impl TestProxy {
+    /// A proxy for `origin` configured by `toml` (an `isr.toml` text).
+    pub async fn start(origin: &TestOrigin, toml: &str) -> TestProxy {
+        let config = Config::from_toml(toml, "test.toml").expect("test config");
+        TestProxy::start_with(origin, config, Arc::new(tempfile::tempdir().unwrap())).await
+    }
+
+    /// A proxy with a given config and store directory (reuse a dir to test restarts).
+    pub async fn start_with(origin: &TestOrigin, mut config: Config, dir: Arc<tempfile::TempDir>) -> TestProxy {
+        config.origin = Some(origin.url());
+        config.listen = "127.0.0.1:0".to_owned();
+        config.cache_dir = dir.path().display().to_string();
+        let clock = ManualClock::new(START);
+        let store = open_store(dir.path(), config.memory_bytes).expect("open store");
+        let proxy = Proxy::new(config, store, Arc::new(clock.clone())).expect("proxy");
+        let layer = proxy.layer().clone();
+        let listener = proxy.bind().await.expect("bind proxy");
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(proxy.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(2_000)
+            .build_http();
+        TestProxy {
+            addr,
+            clock,
+            layer,
+            client,
+            stop: Some(stop),
+            server: Some(server),
+            dir,
+        }
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.layer.stats()
+    }
+
+    pub fn layer(&self) -> &isr::IsrLayer {
+        &self.layer
+    }
+
+    pub async fn get(&self, target: &str) -> Answer {
+        self.send(Request::get(target).body(Body::empty()).unwrap()).await
+    }
+
+    /// Send a request; its URI is a path and query, the proxy's address is filled in.
+    pub async fn send(&self, mut request: Request<Body>) -> Answer {
+        let target = request.uri().to_string();
+        *request.uri_mut() = format!("http://{}{}", self.addr, target).parse().unwrap();
+        let response = self.client.request(request).await.expect("proxy answers");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("proxy body").to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// Move the proxy's clock forward.
+    pub fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+
+    /// Stop serving (the store stays in `dir`).
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+/// Wait until `condition` holds, checking after each yield; panics after 10 s of real time
+/// (a hang means a bug, not a slow machine: every condition here is reached in milliseconds).
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Run `count` copies of a future concurrently and collect their outputs.
+pub async fn concurrently<F, Fut, T>(count: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for i in 0..count {
+        set.spawn(make(i));
+    }
+    let mut out = Vec::with_capacity(count);
+    while let Some(result) = set.join_next().await {
+        out.push(result.expect("task"));
+    }
+    out
+}

@@ -1,0 +1,316 @@
+//! The on-disk tier: entries and tag invalidations in one redb file (`isr.redb`).
+//!
+//! Invariants:
+//! - Every write is one redb transaction committed with immediate durability: once a
+//!   `put` (or `invalidate`) returns, it survives a crash or `kill -9`, and a crash
+//!   mid-write leaves the previous value. redb's copy-on-write commits make each
+//!   write atomic, so a reader never sees half of one.
+//! - Rows hold entries in [`Entry::encode`]'s checksummed format. A row that does not
+//!   decode is reported as a miss and removed, never served.
+//! - Every redb call runs on the blocking pool (`spawn_blocking`), never on a runtime
+//!   worker thread.
+//! - Only one process opens the file: redb locks it, and a second open is reported as
+//!   [`DiskError::Locked`].
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use isr_core::UnixMillis;
+use isr_core::entry::Entry;
+use isr_core::freshness::{Invalidation, PurgeMode};
+use isr_core::store::{EntryStore, StoreError, TagStore};
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
+
+use crate::memory::{newest_of, supersedes};
+
+/// Encoded entries, by storage key.
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
+/// Tag → (invalidated at, in Unix millis; mode, see [`mode_to_byte`]).
+const TAGS: TableDefinition<&str, (u64, u8)> = TableDefinition::new("tags");
+
+/// The database file's name inside the store's directory.
+pub const FILE_NAME: &str = "isr.redb";
+
+/// redb's page cache. The hot set lives in the memory tier above this store, so the
+/// disk tier's own cache stays modest.
+const PAGE_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The on-disk store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DiskError {
+    #[error("cannot create the cache directory {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the cache file {} is already open in another isr process (or twice in this one); \
+         stop the other process or give this one its own cache directory",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    #[error(
+        "cannot open the cache file {}: {message}. It holds only cached pages: \
+         deleting it is safe and starts with an empty cache",
+        path.display()
+    )]
+    Open { path: PathBuf, message: String },
+}
+
+/// Entries and tag invalidations persisted in a redb database.
+#[derive(Clone)]
+pub struct DiskStore {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for DiskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DiskStore {
+    /// Open (or create) the store in `dir`, creating the directory if needed.
+    ///
+    /// Blocking: call it at startup, or from `spawn_blocking`. After an unclean shutdown
+    /// redb repairs the file here, which may take a while on a large file.
+    pub fn open(dir: &Path) -> Result<DiskStore, DiskError> {
+        std::fs::create_dir_all(dir).map_err(|source| DiskError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(FILE_NAME);
+        let open_error = |message: String| DiskError::Open {
+            path: path.clone(),
+            message,
+        };
+        // redb may panic on a file that was damaged outside redb; that must be an error
+        // a person can act on, not a crash of the proxy.
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            Database::builder()
+                .set_cache_size(PAGE_CACHE_BYTES)
+                .create(&path)
+        }));
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch)) => {
+                return Err(DiskError::Locked { path });
+            }
+            Ok(Err(e)) => return Err(open_error(e.to_string())),
+            Err(_) => return Err(open_error("the file is corrupt".to_owned())),
+        };
+        // Create both tables up front so read transactions always find them.
+        let created = (|| -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            txn.open_table(ENTRIES)?;
+            txn.open_table(TAGS)?;
+            txn.commit()?;
+            Ok(())
+        })();
+        created.map_err(|e| open_error(e.to_string()))?;
+        Ok(DiskStore {
+            db: Arc::new(db),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Run `op` against the database on the blocking pool.
+    async fn blocking<T, F>(&self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        match tokio::task::spawn_blocking(move || op(&db)).await {
+            Ok(result) => result.map_err(store_error),
+            Err(e) => Err(StoreError::Backend(format!("disk store task failed: {e}"))),
+        }
+    }
+}
+
+fn store_error(e: redb::Error) -> StoreError {
+    match e {
+        redb::Error::Io(io) => StoreError::Unavailable(format!("disk store I/O: {io}")),
+        other => StoreError::Backend(format!("disk store: {other}")),
+    }
+}
+
+fn read_row(db: &Database, key: &str) -> Result<Option<Vec<u8>>, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(ENTRIES)?;
+    Ok(table.get(key)?.map(|row| row.value().to_vec()))
+}
+
+/// Remove the row under `key` only if it still holds `corrupt`, so a valid entry written
+/// since it was read is kept.
+fn remove_corrupt_row(db: &Database, key: &str, corrupt: &[u8]) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut table = txn.open_table(ENTRIES)?;
+        let unchanged = table.get(key)?.is_some_and(|row| row.value() == corrupt);
+        if unchanged {
+            table.remove(key)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn mode_to_byte(mode: PurgeMode) -> u8 {
+    match mode {
+        PurgeMode::Soft => 0,
+        PurgeMode::Hard => 1,
+    }
+}
+
+fn mode_from_byte(byte: u8) -> PurgeMode {
+    match byte {
+        0 => PurgeMode::Soft,
+        // Unknown modes are treated as the stricter one: never serve what may be purged.
+        _ => PurgeMode::Hard,
+    }
+}
+
+fn invalidation_from_row((at, mode): (u64, u8)) -> Invalidation {
+    Invalidation {
+        at: UnixMillis(at),
+        mode: mode_from_byte(mode),
+    }
+}
+
+#[async_trait::async_trait]
+impl EntryStore for DiskStore {
+    async fn get(&self, key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |db| {
+            let Some(row) = read_row(db, &key)? else {
+                return Ok(None);
+            };
+            let row = Bytes::from(row);
+            match Entry::decode(row.clone()) {
+                Ok(entry) => Ok(Some(Arc::new(entry))),
+                Err(reason) => {
+                    tracing::warn!(key = %key, %reason, "removing a corrupt entry from the disk cache");
+                    if let Err(e) = remove_corrupt_row(db, &key, &row) {
+                        tracing::warn!(key = %key, error = %e, "could not remove a corrupt entry");
+                    }
+                    Ok(None)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |db| {
+            let encoded = entry.encode();
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(ENTRIES)?;
+                table.insert(key.as_str(), encoded.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove(&self, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let removed = {
+                let mut table = txn.open_table(ENTRIES)?;
+                table.remove(key.as_str())?.is_some()
+            };
+            txn.commit()?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_write()?;
+            // Dropping the table frees its pages at once, unlike removing row by row.
+            txn.delete_table(ENTRIES)?;
+            txn.open_table(ENTRIES)?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl TagStore for DiskStore {
+    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+        let tag = tag.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            {
+                let mut table = txn.open_table(TAGS)?;
+                let current = table
+                    .get(tag.as_str())?
+                    .map(|row| invalidation_from_row(row.value()));
+                if current.is_none_or(|current| supersedes(invalidation, current)) {
+                    table.insert(
+                        tag.as_str(),
+                        (invalidation.at.0, mode_to_byte(invalidation.mode)),
+                    )?;
+                }
+            }
+            txn.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
+        if tags.is_empty() {
+            return Ok(None);
+        }
+        let tags = tags.to_vec();
+        self.blocking(move |db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(TAGS)?;
+            let mut newest = None;
+            for tag in &tags {
+                if let Some(row) = table.get(tag.as_str())? {
+                    newest = newest_of(newest, invalidation_from_row(row.value()));
+                }
+            }
+            Ok(newest)
+        })
+        .await
+    }
+
+    async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let forgotten = {
+                let mut table = txn.open_table(TAGS)?;
+                let len = table.len()?;
+                table.retain(|_, (at, _)| at >= before.0)?;
+                len.saturating_sub(table.len()?)
+            };
+            txn.commit()?;
+            Ok(forgotten)
+        })
+        .await
+    }
+}

@@ -1,0 +1,418 @@
+//! The memory tier: a byte-bounded entry cache, plus in-process tag and lock stores.
+//!
+//! Invariants:
+//! - [`MemoryStore`] never holds more than its capacity in weight, where an entry weighs
+//!   [`Entry::weight`] plus its key length. An entry too heavy to fit is not admitted, and
+//!   inserting it still drops any older entry under that key (a put never leaves the
+//!   previous version behind).
+//! - The hit path ([`MemoryStore::get_sync`]) is synchronous and allocation-free: it
+//!   borrows the key, and clones only an `Arc`.
+//! - [`MemoryTags`] keeps per tag the newest invalidation; an older one never replaces a
+//!   newer one, and at equal times hard wins over soft.
+//! - [`MemoryLocks`] hands a key to one token at a time, until it is released by that
+//!   token or its expiry passes on the caller's clock.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use isr_core::UnixMillis;
+use isr_core::entry::Entry;
+use isr_core::freshness::{Invalidation, PurgeMode};
+use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
+use quick_cache::sync::{Cache, DefaultLifecycle, GuardResult, PlaceholderGuard};
+use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
+
+/// Weighs an entry by its approximate memory footprint, key included.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EntryWeighter;
+
+impl Weighter<String, Arc<Entry>> for EntryWeighter {
+    fn weight(&self, key: &String, entry: &Arc<Entry>) -> u64 {
+        // Never 0: quick_cache never evicts zero-weight items.
+        entry.weight().saturating_add(key.len() as u64).max(1)
+    }
+}
+
+type EntryCache = Cache<
+    String,
+    Arc<Entry>,
+    EntryWeighter,
+    DefaultHashBuilder,
+    DefaultLifecycle<String, Arc<Entry>>,
+>;
+
+/// A pending refill of one key (see [`MemoryStore::begin_refill`]).
+pub(crate) type RefillGuard<'a> = PlaceholderGuard<
+    'a,
+    String,
+    Arc<Entry>,
+    EntryWeighter,
+    DefaultHashBuilder,
+    DefaultLifecycle<String, Arc<Entry>>,
+>;
+
+/// What [`MemoryStore::begin_refill`] found.
+pub(crate) enum Refill<'a> {
+    /// The entry is already cached.
+    Present(Arc<Entry>),
+    /// Absent: fill it through the guard. The fill is dropped if the key is written or
+    /// removed in the meantime, so a refill never overwrites a newer put.
+    Vacant(RefillGuard<'a>),
+    /// Another task is refilling this key right now.
+    Busy,
+}
+
+/// Typical entry size used only to size the cache's index up front.
+const ESTIMATED_ENTRY_BYTES: u64 = 16 * 1024;
+
+/// The L1: a byte-bounded, concurrent, in-memory entry cache (S3-FIFO via quick_cache).
+///
+/// quick_cache splits the capacity into shards; an entry is admitted only if it fits in
+/// one shard's share, so very large entries relative to the capacity are not kept.
+pub struct MemoryStore {
+    cache: EntryCache,
+    capacity: u64,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("len", &self.len())
+            .field("weight", &self.weight())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// A cache holding at most `capacity_bytes` of entries (by [`EntryWeighter`]).
+    pub fn new(capacity_bytes: u64) -> MemoryStore {
+        let estimated_items = usize::try_from(capacity_bytes / ESTIMATED_ENTRY_BYTES)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let options = OptionsBuilder::new()
+            .estimated_items_capacity(estimated_items)
+            .weight_capacity(capacity_bytes)
+            .build();
+        let cache = match options {
+            Ok(options) => Cache::with_options(
+                options,
+                EntryWeighter,
+                DefaultHashBuilder::default(),
+                DefaultLifecycle::default(),
+            ),
+            // Unreachable (both required options are set), but never panic for it.
+            Err(_) => Cache::with_weighter(estimated_items, capacity_bytes, EntryWeighter),
+        };
+        MemoryStore {
+            cache,
+            capacity: capacity_bytes,
+        }
+    }
+
+    /// The entry under `key`, without awaiting or allocating.
+    pub fn get_sync(&self, key: &str) -> Option<Arc<Entry>> {
+        self.cache.get(key)
+    }
+
+    /// Store `entry` under `key` (replacing any previous one). An entry heavier than the
+    /// cache can hold is not admitted, and the previous one is dropped regardless.
+    pub fn insert_sync(&self, key: &str, entry: Arc<Entry>) {
+        self.cache.insert(key.to_owned(), entry);
+    }
+
+    /// Remove the entry under `key`; `true` if there was one.
+    pub fn remove_sync(&self, key: &str) -> bool {
+        self.cache.remove(key).is_some()
+    }
+
+    /// Remove every entry.
+    pub fn clear_sync(&self) {
+        self.cache.clear();
+    }
+
+    /// Total weight (≈ bytes) of the entries held.
+    pub fn weight(&self) -> u64 {
+        self.cache.weight()
+    }
+
+    /// Number of entries held.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// The configured capacity in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Look `key` up, and if absent reserve it for a refill from a slower tier. Never
+    /// waits on another task's refill (that returns [`Refill::Busy`]).
+    pub(crate) fn begin_refill(&self, key: &str) -> Refill<'_> {
+        match self
+            .cache
+            .get_value_or_guard(key, Some(std::time::Duration::ZERO))
+        {
+            GuardResult::Value(entry) => Refill::Present(entry),
+            GuardResult::Guard(guard) => Refill::Vacant(guard),
+            GuardResult::Timeout => Refill::Busy,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EntryStore for MemoryStore {
+    async fn get(&self, key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
+        Ok(self.get_sync(key))
+    }
+
+    async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError> {
+        self.insert_sync(key, entry);
+        Ok(())
+    }
+
+    async fn remove(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.remove_sync(key))
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.clear_sync();
+        Ok(())
+    }
+}
+
+/// Lock a mutex, recovering the data if a holder panicked: every critical section here
+/// leaves the map consistent, so a poisoned lock holds valid data.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether `candidate` supersedes `current`: newer wins; at equal times hard wins.
+pub(crate) fn supersedes(candidate: Invalidation, current: Invalidation) -> bool {
+    candidate.at > current.at
+        || (candidate.at == current.at
+            && candidate.mode == PurgeMode::Hard
+            && current.mode == PurgeMode::Soft)
+}
+
+/// The newest of two optional invalidations (hard wins at equal times).
+pub(crate) fn newest_of(a: Option<Invalidation>, b: Invalidation) -> Option<Invalidation> {
+    match a {
+        Some(a) if !supersedes(b, a) => Some(a),
+        _ => Some(b),
+    }
+}
+
+/// Tag invalidations held in process memory.
+#[derive(Debug, Default)]
+pub struct MemoryTags {
+    tags: Mutex<HashMap<String, Invalidation>>,
+}
+
+impl MemoryTags {
+    pub fn new() -> MemoryTags {
+        MemoryTags::default()
+    }
+}
+
+#[async_trait::async_trait]
+impl TagStore for MemoryTags {
+    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+        let mut tags = lock(&self.tags);
+        match tags.get_mut(tag) {
+            Some(current) => {
+                if supersedes(invalidation, *current) {
+                    *current = invalidation;
+                }
+            }
+            None => {
+                tags.insert(tag.to_owned(), invalidation);
+            }
+        }
+        Ok(())
+    }
+
+    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
+        let map = lock(&self.tags);
+        Ok(tags
+            .iter()
+            .filter_map(|tag| map.get(tag.as_str()).copied())
+            .fold(None, newest_of))
+    }
+
+    async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
+        let mut tags = lock(&self.tags);
+        let len = tags.len();
+        tags.retain(|_, invalidation| invalidation.at >= before);
+        Ok((len - tags.len()) as u64)
+    }
+}
+
+/// Locks held in process memory, with expiry on the caller's clock.
+#[derive(Debug, Default)]
+pub struct MemoryLocks {
+    /// key → (holder, expires at)
+    locks: Mutex<HashMap<String, (LockToken, UnixMillis)>>,
+    /// Makes every token this instance hands out distinct.
+    next_token: AtomicU64,
+}
+
+impl MemoryLocks {
+    pub fn new() -> MemoryLocks {
+        MemoryLocks::default()
+    }
+
+    fn new_token(&self) -> LockToken {
+        let n = self.next_token.fetch_add(1, Ordering::Relaxed);
+        // The address tells instances apart, the counter tells tokens apart.
+        LockToken(format!("{:x}-{n}", std::ptr::from_ref(self).addr()))
+    }
+}
+
+#[async_trait::async_trait]
+impl LockStore for MemoryLocks {
+    async fn try_lock(
+        &self,
+        key: &str,
+        ttl_ms: u64,
+        now: UnixMillis,
+    ) -> Result<Option<LockToken>, StoreError> {
+        let mut locks = lock(&self.locks);
+        if let Some((_, expires_at)) = locks.get(key)
+            && *expires_at > now
+        {
+            return Ok(None);
+        }
+        let token = self.new_token();
+        let expires_at = UnixMillis(now.0.saturating_add(ttl_ms));
+        locks.insert(key.to_owned(), (token.clone(), expires_at));
+        // Drop expired locks of other keys now and then, so abandoned keys don't pile up.
+        if locks.len() > 1024 {
+            locks.retain(|_, (_, expires_at)| *expires_at > now);
+        }
+        Ok(Some(token))
+    }
+
+    async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError> {
+        let mut locks = lock(&self.locks);
+        match locks.get(key) {
+            Some((holder, _)) if holder == token => {
+                locks.remove(key);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use isr_core::policy::{Lifetime, Revalidate};
+
+    fn entry(body_len: usize) -> Arc<Entry> {
+        Arc::new(Entry {
+            key: "k".to_owned(),
+            path: "/".to_owned(),
+            status: http::StatusCode::OK,
+            headers: Vec::new(),
+            body: Bytes::from(vec![7u8; body_len]),
+            created_at: UnixMillis(0),
+            lifetime: Lifetime {
+                revalidate: Revalidate::Never,
+                expire: None,
+                stale_if_error: 0,
+            },
+            tags: Vec::new(),
+            build_id: String::new(),
+            etag: String::new(),
+        })
+    }
+
+    #[test]
+    fn stays_within_its_byte_capacity() {
+        let store = MemoryStore::new(1024 * 1024);
+        for i in 0..200 {
+            store.insert_sync(&format!("key/{i}"), entry(20 * 1024));
+            assert!(store.weight() <= store.capacity(), "over capacity at {i}");
+        }
+        assert!(store.len() < 200, "evicted nothing");
+        assert!(!store.is_empty());
+    }
+
+    #[test]
+    fn an_entry_heavier_than_the_capacity_is_not_admitted_and_drops_the_old_one() {
+        let store = MemoryStore::new(64 * 1024);
+        store.insert_sync("k", entry(100));
+        assert!(store.get_sync("k").is_some());
+        store.insert_sync("k", entry(100 * 1024));
+        assert!(store.get_sync("k").is_none(), "stale version left behind");
+        assert_eq!(store.weight(), 0);
+    }
+
+    #[test]
+    fn a_zero_capacity_store_admits_nothing() {
+        let store = MemoryStore::new(0);
+        store.insert_sync("k", entry(1));
+        assert!(store.get_sync("k").is_none());
+    }
+
+    #[test]
+    fn weight_counts_the_entry_and_its_key() {
+        let store = MemoryStore::new(1024 * 1024);
+        let e = entry(1000);
+        store.insert_sync("twelve chars", Arc::clone(&e));
+        assert_eq!(store.weight(), e.weight() + 12);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn sync_operations() {
+        let store = MemoryStore::new(1024 * 1024);
+        let e = entry(10);
+        store.insert_sync("a", Arc::clone(&e));
+        store.insert_sync("b", Arc::clone(&e));
+        assert!(Arc::ptr_eq(&store.get_sync("a").unwrap(), &e));
+        assert!(store.remove_sync("a"));
+        assert!(!store.remove_sync("a"));
+        store.clear_sync();
+        assert!(store.get_sync("b").is_none());
+        assert_eq!((store.len(), store.weight()), (0, 0));
+    }
+
+    #[test]
+    fn a_refill_loses_to_a_concurrent_insert_or_remove() {
+        let store = MemoryStore::new(1024 * 1024);
+        let (old, new) = (entry(1), entry(2));
+        let Refill::Vacant(guard) = store.begin_refill("k") else {
+            panic!("expected a vacant slot");
+        };
+        assert!(matches!(store.begin_refill("k"), Refill::Busy));
+        store.insert_sync("k", Arc::clone(&new));
+        assert!(guard.insert(old.clone()).is_err());
+        assert!(Arc::ptr_eq(&store.get_sync("k").unwrap(), &new));
+
+        let Refill::Vacant(guard) = store.begin_refill("gone") else {
+            panic!("expected a vacant slot");
+        };
+        store.remove_sync("gone");
+        let _ = guard.insert(old);
+        assert!(store.get_sync("gone").is_none());
+    }
+
+    #[test]
+    fn tokens_differ_across_lock_stores() {
+        let (a, b) = (MemoryLocks::new(), MemoryLocks::new());
+        assert_ne!(a.new_token(), b.new_token());
+        assert_ne!(a.new_token(), a.new_token());
+    }
+}

@@ -1,0 +1,525 @@
+//! The storage conformance suite: every backend must pass the same tests.
+//!
+//! The checks are written once, as generic async functions over the `isr-core` traits
+//! (modules `entries`, `tags`, `locks`), and instantiated per backend by the
+//! `*_suite!` macros at the bottom. To add a backend (Redis, say), write a fixture that
+//! returns it and add one macro line; lock checks take a [`locks::Clock`] so a backend
+//! with its own clock waits in real time instead of being handed a future `now`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use isr_core::UnixMillis;
+use isr_core::entry::Entry;
+use isr_core::freshness::{Invalidation, PurgeMode};
+use isr_core::policy::{Lifetime, Revalidate};
+use isr_core::store::{EntryStore, LockStore, TagStore};
+use isr_store::{DiskStore, MemoryLocks, MemoryStore, MemoryTags, TieredStore};
+use tempfile::TempDir;
+
+/// A deterministic entry whose every field depends on `seed`, with a binary body.
+fn sample_entry(key: &str, seed: u8, body_len: usize) -> Entry {
+    Entry {
+        key: key.to_owned(),
+        path: format!("/page/{seed}"),
+        status: if seed.is_multiple_of(2) {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        },
+        headers: vec![
+            (
+                HeaderName::from_static("content-type"),
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                HeaderName::from_static("x-seed"),
+                HeaderValue::from_str(&seed.to_string()).unwrap(),
+            ),
+        ],
+        body: (0..body_len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect::<Vec<u8>>()
+            .into(),
+        created_at: UnixMillis(1_700_000_000_000 + u64::from(seed)),
+        lifetime: Lifetime {
+            revalidate: if seed.is_multiple_of(3) {
+                Revalidate::Never
+            } else {
+                Revalidate::After(u64::from(seed) + 1)
+            },
+            expire: if seed.is_multiple_of(5) { None } else { Some(86_400) },
+            stale_if_error: 60,
+        },
+        tags: vec![format!("tag-{seed}"), "all".to_owned()],
+        build_id: "build-1".to_owned(),
+        etag: format!("\"etag-{seed}\""),
+    }
+}
+
+mod entries {
+    use super::*;
+
+    pub(crate) async fn missing_key_is_none<S: EntryStore>(store: &S) {
+        assert!(store.get("absent").await.unwrap().is_none());
+        assert!(!store.remove("absent").await.unwrap());
+    }
+
+    pub(crate) async fn put_then_get_returns_what_was_put<S: EntryStore>(store: &S) {
+        let entry = Arc::new(sample_entry("k", 7, 4096));
+        store.put("k", Arc::clone(&entry)).await.unwrap();
+        let got = store.get("k").await.unwrap().expect("present");
+        assert_eq!(*got, *entry);
+        // Every byte value survives.
+        let all_bytes = Arc::new(Entry {
+            body: Bytes::from((0..=255u8).cycle().take(2048).collect::<Vec<u8>>()),
+            ..sample_entry("b", 3, 0)
+        });
+        store.put("b", Arc::clone(&all_bytes)).await.unwrap();
+        assert_eq!(*store.get("b").await.unwrap().unwrap(), *all_bytes);
+    }
+
+    pub(crate) async fn empty_body_round_trips<S: EntryStore>(store: &S) {
+        let entry = Arc::new(Entry {
+            headers: Vec::new(),
+            tags: Vec::new(),
+            ..sample_entry("empty", 0, 0)
+        });
+        store.put("empty", Arc::clone(&entry)).await.unwrap();
+        assert_eq!(*store.get("empty").await.unwrap().unwrap(), *entry);
+    }
+
+    pub(crate) async fn put_overwrites<S: EntryStore>(store: &S) {
+        store
+            .put("k", Arc::new(sample_entry("k", 1, 100)))
+            .await
+            .unwrap();
+        let newer = Arc::new(sample_entry("k", 2, 200));
+        store.put("k", Arc::clone(&newer)).await.unwrap();
+        assert_eq!(*store.get("k").await.unwrap().unwrap(), *newer);
+    }
+
+    pub(crate) async fn remove_reports_whether_present<S: EntryStore>(store: &S) {
+        store
+            .put("k", Arc::new(sample_entry("k", 1, 10)))
+            .await
+            .unwrap();
+        assert!(store.remove("k").await.unwrap());
+        assert!(store.get("k").await.unwrap().is_none());
+        assert!(!store.remove("k").await.unwrap());
+    }
+
+    pub(crate) async fn clear_removes_everything<S: EntryStore>(store: &S) {
+        for i in 0..10u8 {
+            let key = format!("k{i}");
+            store
+                .put(&key, Arc::new(sample_entry(&key, i, 100)))
+                .await
+                .unwrap();
+        }
+        store.clear().await.unwrap();
+        for i in 0..10u8 {
+            assert!(store.get(&format!("k{i}")).await.unwrap().is_none());
+        }
+        // Still usable after a clear.
+        let entry = Arc::new(sample_entry("after", 9, 10));
+        store.put("after", Arc::clone(&entry)).await.unwrap();
+        assert_eq!(*store.get("after").await.unwrap().unwrap(), *entry);
+    }
+
+    pub(crate) async fn long_keys_work<S: EntryStore>(store: &S) {
+        let key: String = "k/ü".repeat(100);
+        assert!(key.len() >= 300);
+        let entry = Arc::new(sample_entry(&key, 4, 100));
+        store.put(&key, Arc::clone(&entry)).await.unwrap();
+        assert_eq!(*store.get(&key).await.unwrap().unwrap(), *entry);
+        // A key that is a prefix of it is another key.
+        let prefix = key.strip_suffix('ü').unwrap();
+        assert!(store.get(prefix).await.unwrap().is_none());
+    }
+
+    pub(crate) async fn many_keys_are_independent<S: EntryStore>(store: &S) {
+        let entries: Vec<(String, Arc<Entry>)> = (0..100u8)
+            .map(|i| {
+                let key = format!("many/{i}");
+                let entry = Arc::new(sample_entry(&key, i, 64 + usize::from(i)));
+                (key, entry)
+            })
+            .collect();
+        for (key, entry) in &entries {
+            store.put(key, Arc::clone(entry)).await.unwrap();
+        }
+        for (key, entry) in &entries {
+            assert_eq!(*store.get(key).await.unwrap().unwrap(), **entry, "{key}");
+        }
+        assert!(store.remove("many/50").await.unwrap());
+        assert!(store.get("many/50").await.unwrap().is_none());
+        assert!(store.get("many/51").await.unwrap().is_some());
+    }
+
+    /// Many tasks write different entries under one key while others read it: every read
+    /// and the final value is exactly one of the written entries, never a mix.
+    pub(crate) async fn concurrent_puts_leave_one_whole_entry<S: EntryStore + 'static>(
+        store: Arc<S>,
+    ) {
+        const WRITERS: u8 = 16;
+        let written: Arc<Vec<Entry>> = Arc::new(
+            (0..WRITERS)
+                .map(|i| sample_entry("contended", i, 32 * 1024 + usize::from(i)))
+                .collect(),
+        );
+        let mut tasks = Vec::new();
+        for i in 0..WRITERS {
+            let store = Arc::clone(&store);
+            let entry = Arc::new(written[usize::from(i)].clone());
+            tasks.push(tokio::spawn(async move {
+                store.put("contended", entry).await.unwrap();
+            }));
+        }
+        for _ in 0..4 {
+            let store = Arc::clone(&store);
+            let written = Arc::clone(&written);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..20 {
+                    if let Some(seen) = store.get("contended").await.unwrap() {
+                        assert!(written.contains(&seen), "read a mixed entry");
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let last = store.get("contended").await.unwrap().expect("present");
+        assert!(written.contains(&last), "final entry is a mix");
+    }
+}
+
+mod tags {
+    use super::*;
+
+    fn at(ms: u64, mode: PurgeMode) -> Invalidation {
+        Invalidation {
+            at: UnixMillis(ms),
+            mode,
+        }
+    }
+
+    fn list(tags: &[&str]) -> Vec<String> {
+        tags.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    pub(crate) async fn unknown_tags_have_no_invalidation<T: TagStore>(tags: &T) {
+        assert_eq!(tags.newest(&list(&["never"])).await.unwrap(), None);
+        assert_eq!(tags.newest(&[]).await.unwrap(), None);
+    }
+
+    pub(crate) async fn invalidate_then_newest<T: TagStore>(tags: &T) {
+        tags.invalidate("blog", at(100, PurgeMode::Soft))
+            .await
+            .unwrap();
+        assert_eq!(
+            tags.newest(&list(&["blog"])).await.unwrap(),
+            Some(at(100, PurgeMode::Soft))
+        );
+        tags.invalidate("blog", at(200, PurgeMode::Hard))
+            .await
+            .unwrap();
+        assert_eq!(
+            tags.newest(&list(&["blog"])).await.unwrap(),
+            Some(at(200, PurgeMode::Hard))
+        );
+    }
+
+    pub(crate) async fn older_does_not_undo_newer<T: TagStore>(tags: &T) {
+        tags.invalidate("t", at(500, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("t", at(400, PurgeMode::Hard))
+            .await
+            .unwrap();
+        assert_eq!(
+            tags.newest(&list(&["t"])).await.unwrap(),
+            Some(at(500, PurgeMode::Soft))
+        );
+    }
+
+    pub(crate) async fn hard_wins_at_equal_times<T: TagStore>(tags: &T) {
+        tags.invalidate("a", at(300, PurgeMode::Hard))
+            .await
+            .unwrap();
+        tags.invalidate("a", at(300, PurgeMode::Soft))
+            .await
+            .unwrap();
+        assert_eq!(
+            tags.newest(&list(&["a"])).await.unwrap(),
+            Some(at(300, PurgeMode::Hard))
+        );
+        tags.invalidate("b", at(300, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("b", at(300, PurgeMode::Hard))
+            .await
+            .unwrap();
+        assert_eq!(
+            tags.newest(&list(&["b"])).await.unwrap(),
+            Some(at(300, PurgeMode::Hard))
+        );
+    }
+
+    pub(crate) async fn newest_over_several_tags<T: TagStore>(tags: &T) {
+        tags.invalidate("x", at(100, PurgeMode::Hard))
+            .await
+            .unwrap();
+        tags.invalidate("y", at(300, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("z", at(200, PurgeMode::Hard))
+            .await
+            .unwrap();
+        assert_eq!(
+            tags.newest(&list(&["x", "missing", "y", "z"]))
+                .await
+                .unwrap(),
+            Some(at(300, PurgeMode::Soft))
+        );
+        assert_eq!(
+            tags.newest(&list(&["x", "z"])).await.unwrap(),
+            Some(at(200, PurgeMode::Hard))
+        );
+        // Across tags too, hard wins at equal times, whatever the order.
+        tags.invalidate("w", at(300, PurgeMode::Hard))
+            .await
+            .unwrap();
+        for order in [["y", "w"], ["w", "y"]] {
+            assert_eq!(
+                tags.newest(&list(&order)).await.unwrap(),
+                Some(at(300, PurgeMode::Hard))
+            );
+        }
+    }
+
+    pub(crate) async fn forget_before_removes_only_older<T: TagStore>(tags: &T) {
+        tags.invalidate("old", at(100, PurgeMode::Hard))
+            .await
+            .unwrap();
+        tags.invalidate("edge", at(200, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("new", at(300, PurgeMode::Soft))
+            .await
+            .unwrap();
+        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 1);
+        assert_eq!(tags.newest(&list(&["old"])).await.unwrap(), None);
+        assert_eq!(
+            tags.newest(&list(&["edge"])).await.unwrap(),
+            Some(at(200, PurgeMode::Soft))
+        );
+        assert_eq!(
+            tags.newest(&list(&["new"])).await.unwrap(),
+            Some(at(300, PurgeMode::Soft))
+        );
+        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 0);
+    }
+}
+
+pub(crate) mod locks {
+    use super::*;
+
+    /// Whose clock decides expiry.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum Clock {
+        /// The backend uses the `now` passed in: expiry is tested by passing a later `now`.
+        Caller,
+        /// The backend keeps its own clock (e.g. Redis `PX`): expiry is tested by waiting.
+        #[allow(dead_code)]
+        Own,
+    }
+
+    const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
+
+    pub(crate) async fn lock_is_exclusive<L: LockStore>(locks: &L) {
+        let token = locks.try_lock("render:a", 10_000, NOW).await.unwrap();
+        assert!(token.is_some());
+        assert!(
+            locks
+                .try_lock("render:a", 10_000, NOW)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Other keys are independent.
+        assert!(
+            locks
+                .try_lock("render:b", 10_000, NOW)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    pub(crate) async fn only_the_holder_unlocks<L: LockStore>(locks: &L) {
+        let token = locks
+            .try_lock("render:c", 10_000, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let other = locks
+            .try_lock("render:d", 10_000, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(token, other, "tokens are distinct");
+        assert!(!locks.unlock("render:c", &other).await.unwrap());
+        assert!(
+            locks
+                .try_lock("render:c", 10_000, NOW)
+                .await
+                .unwrap()
+                .is_none(),
+            "a wrong token must not release the lock"
+        );
+        assert!(locks.unlock("render:c", &token).await.unwrap());
+        assert!(!locks.unlock("render:c", &token).await.unwrap());
+        let again = locks.try_lock("render:c", 10_000, NOW).await.unwrap();
+        assert!(again.is_some(), "released lock can be taken again");
+        assert!(!locks.unlock("render:never", &token).await.unwrap());
+    }
+
+    pub(crate) async fn lock_expires<L: LockStore>(locks: &L, clock: Clock) {
+        let ttl_ms = 200;
+        let first = locks
+            .try_lock("render:e", ttl_ms, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let later = match clock {
+            Clock::Caller => UnixMillis(NOW.0 + ttl_ms + 1),
+            Clock::Own => {
+                tokio::time::sleep(std::time::Duration::from_millis(ttl_ms * 2)).await;
+                NOW
+            }
+        };
+        let second = locks.try_lock("render:e", ttl_ms, later).await.unwrap();
+        let second = second.expect("an expired lock can be taken");
+        assert_ne!(first, second);
+        // The old holder can no longer release the new holder's lock.
+        assert!(!locks.unlock("render:e", &first).await.unwrap());
+        assert!(locks.unlock("render:e", &second).await.unwrap());
+    }
+}
+
+// ---- fixtures: each returns the backend and whatever must outlive it ----
+
+fn memory_entries() -> (Arc<MemoryStore>, Option<TempDir>) {
+    (Arc::new(MemoryStore::new(64 * 1024 * 1024)), None)
+}
+
+fn disk_store() -> (Arc<DiskStore>, Option<TempDir>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(dir.path()).unwrap();
+    (Arc::new(store), Some(dir))
+}
+
+fn tiered_over_disk() -> (Arc<TieredStore>, Option<TempDir>) {
+    let (disk, dir) = disk_store();
+    let l1 = Arc::new(MemoryStore::new(64 * 1024 * 1024));
+    (Arc::new(TieredStore::new(l1, disk)), dir)
+}
+
+fn memory_tags() -> (Arc<MemoryTags>, Option<TempDir>) {
+    (Arc::new(MemoryTags::new()), None)
+}
+
+fn memory_locks() -> (Arc<MemoryLocks>, Option<TempDir>) {
+    (Arc::new(MemoryLocks::new()), None)
+}
+
+macro_rules! entry_store_suite {
+    ($name:ident, $fixture:path) => {
+        mod $name {
+            use super::*;
+
+            entry_store_suite!(@test $fixture, missing_key_is_none);
+            entry_store_suite!(@test $fixture, put_then_get_returns_what_was_put);
+            entry_store_suite!(@test $fixture, empty_body_round_trips);
+            entry_store_suite!(@test $fixture, put_overwrites);
+            entry_store_suite!(@test $fixture, remove_reports_whether_present);
+            entry_store_suite!(@test $fixture, clear_removes_everything);
+            entry_store_suite!(@test $fixture, long_keys_work);
+            entry_store_suite!(@test $fixture, many_keys_are_independent);
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_puts_leave_one_whole_entry() {
+                let (store, _dir) = $fixture();
+                entries::concurrent_puts_leave_one_whole_entry(store).await;
+            }
+        }
+    };
+    (@test $fixture:path, $check:ident) => {
+        #[tokio::test]
+        async fn $check() {
+            let (store, _dir) = $fixture();
+            entries::$check(&*store).await;
+        }
+    };
+}
+
+macro_rules! tag_store_suite {
+    ($name:ident, $fixture:path) => {
+        mod $name {
+            use super::*;
+
+            tag_store_suite!(@test $fixture, unknown_tags_have_no_invalidation);
+            tag_store_suite!(@test $fixture, invalidate_then_newest);
+            tag_store_suite!(@test $fixture, older_does_not_undo_newer);
+            tag_store_suite!(@test $fixture, hard_wins_at_equal_times);
+            tag_store_suite!(@test $fixture, newest_over_several_tags);
+            tag_store_suite!(@test $fixture, forget_before_removes_only_older);
+        }
+    };
+    (@test $fixture:path, $check:ident) => {
+        #[tokio::test]
+        async fn $check() {
+            let (tags, _dir) = $fixture();
+            tags::$check(&*tags).await;
+        }
+    };
+}
+
+macro_rules! lock_store_suite {
+    ($name:ident, $fixture:path, $clock:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn lock_is_exclusive() {
+                let (locks, _dir) = $fixture();
+                locks::lock_is_exclusive(&*locks).await;
+            }
+
+            #[tokio::test]
+            async fn only_the_holder_unlocks() {
+                let (locks, _dir) = $fixture();
+                locks::only_the_holder_unlocks(&*locks).await;
+            }
+
+            #[tokio::test]
+            async fn lock_expires() {
+                let (locks, _dir) = $fixture();
+                locks::lock_expires(&*locks, $clock).await;
+            }
+        }
+    };
+}
+
+entry_store_suite!(memory_entry_store, memory_entries);
+entry_store_suite!(disk_entry_store, disk_store);
+entry_store_suite!(tiered_entry_store, tiered_over_disk);
+
+tag_store_suite!(memory_tag_store, memory_tags);
+tag_store_suite!(disk_tag_store, disk_store);
+
+lock_store_suite!(memory_lock_store, memory_locks, locks::Clock::Caller);

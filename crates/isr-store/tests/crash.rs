@@ -1,0 +1,170 @@
+//! `kill -9` safety of the disk store, in the manner of redb's own crash tests.
+//!
+//! The test re-executes its own binary as a child that writes entries in a loop and
+//! prints `committed <i>` after each `put` returns. The parent reads those lines (they
+//! are the only synchronisation: no sleeps), SIGKILLs the child mid-stream, reopens the
+//! store and checks that every reported commit is there byte for byte and that nothing
+//! present is torn.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use isr_core::UnixMillis;
+use isr_core::entry::Entry;
+use isr_core::policy::{Lifetime, Revalidate};
+use isr_core::store::EntryStore;
+use isr_store::{DiskStore, disk::FILE_NAME};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+const DIR_ENV: &str = "ISR_STORE_CRASH_DIR";
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
+
+fn key_for(index: u64) -> String {
+    format!("crash/{index}")
+}
+
+/// A deterministic entry for `index`, with a 10–500 KB body of pseudo-random bytes.
+fn entry_for(index: u64) -> Entry {
+    let len = 10_000 + (index.wrapping_mul(7_919) % 490_000) as usize;
+    let mut state = index.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let body: Vec<u8> = (0..len)
+        .map(|_| {
+            // xorshift64: cheap, deterministic, not compressible by accident.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    Entry {
+        key: key_for(index),
+        path: format!("/crash/{index}"),
+        status: StatusCode::OK,
+        headers: vec![(
+            HeaderName::from_static("content-type"),
+            HeaderValue::from_static("application/octet-stream"),
+        )],
+        body: Bytes::from(body),
+        created_at: UnixMillis(index),
+        lifetime: Lifetime {
+            revalidate: Revalidate::After(60),
+            expire: None,
+            stale_if_error: 0,
+        },
+        tags: vec![format!("t{}", index % 7)],
+        build_id: "crash".to_owned(),
+        etag: format!("\"{index}\""),
+    }
+}
+
+/// The child: writes until killed. Does nothing unless started by a parent test.
+#[test]
+#[ignore = "child process of the crash tests, which start it themselves"]
+fn crash_writer_child() {
+    let Some(dir) = std::env::var_os(DIR_ENV) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = DiskStore::open(Path::new(&dir)).unwrap();
+        let mut stdout = std::io::stdout().lock();
+        for index in 0.. {
+            store
+                .put(&key_for(index), Arc::new(entry_for(index)))
+                .await
+                .unwrap();
+            writeln!(stdout, "committed {index}").unwrap();
+            stdout.flush().unwrap();
+        }
+    });
+}
+
+/// Run the child until it has reported `kill_after` commits, SIGKILL it, and check the
+/// store. Returns how many commits the parent saw.
+fn kill_after_commits(kill_after: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "crash_writer_child", "--nocapture"])
+        .env(DIR_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut committed: Vec<u64> = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        // libtest prints its own lines too; only ours count.
+        if let Some(index) = line.strip_prefix("committed ") {
+            committed.push(index.parse().unwrap());
+            if committed.len() as u64 >= kill_after {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        committed.len() as u64 >= kill_after,
+        "the child stopped after {} commits",
+        committed.len()
+    );
+
+    // Every reported commit survived, byte for byte, through the store's own reads
+    // (which also runs redb's recovery of the killed process's file).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = DiskStore::open(dir.path()).unwrap();
+        for &index in &committed {
+            let got = store.get(&key_for(index)).await.unwrap();
+            let got = got.unwrap_or_else(|| panic!("committed entry {index} is missing"));
+            assert!(*got == entry_for(index), "entry {index} differs");
+        }
+    });
+
+    // Nothing present is torn: every row, including any written after the last line the
+    // parent read, decodes to exactly the entry its writer meant.
+    let db = redb::Database::create(dir.path().join(FILE_NAME)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn.open_table(ENTRIES).unwrap();
+    let mut rows = 0;
+    for row in table.iter().unwrap() {
+        let (key, value) = row.unwrap();
+        let key = key.value().to_owned();
+        let entry = Entry::decode(Bytes::copy_from_slice(value.value()))
+            .unwrap_or_else(|e| panic!("row {key} is torn: {e}"));
+        let index: u64 = key.strip_prefix("crash/").unwrap().parse().unwrap();
+        assert!(entry == entry_for(index), "row {key} differs");
+        rows += 1;
+    }
+    assert!(
+        rows >= committed.len(),
+        "{rows} rows < {} commits",
+        committed.len()
+    );
+}
+
+#[test]
+fn kill_9_after_40_commits_loses_nothing_committed() {
+    kill_after_commits(40);
+}
+
+#[test]
+fn kill_9_after_60_commits_loses_nothing_committed() {
+    kill_after_commits(60);
+}
+
+#[test]
+fn kill_9_after_80_commits_loses_nothing_committed() {
+    kill_after_commits(80);
+}

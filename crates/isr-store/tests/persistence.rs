@@ -1,0 +1,139 @@
+//! The disk store across process lifetimes: what was committed is there after a
+//! reopen, corrupt rows read as misses and are removed, and bad paths are clear errors.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use isr_core::UnixMillis;
+use isr_core::entry::Entry;
+use isr_core::freshness::{Invalidation, PurgeMode};
+use isr_core::policy::{Lifetime, Revalidate};
+use isr_core::store::{EntryStore, TagStore};
+use isr_store::{DiskError, DiskStore, disk::FILE_NAME};
+use redb::{ReadableDatabase, TableDefinition};
+
+/// The store's table, reached directly to plant corrupt rows.
+const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
+
+fn entry(key: &str, seed: u8) -> Entry {
+    Entry {
+        key: key.to_owned(),
+        path: format!("/p/{seed}"),
+        status: StatusCode::OK,
+        headers: vec![(
+            HeaderName::from_static("content-type"),
+            HeaderValue::from_static("text/html"),
+        )],
+        body: Bytes::from(vec![seed; 10_000]),
+        created_at: UnixMillis(1_000 + u64::from(seed)),
+        lifetime: Lifetime {
+            revalidate: Revalidate::After(30),
+            expire: Some(600),
+            stale_if_error: 60,
+        },
+        tags: vec!["t".to_owned()],
+        build_id: "b".to_owned(),
+        etag: format!("\"{seed}\""),
+    }
+}
+
+#[tokio::test]
+async fn entries_and_tags_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let written: Vec<(String, Entry)> = (0..5u8)
+        .map(|i| (format!("key/{i}"), entry(&format!("key/{i}"), i)))
+        .collect();
+    let hard = Invalidation {
+        at: UnixMillis(5_000),
+        mode: PurgeMode::Hard,
+    };
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        for (key, entry) in &written {
+            store.put(key, Arc::new(entry.clone())).await.unwrap();
+        }
+        assert!(store.remove("key/4").await.unwrap());
+        store.invalidate("blog", hard).await.unwrap();
+    }
+    let store = DiskStore::open(dir.path()).unwrap();
+    for (key, entry) in &written[..4] {
+        assert_eq!(*store.get(key).await.unwrap().unwrap(), *entry);
+    }
+    assert!(store.get("key/4").await.unwrap().is_none());
+    assert_eq!(
+        store.newest(&["blog".to_owned()]).await.unwrap(),
+        Some(hard)
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_row_reads_as_a_miss_and_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = entry("good", 1);
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        store.put("good", Arc::new(good.clone())).await.unwrap();
+    }
+    // Plant rows the store did not write: garbage, and a valid encoding with one bit
+    // flipped in its body.
+    {
+        let db = redb::Database::create(dir.path().join(FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(ENTRIES).unwrap();
+            table.insert("garbage", b"not an entry".as_slice()).unwrap();
+            let mut flipped = entry("flipped", 2).encode();
+            let middle = flipped.len() / 2;
+            flipped[middle] ^= 0x10;
+            table.insert("flipped", flipped.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        assert!(store.get("garbage").await.unwrap().is_none());
+        assert!(store.get("flipped").await.unwrap().is_none());
+        assert_eq!(*store.get("good").await.unwrap().unwrap(), good);
+    }
+    let db = redb::Database::create(dir.path().join(FILE_NAME)).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn.open_table(ENTRIES).unwrap();
+    assert!(
+        table.get("garbage").unwrap().is_none(),
+        "corrupt row removed"
+    );
+    assert!(
+        table.get("flipped").unwrap().is_none(),
+        "corrupt row removed"
+    );
+    assert!(table.get("good").unwrap().is_some());
+}
+
+#[test]
+fn opening_a_file_as_the_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"hello").unwrap();
+    let err = DiskStore::open(&file).unwrap_err();
+    assert!(matches!(err, DiskError::CreateDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+}
+
+#[test]
+fn a_database_file_that_is_not_redb_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(FILE_NAME), vec![0xAB; 64 * 1024]).unwrap();
+    let err = DiskStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, DiskError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains(FILE_NAME), "{err}");
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_reported_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = DiskStore::open(dir.path()).unwrap();
+    let err = DiskStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, DiskError::Locked { .. }), "{err:?}");
+    assert!(err.to_string().contains("another isr process"), "{err}");
+}

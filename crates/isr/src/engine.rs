@@ -1,0 +1,677 @@
+//! The engine: for each request, answer from the cache, serve stale while one background
+//! regeneration runs, or render through the origin with single flight.
+//!
+//! Invariants:
+//! - The hit path (fresh or stale in memory) is synchronous: one L1 lookup, no await, no
+//!   lock held; the body is shared, not copied.
+//! - Per key, at most one render runs at a time in this process (see [`crate::flight`]).
+//! - A failed render (5xx, 429, timeout, unreachable origin) is never stored; the last good
+//!   entry stays, and the key is not rendered again before its backoff has passed.
+//! - A response is shared with other requests only if it was storable: an uncacheable
+//!   answer goes to the request that caused it, and every other request asks for its own.
+//! - Every request isr sends to the origin carries the recursion guard with this
+//!   process's secret; a request that arrives carrying it is refused (508), never rendered.
+//! - What is rendered for a key is built from the key alone on routes isr is configured
+//!   for (no client cookies or other unkeyed headers reach the origin).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use isr_core::UnixMillis;
+use isr_core::config::Config;
+use isr_core::entry::Entry;
+use isr_core::freshness::{Freshness, freshness};
+use isr_core::headers::{
+    self as policy_headers, CacheStatus, X_ISR_CACHE, X_ISR_RENDER, X_NEXTJS_CACHE,
+};
+use isr_core::key::{CacheKey, EncodingClass, Variant};
+use isr_core::plan::{CachePlan, KEYED_VARY, Plan, plan};
+use isr_core::policy::{NoStoreReason, RouteCachePolicy, storability};
+use isr_core::store::EntryStore;
+use isr_store::TieredStore;
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::body::{Body, BoxError};
+use crate::clock::Clock;
+use crate::flight::{Backoff, FlightOutcome, Flights, Join};
+use crate::render::{Collected, RenderError, Renderer, fetch};
+use crate::stats::{Counters, Stats};
+
+/// How long a key whose render was uncacheable skips single flight: its next requests go
+/// to the origin directly instead of queueing behind each other.
+const PASS_MARK: Duration = Duration::from_secs(30);
+
+/// Request headers never forwarded on a render (the cache wants a full, plain 200).
+const NOT_FORWARDED_ON_RENDER: &[HeaderName] = &[
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::EXPECT,
+    header::ACCEPT_ENCODING,
+];
+const RSC: HeaderName = HeaderName::from_static("rsc");
+const NEXT_ROUTER_PREFETCH: HeaderName = HeaderName::from_static("next-router-prefetch");
+const NEXT_ROUTER_STATE_TREE: HeaderName = HeaderName::from_static("next-router-state-tree");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// State shared by every service a layer builds: the stores, the flights, the counters.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<TieredStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    flights: Arc<Flights>,
+    backoff: Backoff,
+    pass_marks: quick_cache::sync::Cache<String, UnixMillis>,
+    regenerations: Arc<Semaphore>,
+    secret: HeaderValue,
+    counters: Counters,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config, store: Arc<TieredStore>, clock: Arc<dyn Clock>) -> Shared {
+        let engine = &config.engine;
+        Shared {
+            backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
+            regenerations: Arc::new(Semaphore::new(engine.regenerate_concurrency.max(1))),
+            config: Arc::new(config),
+            store,
+            clock,
+            flights: Arc::default(),
+            pass_marks: quick_cache::sync::Cache::new(10_000),
+            secret: render_secret(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+}
+
+/// A random per-process secret for the recursion guard.
+fn render_secret() -> HeaderValue {
+    let secret: u128 = rand::random();
+    HeaderValue::try_from(format!("{secret:032x}")).unwrap_or(HeaderValue::from_static("isr"))
+}
+
+/// The engine over one renderer (the wrapped service).
+pub(crate) struct Engine {
+    shared: Arc<Shared>,
+    renderer: Arc<dyn Renderer>,
+}
+
+/// A cacheable request, owned so it can move into background work.
+#[derive(Clone, Debug)]
+struct Job {
+    key: CacheKey,
+    path: String,
+    target: String,
+    policy: Option<RouteCachePolicy>,
+    tags: Vec<String>,
+    variant: Variant,
+    encoding: EncodingClass,
+    host: Option<String>,
+    matched: bool,
+}
+
+impl From<&CachePlan<'_>> for Job {
+    fn from(plan: &CachePlan<'_>) -> Job {
+        Job {
+            key: plan.key.clone(),
+            path: plan.path.clone(),
+            target: plan.target.clone(),
+            policy: plan.policy.cloned(),
+            tags: plan.tags.clone(),
+            variant: plan.variant,
+            encoding: plan.encoding,
+            host: plan.host.clone(),
+            matched: plan.route.is_some(),
+        }
+    }
+}
+
+/// A render's result, before anything is stored.
+enum Rendered {
+    Storable(Arc<Entry>),
+    Uncacheable(Response<Body>),
+    Failed(Failure),
+}
+
+enum Failure {
+    /// The origin answered with an error status.
+    Status(Response<Body>),
+    /// The origin did not answer.
+    Error(RenderError),
+}
+
+impl Rendered {
+    fn for_joiners(&self) -> FlightOutcome {
+        match self {
+            Rendered::Storable(entry) => FlightOutcome::Stored(Arc::clone(entry)),
+            Rendered::Uncacheable(_) => FlightOutcome::Uncacheable,
+            Rendered::Failed(_) => FlightOutcome::Failed,
+        }
+    }
+}
+
+/// What `Engine::call` returns: an answer now, or work to await.
+pub(crate) enum Answer {
+    Ready(Response<Body>),
+    Pending(crate::render::BoxFuture<Response<Body>>),
+}
+
+impl Engine {
+    pub(crate) fn new(shared: Arc<Shared>, renderer: Arc<dyn Renderer>) -> Engine {
+        Engine { shared, renderer }
+    }
+
+    fn now(&self) -> UnixMillis {
+        self.shared.clock.now()
+    }
+
+    /// Answer one request. Hits are answered without awaiting anything.
+    pub(crate) fn call<B>(self: &Arc<Self>, request: Request<B>) -> Answer
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (mut parts, body) = request.into_parts();
+        if self.is_own_render(&parts.headers) {
+            return Answer::Ready(error_response(
+                StatusCode::LOOP_DETECTED,
+                CacheStatus::Bypass,
+                "isr: this request is one of isr's own renders coming back to it; \
+                 the origin must not point at this isr instance",
+            ));
+        }
+        policy_headers::remove_hop_by_hop(&mut parts.headers);
+        policy_headers::remove_unkeyed_steering(&mut parts.headers);
+        let now = self.now();
+        let config = &self.shared.config;
+        let planned = plan(
+            config,
+            &parts.method,
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+        );
+        let cache_plan = match planned {
+            Err(error) => {
+                let message = format!("isr: {error}");
+                return Answer::Ready(error_response(
+                    StatusCode::BAD_REQUEST,
+                    CacheStatus::Bypass,
+                    message,
+                ));
+            }
+            Ok(Plan::Bypass { target, .. }) => {
+                let engine = Arc::clone(self);
+                let body = Body::stream(body);
+                return Answer::Pending(Box::pin(engine.bypass(parts, body, target)));
+            }
+            Ok(Plan::Cache(cache_plan)) => cache_plan,
+        };
+        let l1 = self.shared.store.l1().get_sync(cache_plan.key.storage());
+        if let Some(entry) = l1.filter(|e| e.key == cache_plan.key.raw()) {
+            match freshness(entry.created_at, &entry.lifetime, now, None) {
+                Freshness::Fresh => {
+                    return Answer::Ready(self.serve(&entry, CacheStatus::Hit, &parts, now));
+                }
+                Freshness::Stale => {
+                    self.regenerate(Job::from(&cache_plan));
+                    return Answer::Ready(self.serve(&entry, CacheStatus::Stale, &parts, now));
+                }
+                Freshness::Expired { .. } | Freshness::Purged => {}
+            }
+        }
+        let job = Job::from(&cache_plan);
+        let engine = Arc::clone(self);
+        Answer::Pending(Box::pin(engine.lookup_and_render(job, parts, now)))
+    }
+
+    fn is_own_render(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(X_ISR_RENDER)
+            .is_some_and(|value| constant_time_eq(value.as_bytes(), self.shared.secret.as_bytes()))
+    }
+
+    /// Not in memory (or not servable from it): ask the persistent tier, then render.
+    async fn lookup_and_render(
+        self: Arc<Self>,
+        job: Job,
+        parts: Parts,
+        now: UnixMillis,
+    ) -> Response<Body> {
+        let mut fallback = None;
+        match self.shared.store.get(job.key.storage()).await {
+            Ok(Some(entry)) if entry.key == job.key.raw() => {
+                match freshness(entry.created_at, &entry.lifetime, now, None) {
+                    Freshness::Fresh => return self.serve(&entry, CacheStatus::Hit, &parts, now),
+                    Freshness::Stale => {
+                        self.regenerate(job);
+                        return self.serve(&entry, CacheStatus::Stale, &parts, now);
+                    }
+                    Freshness::Expired {
+                        servable_on_error: true,
+                    } => fallback = Some(entry),
+                    Freshness::Expired { .. } | Freshness::Purged => {}
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, key = job.key.raw(), "cache read failed; rendering"),
+        }
+        if let Some(stale) = &fallback {
+            if !self.shared.backoff.may_retry(job.key.storage(), now) {
+                // The origin failed this key moments ago: serve what we have until the
+                // backoff passes instead of sending every request to a failing origin.
+                return self.serve(stale, CacheStatus::Stale, &parts, now);
+            }
+        }
+        self.render_foreground(job, parts, fallback).await
+    }
+
+    /// A request that must wait for a render: lead a flight, or join the running one.
+    async fn render_foreground(
+        self: Arc<Self>,
+        job: Job,
+        parts: Parts,
+        fallback: Option<Arc<Entry>>,
+    ) -> Response<Body> {
+        let key = job.key.storage().to_owned();
+        let now = self.now();
+        let passing = self.shared.pass_marks.get(&key).is_some_and(|until| until > now);
+        if passing {
+            let request = self.render_request(&job, Some(&parts.headers));
+            let rendered = self.render_and_store(&job, request, fallback.is_some()).await;
+            return self.answer(rendered, &parts, fallback.as_ref());
+        }
+        match self.shared.flights.join(&key) {
+            Join::Started(flight) => {
+                // The render runs in its own task so that a client going away cannot cancel
+                // it while others are waiting for it.
+                let (sender, receiver) = oneshot::channel();
+                let request = self.render_request(&job, Some(&parts.headers));
+                let engine = Arc::clone(&self);
+                let had_entry = fallback.is_some();
+                let task_job = job.clone();
+                tokio::spawn(async move {
+                    let rendered = engine.render_and_store(&task_job, request, had_entry).await;
+                    flight.finish(rendered.for_joiners());
+                    let _ = sender.send(rendered);
+                });
+                match receiver.await {
+                    Ok(rendered) => self.answer(rendered, &parts, fallback.as_ref()),
+                    Err(_) => error_response(
+                        StatusCode::BAD_GATEWAY,
+                        CacheStatus::Miss,
+                        "isr: the render ended without an answer",
+                    ),
+                }
+            }
+            Join::Joined(waiter) => {
+                self.shared.counters.coalesced();
+                let limit = Duration::from_millis(self.shared.config.engine.lock_timeout_ms);
+                match tokio::time::timeout(limit, waiter.outcome()).await {
+                    Ok(FlightOutcome::Stored(entry)) => {
+                        self.serve(&entry, CacheStatus::Miss, &parts, self.now())
+                    }
+                    Ok(FlightOutcome::Failed) => match &fallback {
+                        Some(stale) => self.serve(stale, CacheStatus::Stale, &parts, self.now()),
+                        None => error_response(
+                            StatusCode::BAD_GATEWAY,
+                            CacheStatus::Miss,
+                            "isr: the origin failed to render this page",
+                        ),
+                    },
+                    // Not shareable, or waited too long: ask the origin for our own answer,
+                    // and store nothing.
+                    Ok(FlightOutcome::Uncacheable) | Err(_) => {
+                        let request = self.render_request(&job, Some(&parts.headers));
+                        let rendered = self.render(&job, request).await;
+                        self.answer(rendered, &parts, fallback.as_ref())
+                    }
+                }
+            }
+        }
+    }
+
+    /// A stale entry was served: regenerate it in the background, once, unless a recent
+    /// failure asks to wait.
+    fn regenerate(self: &Arc<Self>, job: Job) {
+        let now = self.now();
+        if !self.shared.backoff.may_retry(job.key.storage(), now) {
+            return;
+        }
+        let Join::Started(flight) = self.shared.flights.join(job.key.storage()) else {
+            return;
+        };
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            let permits = Arc::clone(&engine.shared.regenerations);
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return;
+            };
+            let request = engine.render_request(&job, None);
+            let rendered = engine.render_and_store(&job, request, true).await;
+            let ok = matches!(rendered, Rendered::Storable(_));
+            engine.shared.counters.regenerated(ok);
+            flight.finish(rendered.for_joiners());
+        });
+    }
+
+    /// Render, then act on the result: store it, or remember the failure or that the key
+    /// is not cacheable. `had_entry`: an entry exists that an uncacheable answer replaces.
+    async fn render_and_store(&self, job: &Job, request: Request<Body>, had_entry: bool) -> Rendered {
+        let rendered = self.render(job, request).await;
+        let key = job.key.storage();
+        match &rendered {
+            Rendered::Storable(entry) => {
+                self.shared.backoff.succeeded(key);
+                self.shared.pass_marks.remove(key);
+                if let Err(error) = self.shared.store.put(key, Arc::clone(entry)).await {
+                    tracing::warn!(%error, key = job.key.raw(), "could not store a render");
+                }
+            }
+            Rendered::Uncacheable(_) => {
+                self.shared.backoff.succeeded(key);
+                let until = self.now().plus(PASS_MARK);
+                self.shared.pass_marks.insert(key.to_owned(), until);
+                if had_entry {
+                    if let Err(error) = self.shared.store.remove(key).await {
+                        tracing::warn!(%error, key = job.key.raw(), "could not remove an entry");
+                    }
+                }
+            }
+            Rendered::Failed(failure) => {
+                self.shared.backoff.failed(key, self.now());
+                match failure {
+                    Failure::Status(response) => tracing::warn!(
+                        status = response.status().as_u16(),
+                        path = job.path,
+                        "render failed; keeping the last good page"
+                    ),
+                    Failure::Error(error) => {
+                        tracing::warn!(%error, path = job.path, "render failed; keeping the last good page")
+                    }
+                }
+            }
+        }
+        rendered
+    }
+
+    /// Ask the origin for `job` and judge the answer. Stores nothing.
+    async fn render(&self, job: &Job, request: Request<Body>) -> Rendered {
+        self.shared.counters.render_started();
+        let engine = &self.shared.config.engine;
+        let timeout = Duration::from_millis(engine.render_timeout_ms);
+        match fetch(&*self.renderer, request, timeout, engine.max_entry_bytes).await {
+            Err(error) => Rendered::Failed(Failure::Error(error)),
+            Ok(Collected::TooLarge(mut parts, body)) => {
+                policy_headers::remove_hop_by_hop(&mut parts.headers);
+                let response = Response::from_parts(parts, body);
+                if is_failure(response.status()) {
+                    Rendered::Failed(Failure::Status(response))
+                } else {
+                    Rendered::Uncacheable(response)
+                }
+            }
+            Ok(Collected::Complete(mut parts, body)) => {
+                policy_headers::remove_hop_by_hop(&mut parts.headers);
+                if is_failure(parts.status) {
+                    return Rendered::Failed(Failure::Status(Response::from_parts(
+                        parts,
+                        Body::full(body),
+                    )));
+                }
+                match self.entry_from(job, &parts, body.clone()) {
+                    Ok(entry) => Rendered::Storable(Arc::new(entry)),
+                    Err(reason) => {
+                        tracing::debug!(%reason, path = job.path, "not storing");
+                        Rendered::Uncacheable(Response::from_parts(parts, Body::full(body)))
+                    }
+                }
+            }
+        }
+    }
+
+    fn entry_from(
+        &self,
+        job: &Job,
+        parts: &http::response::Parts,
+        body: Bytes,
+    ) -> Result<Entry, NoStoreReason> {
+        let config = &self.shared.config;
+        let lifetime = storability(
+            parts.status,
+            &parts.headers,
+            job.policy.as_ref(),
+            &config.defaults,
+            KEYED_VARY,
+        )?;
+        let headers =
+            policy_headers::storable_headers(&parts.headers).ok_or(NoStoreReason::BadHeader)?;
+        let mut tags = job.tags.clone();
+        for tag in policy_headers::origin_tags(&parts.headers) {
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        let etag = parts
+            .headers
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| policy_headers::body_etag(&body), str::to_owned);
+        Ok(Entry {
+            key: job.key.raw().to_owned(),
+            path: job.path.clone(),
+            status: parts.status,
+            headers,
+            body,
+            created_at: self.now(),
+            lifetime,
+            tags,
+            build_id: config.build_id.clone(),
+            etag,
+        })
+    }
+
+    /// The request a render sends. On configured routes it is built from the key alone;
+    /// for a request no route matched, the client's own headers are forwarded (the answer
+    /// is stored only if the origin says it may be shared).
+    fn render_request(&self, job: &Job, client: Option<&HeaderMap>) -> Request<Body> {
+        let mut headers = match client {
+            Some(client) if !job.matched => client.clone(),
+            _ => HeaderMap::new(),
+        };
+        for name in NOT_FORWARDED_ON_RENDER {
+            headers.remove(name);
+        }
+        for name in [&RSC, &NEXT_ROUTER_PREFETCH, &NEXT_ROUTER_STATE_TREE] {
+            headers.remove(name);
+        }
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static(job.encoding.accept_encoding()),
+        );
+        let one = HeaderValue::from_static("1");
+        match job.variant {
+            Variant::Html => {}
+            Variant::Rsc => {
+                headers.insert(RSC, one);
+            }
+            Variant::RscPrefetch => {
+                headers.insert(RSC, one.clone());
+                headers.insert(NEXT_ROUTER_PREFETCH, one);
+            }
+        }
+        if let Some(host) = job.host.as_deref().and_then(|h| HeaderValue::try_from(h).ok()) {
+            headers.insert(header::HOST, host);
+        }
+        if job.matched {
+            headers.insert(header::USER_AGENT, HeaderValue::from_static("isr"));
+        }
+        headers.insert(X_ISR_RENDER, self.shared.secret.clone());
+        let mut request = Request::new(Body::empty());
+        *request.headers_mut() = headers;
+        *request.uri_mut() = job.target.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+        request
+    }
+
+    /// Forward a request that may not be cached, body and all; store nothing.
+    async fn bypass(self: Arc<Self>, parts: Parts, body: Body, target: String) -> Response<Body> {
+        let method_is_head = parts.method == Method::HEAD;
+        let mut request = Request::from_parts(parts, body);
+        match target.parse() {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    CacheStatus::Bypass,
+                    "isr: the request target cannot be forwarded",
+                );
+            }
+        }
+        let headers = request.headers_mut();
+        if !self.shared.config.key_host {
+            if let Some(host) = headers.remove(header::HOST) {
+                headers.insert(X_FORWARDED_HOST, host);
+            }
+        }
+        headers.insert(X_ISR_RENDER, self.shared.secret.clone());
+        let timeout = Duration::from_millis(self.shared.config.engine.render_timeout_ms);
+        let answer = tokio::time::timeout(timeout, self.renderer.call(request)).await;
+        let mut response = match answer {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                return unreachable_response(&RenderError::Unreachable(error), CacheStatus::Bypass);
+            }
+            Err(_) => {
+                return unreachable_response(&RenderError::Timeout(timeout), CacheStatus::Bypass);
+            }
+        };
+        policy_headers::remove_hop_by_hop(response.headers_mut());
+        if method_is_head {
+            *response.body_mut() = Body::empty();
+        }
+        self.mark(&mut response, CacheStatus::Bypass);
+        response
+    }
+
+    /// Answer the request that started (or re-did) a render with its result.
+    fn answer(&self, rendered: Rendered, parts: &Parts, fallback: Option<&Arc<Entry>>) -> Response<Body> {
+        let now = self.now();
+        if let (Rendered::Failed(_), Some(stale)) = (&rendered, fallback) {
+            return self.serve(stale, CacheStatus::Stale, parts, now);
+        }
+        let mut response = match rendered {
+            Rendered::Storable(entry) => return self.serve(&entry, CacheStatus::Miss, parts, now),
+            Rendered::Uncacheable(mut response) => {
+                self.mark(&mut response, CacheStatus::Bypass);
+                response
+            }
+            Rendered::Failed(Failure::Status(mut response)) => {
+                self.mark(&mut response, CacheStatus::Miss);
+                response
+            }
+            Rendered::Failed(Failure::Error(error)) => {
+                return unreachable_response(&error, CacheStatus::Miss);
+            }
+        };
+        if parts.method == Method::HEAD {
+            *response.body_mut() = Body::empty();
+        }
+        response
+    }
+
+    fn mark(&self, response: &mut Response<Body>, status: CacheStatus) {
+        self.shared.counters.answered(status);
+        let headers = response.headers_mut();
+        headers.insert(X_ISR_CACHE, status.header_value());
+        headers.insert(X_NEXTJS_CACHE, status.header_value());
+    }
+
+    /// Answer from a cached entry: full, `HEAD`, or `304 Not Modified`.
+    fn serve(&self, entry: &Entry, status: CacheStatus, request: &Parts, now: UnixMillis) -> Response<Body> {
+        self.shared.counters.answered(status);
+        let mut headers = HeaderMap::with_capacity(entry.headers.len() + 8);
+        for (name, value) in &entry.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if let Ok(etag) = HeaderValue::try_from(entry.etag.as_str()) {
+            headers.insert(header::ETAG, etag);
+        }
+        if !headers.contains_key(header::LAST_MODIFIED) {
+            headers.insert(header::LAST_MODIFIED, policy_headers::http_date(entry.created_at));
+        }
+        headers.insert(header::AGE, HeaderValue::from(now.secs_since(entry.created_at)));
+        headers.insert(
+            header::CACHE_CONTROL,
+            policy_headers::downstream_cache_control(&entry.lifetime),
+        );
+        headers.insert(X_ISR_CACHE, status.header_value());
+        headers.insert(X_NEXTJS_CACHE, status.header_value());
+        let not_modified = entry.status == StatusCode::OK
+            && policy_headers::is_not_modified(&request.headers, &entry.etag, entry.created_at);
+        let (code, body) = if not_modified {
+            headers.remove(header::CONTENT_LENGTH);
+            (StatusCode::NOT_MODIFIED, Body::empty())
+        } else {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
+            let body = if request.method == Method::HEAD {
+                Body::empty()
+            } else {
+                Body::full(entry.body.clone())
+            };
+            (entry.status, body)
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = code;
+        *response.headers_mut() = headers;
+        response
+    }
+}
+
+/// Statuses that mean "the render failed", not "this is the page".
+fn is_failure(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+fn unreachable_response(error: &RenderError, status: CacheStatus) -> Response<Body> {
+    let code = match error {
+        RenderError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        RenderError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+    };
+    error_response(code, status, format!("isr: {error}"))
+}
+
+/// A plain-text error answer that no cache may keep.
+pub(crate) fn error_response(
+    code: StatusCode,
+    status: CacheStatus,
+    message: impl Into<String>,
+) -> Response<Body> {
+    let mut message = message.into();
+    message.push('\n');
+    let mut response = Response::new(Body::from(message));
+    *response.status_mut() = code;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_ISR_CACHE, status.header_value());
+    headers.insert(X_NEXTJS_CACHE, status.header_value());
+    response
+}
+
+/// Compare secrets without an early exit, so timing does not reveal a prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
