@@ -20,6 +20,9 @@ pub struct CacheControl {
     pub s_maxage: Option<u64>,
     pub max_age: Option<u64>,
     pub stale_while_revalidate: Option<u64>,
+    /// A bare `stale-while-revalidate` (no value), as Next.js 13 and 14 send for ISR pages:
+    /// stale answers are allowed for as long as the cache keeps the entry.
+    pub stale_while_revalidate_unbounded: bool,
     pub stale_if_error: Option<u64>,
     pub public: bool,
     pub private: bool,
@@ -63,6 +66,9 @@ impl CacheControl {
             b"must-revalidate" => self.must_revalidate = true,
             b"s-maxage" => keep_smaller(&mut self.s_maxage, value),
             b"max-age" => keep_smaller(&mut self.max_age, value),
+            b"stale-while-revalidate" if value.is_none() => {
+                self.stale_while_revalidate_unbounded = true;
+            }
             b"stale-while-revalidate" => keep_smaller(&mut self.stale_while_revalidate, value),
             b"stale-if-error" => keep_smaller(&mut self.stale_if_error, value),
             _ => {}
@@ -181,6 +187,7 @@ mod tests {
                 no_store: true,
                 no_cache: true,
                 must_revalidate: true,
+                stale_while_revalidate_unbounded: false,
             }
         );
     }
@@ -303,5 +310,13 @@ mod tests {
     fn shared_cache_is_none_without_either_header() {
         let map = headers(&[("content-type", "text/html")]);
         assert_eq!(CacheControl::for_shared_cache(&map), None);
+    }
+
+    #[test]
+    fn bare_stale_while_revalidate_is_unbounded() {
+        let cc = parse("s-maxage=60, stale-while-revalidate");
+        assert_eq!(cc.s_maxage, Some(60));
+        assert_eq!(cc.stale_while_revalidate, None);
+        assert!(cc.stale_while_revalidate_unbounded);
     }
 }

@@ -34,7 +34,7 @@ pub struct Lifetime {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteCachePolicy {
     /// `Some(None)` is not representable on purpose: `revalidate = 0` routes are pass-through
-    /// and never reach the policy (see [`crate::config::RouteRevalidate`]).
+    /// and never reach the policy (see [`crate::config::RouteMode::PassThrough`]).
     pub revalidate: Option<Revalidate>,
     pub expire: Option<u64>,
     pub stale_if_error: Option<u64>,
@@ -262,6 +262,7 @@ fn base_lifetime(
         cc.stale_while_revalidate,
     ) {
         (None, Some(r), Some(swr)) => Some(r.saturating_add(swr)),
+        (None, Some(_), None) if cc.stale_while_revalidate_unbounded => defaults.expire,
         _ => None,
     };
     let expire = match route {
@@ -687,6 +688,15 @@ mod tests {
         assert_eq!(
             store(200, &pairs, None),
             Ok(lifetime(Revalidate::After(10), Some(60), 86_400))
+        );
+    }
+
+    #[test]
+    fn nextjs_14_bare_stale_while_revalidate_keeps_serving_stale_until_the_default_expire() {
+        let pairs = [("cache-control", "s-maxage=10, stale-while-revalidate")];
+        assert_eq!(
+            store(200, &pairs, None),
+            Ok(lifetime(Revalidate::After(10), Some(31_536_000), 86_400))
         );
     }
 

@@ -20,7 +20,10 @@ impl UnixMillis {
 
     /// This instant moved forward by `d` (saturating).
     pub fn plus(self, d: Duration) -> UnixMillis {
-        UnixMillis(self.0.saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        UnixMillis(
+            self.0
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        )
     }
 
     /// This instant moved forward by `secs` seconds (saturating).

@@ -77,13 +77,18 @@ pub async fn run(listen: &str, walkthrough_only: bool) -> Result<(), DemoError> 
     }));
 
     println!("isr demo");
-    println!("  origin (renders take {} ms): http://{origin_addr}", RENDER_DELAY.as_millis());
+    println!(
+        "  origin (renders take {} ms): http://{origin_addr}",
+        RENDER_DELAY.as_millis()
+    );
     println!("  isr, in front of it:          http://{proxy_addr}");
     println!();
     walkthrough(proxy_addr, &renders).await?;
     if !walkthrough_only {
         println!();
-        println!("Open http://{proxy_addr}{WALKTHROUGH_PATH} and reload: HIT for 3 s, then one STALE");
+        println!(
+            "Open http://{proxy_addr}{WALKTHROUGH_PATH} and reload: HIT for 3 s, then one STALE"
+        );
         println!("answer while the page regenerates, then HIT with the new render.");
         println!("Also try http://{proxy_addr}/ (steered by the origin's Cache-Control) and");
         println!("http://{proxy_addr}/account (personal: BYPASS). Ctrl-C stops.");
@@ -193,7 +198,11 @@ async fn render_page(path: &str, renders: &AtomicU64) -> Response<Full<Bytes>> {
             "Your personal page: never cached.",
         ),
         // No Cache-Control: the route in DEMO_CONFIG decides.
-        p if p.starts_with("/blog/") => (StatusCode::OK, "", "A blog post: isr.toml gives it revalidate = 3."),
+        p if p.starts_with("/blog/") => (
+            StatusCode::OK,
+            "",
+            "A blog post: isr.toml gives it revalidate = 3.",
+        ),
         _ => (StatusCode::NOT_FOUND, "no-store", "Not found."),
     };
     let body = format!(
@@ -203,9 +212,15 @@ async fn render_page(path: &str, renders: &AtomicU64) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     if !cache_control.is_empty() {
-        headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static(cache_control));
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static(cache_control),
+        );
     }
     response
 }

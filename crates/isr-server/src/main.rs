@@ -40,7 +40,9 @@ async fn serve(config: isr_core::config::Config) -> anyhow::Result<()> {
     let origin = config.origin.clone().unwrap_or_default();
     let proxy = Proxy::from_config(config)?;
     let listener = proxy.bind().await?;
-    let addr = listener.local_addr().context("listening socket has no address")?;
+    let addr = listener
+        .local_addr()
+        .context("listening socket has no address")?;
     tracing::info!("isr listening on http://{addr}, caching {origin}");
     proxy.serve(listener, shutdown_signal()).await;
     tracing::info!("isr stopped");

@@ -27,7 +27,9 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("no origin is configured: pass --origin URL, set ISR_ORIGIN, or set origin in the config file")]
+    #[error(
+        "no origin is configured: pass --origin URL, set ISR_ORIGIN, or set origin in the config file"
+    )]
     NoOrigin,
     #[error(transparent)]
     Origin(#[from] OriginError),

@@ -30,20 +30,34 @@ async fn miss_then_hit_then_stale_then_regenerated() {
     assert_eq!(hit.cache(), "HIT");
     assert_eq!(hit.text(), "/blog/a render #1");
     assert_eq!(hit.header("age"), Some("5"));
-    assert_eq!(hit.header("cache-control"), Some("s-maxage=10, stale-while-revalidate=90"));
+    assert_eq!(
+        hit.header("cache-control"),
+        Some("s-maxage=10, stale-while-revalidate=90")
+    );
     assert_eq!(origin.renders("/blog/a"), 1, "a hit does not render");
 
     proxy.advance(6); // 11 s old: past revalidate, before expire
     let stale = proxy.get("/blog/a").await;
     assert_eq!(stale.cache(), "STALE");
-    assert_eq!(stale.text(), "/blog/a render #1", "stale answers the old page at once");
+    assert_eq!(
+        stale.text(),
+        "/blog/a render #1",
+        "stale answers the old page at once"
+    );
 
-    until("the regeneration to be stored", || proxy.stats().regenerations_ok == 1).await;
+    until("the regeneration to be stored", || {
+        proxy.stats().regenerations_ok == 1
+    })
+    .await;
     assert_eq!(origin.renders("/blog/a"), 2);
     let fresh = proxy.get("/blog/a").await;
     assert_eq!(fresh.cache(), "HIT");
     assert_eq!(fresh.text(), "/blog/a render #2");
-    assert_eq!(fresh.header("age"), Some("0"), "freshness counts from the new render");
+    assert_eq!(
+        fresh.header("age"),
+        Some("0"),
+        "freshness counts from the new render"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,8 +83,16 @@ async fn a_thousand_concurrent_misses_render_once() {
     .await;
     origin.open();
     let answers = requests.await.unwrap();
-    assert_eq!(origin.renders("/blog/cold"), 1, "exactly one render for N cold requests");
-    assert!(answers.iter().all(|a| a.status == 200 && a.text() == "/blog/cold render #1"));
+    assert_eq!(
+        origin.renders("/blog/cold"),
+        1,
+        "exactly one render for N cold requests"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == 200 && a.text() == "/blog/cold render #1")
+    );
     assert!(answers.iter().all(|a| a.cache() == "MISS"));
 }
 
@@ -87,11 +109,25 @@ async fn a_thousand_concurrent_stale_requests_regenerate_once() {
         async move { proxy.get("/blog/hot").await }
     })
     .await;
-    assert!(answers.iter().all(|a| a.cache() == "STALE" && a.text() == "/blog/hot render #1"));
-    until("the regeneration to reach the origin", || origin.held() == 1).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.cache() == "STALE" && a.text() == "/blog/hot render #1")
+    );
+    until("the regeneration to reach the origin", || {
+        origin.held() == 1
+    })
+    .await;
     origin.open();
-    until("the regeneration to be stored", || proxy.stats().regenerations_ok == 1).await;
-    assert_eq!(origin.renders("/blog/hot"), 2, "one initial render and exactly one regeneration");
+    until("the regeneration to be stored", || {
+        proxy.stats().regenerations_ok == 1
+    })
+    .await;
+    assert_eq!(
+        origin.renders("/blog/hot"),
+        2,
+        "one initial render and exactly one regeneration"
+    );
     assert_eq!(proxy.get("/blog/hot").await.text(), "/blog/hot render #2");
 }
 
@@ -106,12 +142,19 @@ async fn next_js_origin_works_with_no_route_config() {
     assert_eq!(proxy.get("/page").await.cache(), "MISS");
     let hit = proxy.get("/page").await;
     assert_eq!(hit.cache(), "HIT");
-    assert_eq!(hit.header("cache-control"), Some("s-maxage=10, stale-while-revalidate=50"));
+    assert_eq!(
+        hit.header("cache-control"),
+        Some("s-maxage=10, stale-while-revalidate=50")
+    );
     proxy.advance(11);
     assert_eq!(proxy.get("/page").await.cache(), "STALE");
     until("the regeneration", || proxy.stats().regenerations_ok == 1).await;
     proxy.advance(61);
     let expired = proxy.get("/page").await;
-    assert_eq!(expired.cache(), "MISS", "past expire a request waits for a fresh render");
+    assert_eq!(
+        expired.cache(),
+        "MISS",
+        "past expire a request waits for a fresh render"
+    );
     assert_eq!(origin.renders("/page"), 3);
 }

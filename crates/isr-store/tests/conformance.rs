@@ -49,7 +49,11 @@ fn sample_entry(key: &str, seed: u8, body_len: usize) -> Entry {
             } else {
                 Revalidate::After(u64::from(seed) + 1)
             },
-            expire: if seed.is_multiple_of(5) { None } else { Some(86_400) },
+            expire: if seed.is_multiple_of(5) {
+                None
+            } else {
+                Some(86_400)
+            },
             stale_if_error: 60,
         },
         tags: vec![format!("tag-{seed}"), "all".to_owned()],

@@ -267,14 +267,16 @@ impl Engine {
                 }
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, key = job.key.raw(), "cache read failed; rendering"),
-        }
-        if let Some(stale) = &fallback {
-            if !self.shared.backoff.may_retry(job.key.storage(), now) {
-                // The origin failed this key moments ago: serve what we have until the
-                // backoff passes instead of sending every request to a failing origin.
-                return self.serve(stale, CacheStatus::Stale, &parts, now);
+            Err(error) => {
+                tracing::warn!(%error, key = job.key.raw(), "cache read failed; rendering")
             }
+        }
+        if let Some(stale) = &fallback
+            && !self.shared.backoff.may_retry(job.key.storage(), now)
+        {
+            // The origin failed this key moments ago: serve what we have until the
+            // backoff passes instead of sending every request to a failing origin.
+            return self.serve(stale, CacheStatus::Stale, &parts, now);
         }
         self.render_foreground(job, parts, fallback).await
     }
@@ -288,10 +290,16 @@ impl Engine {
     ) -> Response<Body> {
         let key = job.key.storage().to_owned();
         let now = self.now();
-        let passing = self.shared.pass_marks.get(&key).is_some_and(|until| until > now);
+        let passing = self
+            .shared
+            .pass_marks
+            .get(&key)
+            .is_some_and(|until| until > now);
         if passing {
             let request = self.render_request(&job, Some(&parts.headers));
-            let rendered = self.render_and_store(&job, request, fallback.is_some()).await;
+            let rendered = self
+                .render_and_store(&job, request, fallback.is_some())
+                .await;
             return self.answer(rendered, &parts, fallback.as_ref());
         }
         match self.shared.flights.join(&key) {
@@ -370,7 +378,12 @@ impl Engine {
 
     /// Render, then act on the result: store it, or remember the failure or that the key
     /// is not cacheable. `had_entry`: an entry exists that an uncacheable answer replaces.
-    async fn render_and_store(&self, job: &Job, request: Request<Body>, had_entry: bool) -> Rendered {
+    async fn render_and_store(
+        &self,
+        job: &Job,
+        request: Request<Body>,
+        had_entry: bool,
+    ) -> Rendered {
         let rendered = self.render(job, request).await;
         let key = job.key.storage();
         match &rendered {
@@ -385,10 +398,8 @@ impl Engine {
                 self.shared.backoff.succeeded(key);
                 let until = self.now().plus(PASS_MARK);
                 self.shared.pass_marks.insert(key.to_owned(), until);
-                if had_entry {
-                    if let Err(error) = self.shared.store.remove(key).await {
-                        tracing::warn!(%error, key = job.key.raw(), "could not remove an entry");
-                    }
+                if had_entry && let Err(error) = self.shared.store.remove(key).await {
+                    tracing::warn!(%error, key = job.key.raw(), "could not remove an entry");
                 }
             }
             Rendered::Failed(failure) => {
@@ -513,7 +524,11 @@ impl Engine {
                 headers.insert(NEXT_ROUTER_PREFETCH, one);
             }
         }
-        if let Some(host) = job.host.as_deref().and_then(|h| HeaderValue::try_from(h).ok()) {
+        if let Some(host) = job
+            .host
+            .as_deref()
+            .and_then(|h| HeaderValue::try_from(h).ok())
+        {
             headers.insert(header::HOST, host);
         }
         if job.matched {
@@ -522,7 +537,10 @@ impl Engine {
         headers.insert(X_ISR_RENDER, self.shared.secret.clone());
         let mut request = Request::new(Body::empty());
         *request.headers_mut() = headers;
-        *request.uri_mut() = job.target.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+        *request.uri_mut() = job
+            .target
+            .parse()
+            .unwrap_or_else(|_| http::Uri::from_static("/"));
         request
     }
 
@@ -541,10 +559,10 @@ impl Engine {
             }
         }
         let headers = request.headers_mut();
-        if !self.shared.config.key_host {
-            if let Some(host) = headers.remove(header::HOST) {
-                headers.insert(X_FORWARDED_HOST, host);
-            }
+        if !self.shared.config.key_host
+            && let Some(host) = headers.remove(header::HOST)
+        {
+            headers.insert(X_FORWARDED_HOST, host);
         }
         headers.insert(X_ISR_RENDER, self.shared.secret.clone());
         let timeout = Duration::from_millis(self.shared.config.engine.render_timeout_ms);
@@ -567,7 +585,12 @@ impl Engine {
     }
 
     /// Answer the request that started (or re-did) a render with its result.
-    fn answer(&self, rendered: Rendered, parts: &Parts, fallback: Option<&Arc<Entry>>) -> Response<Body> {
+    fn answer(
+        &self,
+        rendered: Rendered,
+        parts: &Parts,
+        fallback: Option<&Arc<Entry>>,
+    ) -> Response<Body> {
         let now = self.now();
         if let (Rendered::Failed(_), Some(stale)) = (&rendered, fallback) {
             return self.serve(stale, CacheStatus::Stale, parts, now);
@@ -600,7 +623,13 @@ impl Engine {
     }
 
     /// Answer from a cached entry: full, `HEAD`, or `304 Not Modified`.
-    fn serve(&self, entry: &Entry, status: CacheStatus, request: &Parts, now: UnixMillis) -> Response<Body> {
+    fn serve(
+        &self,
+        entry: &Entry,
+        status: CacheStatus,
+        request: &Parts,
+        now: UnixMillis,
+    ) -> Response<Body> {
         self.shared.counters.answered(status);
         let mut headers = HeaderMap::with_capacity(entry.headers.len() + 8);
         for (name, value) in &entry.headers {
@@ -610,9 +639,15 @@ impl Engine {
             headers.insert(header::ETAG, etag);
         }
         if !headers.contains_key(header::LAST_MODIFIED) {
-            headers.insert(header::LAST_MODIFIED, policy_headers::http_date(entry.created_at));
+            headers.insert(
+                header::LAST_MODIFIED,
+                policy_headers::http_date(entry.created_at),
+            );
         }
-        headers.insert(header::AGE, HeaderValue::from(now.secs_since(entry.created_at)));
+        headers.insert(
+            header::AGE,
+            HeaderValue::from(now.secs_since(entry.created_at)),
+        );
         headers.insert(
             header::CACHE_CONTROL,
             policy_headers::downstream_cache_control(&entry.lifetime),
@@ -664,7 +699,10 @@ pub(crate) fn error_response(
     let mut response = Response::new(Body::from(message));
     *response.status_mut() = code;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(X_ISR_CACHE, status.header_value());
     headers.insert(X_NEXTJS_CACHE, status.header_value());

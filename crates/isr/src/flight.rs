@@ -72,7 +72,9 @@ impl Flights {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
         // A panic elsewhere while holding this lock leaves the map consistent (each
         // operation is one insert or remove), so a poisoned lock is still usable.
-        self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -126,7 +128,9 @@ impl Backoff {
 
     /// May `key` be rendered again at `now`?
     pub(crate) fn may_retry(&self, key: &str, now: UnixMillis) -> bool {
-        self.lock().get(key).is_none_or(|&(_, retry_at)| now >= retry_at)
+        self.lock()
+            .get(key)
+            .is_none_or(|&(_, retry_at)| now >= retry_at)
     }
 
     pub(crate) fn failed(&self, key: &str, now: UnixMillis) {
@@ -136,7 +140,10 @@ impl Backoff {
             .min_ms
             .saturating_mul(1u64 << failures.saturating_sub(1).min(32))
             .min(self.max_ms);
-        failing.insert(key.to_owned(), (failures, UnixMillis(now.0.saturating_add(wait))));
+        failing.insert(
+            key.to_owned(),
+            (failures, UnixMillis(now.0.saturating_add(wait))),
+        );
     }
 
     pub(crate) fn succeeded(&self, key: &str) {
@@ -144,7 +151,9 @@ impl Backoff {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, (u32, UnixMillis)>> {
-        self.failing.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.failing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -164,7 +173,10 @@ mod tests {
         assert!(matches!(flights.join("other"), Join::Started(_)));
         flight.finish(FlightOutcome::Uncacheable);
         assert!(matches!(waiter.outcome().await, FlightOutcome::Uncacheable));
-        assert!(matches!(flights.join("k"), Join::Started(_)), "a finished flight is gone");
+        assert!(
+            matches!(flights.join("k"), Join::Started(_)),
+            "a finished flight is gone"
+        );
     }
 
     #[tokio::test]

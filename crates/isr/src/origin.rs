@@ -40,7 +40,9 @@ pub struct HttpOrigin {
 impl HttpOrigin {
     /// A client for the origin at `url` (`http://host:port`, no path).
     pub fn new(url: &str) -> Result<HttpOrigin, OriginError> {
-        let uri: Uri = url.parse().map_err(|_| OriginError::Invalid(url.to_owned()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| OriginError::Invalid(url.to_owned()))?;
         if uri.scheme() != Some(&Scheme::HTTP) {
             return Err(OriginError::Scheme(url.to_owned()));
         }

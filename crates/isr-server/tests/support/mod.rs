@@ -141,12 +141,22 @@ impl TestOrigin {
 
     /// Answer `path` (no query) with `page` from now on.
     pub fn set(&self, path: &str, page: Page) {
-        self.state.pages.lock().unwrap().insert(path.to_owned(), page);
+        self.state
+            .pages
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), page);
     }
 
     /// Renders of `path` (no query) so far.
     pub fn renders(&self, path: &str) -> u64 {
-        self.state.renders.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.state
+            .renders
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// All requests answered or held so far.
@@ -226,9 +236,18 @@ async fn answer(
         Some(Fault::Hang) => std::future::pending::<()>().await,
         None => {}
     }
-    let page = state.pages.lock().unwrap().get(&path).cloned().unwrap_or_else(|| {
-        Page::ok().header("cache-control", "public, s-maxage=60, stale-while-revalidate=600")
-    });
+    let page = state
+        .pages
+        .lock()
+        .unwrap()
+        .get(&path)
+        .cloned()
+        .unwrap_or_else(|| {
+            Page::ok().header(
+                "cache-control",
+                "public, s-maxage=60, stale-while-revalidate=600",
+            )
+        });
     let body = page
         .body
         .clone()
@@ -292,7 +311,11 @@ impl TestProxy {
     }
 
     /// A proxy with a given config and store directory (reuse a dir to test restarts).
-    pub async fn start_with(origin: &TestOrigin, mut config: Config, dir: Arc<tempfile::TempDir>) -> TestProxy {
+    pub async fn start_with(
+        origin: &TestOrigin,
+        mut config: Config,
+        dir: Arc<tempfile::TempDir>,
+    ) -> TestProxy {
         config.origin = Some(origin.url());
         config.listen = "127.0.0.1:0".to_owned();
         config.cache_dir = dir.path().display().to_string();
@@ -329,7 +352,8 @@ impl TestProxy {
     }
 
     pub async fn get(&self, target: &str) -> Answer {
-        self.send(Request::get(target).body(Body::empty()).unwrap()).await
+        self.send(Request::get(target).body(Body::empty()).unwrap())
+            .await
     }
 
     /// Send a request; its URI is a path and query, the proxy's address is filled in.
@@ -367,7 +391,10 @@ impl TestProxy {
 pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !condition() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
