@@ -65,8 +65,9 @@ pub(crate) struct ServeArgs {
 
     /// The origin to cache, like http://127.0.0.1:3000.
     ///
-    /// An http or https URL with a host and no path, query or fragment: each request's own
-    /// path and query are forwarded to it. Required, here or in the config file.
+    /// An http URL with a host and no path, query or fragment: each request's own path and
+    /// query are forwarded to it. (https origins are not supported yet: run isr next to the
+    /// app.) Required, here or in the config file.
     #[arg(long, env = "ISR_ORIGIN", value_name = "URL", value_parser = parse_origin)]
     pub(crate) origin: Option<String>,
 
