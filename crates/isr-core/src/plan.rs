@@ -16,6 +16,7 @@ use crate::config::{Config, Route, RouteMode};
 use crate::key::{CacheKey, EncodingClass, KeyParts, Variant};
 use crate::path::{PathError, QueryKeys, canonical_query, normalize_path};
 use crate::policy::{BypassReason, RouteCachePolicy, classify_request};
+use crate::route::Params;
 
 /// Request headers the key accounts for; a response may `Vary` on these and still be stored.
 pub const KEYED_VARY: &[&str] = &[
@@ -61,8 +62,8 @@ pub struct CachePlan<'c> {
     pub route: Option<&'c Route>,
     /// The route's cache policy, if a route matched.
     pub policy: Option<&'c RouteCachePolicy>,
-    /// Tags from the route's templates, rendered with the match's parameters.
-    pub tags: Vec<String>,
+    /// The route's parameters (for its tag templates).
+    pub params: Params,
     pub variant: Variant,
     pub encoding: EncodingClass,
     /// The validated `Host` when `key_host` is on (it is then also what the origin sees).
@@ -109,21 +110,27 @@ pub fn plan<'c>(
         path: &path,
         query: &query,
     });
-    let tags = match &matched {
-        Some(m) => m.value.tags.iter().map(|t| t.render(&m.params)).collect(),
-        None => Vec::new(),
-    };
     Ok(Plan::Cache(CachePlan {
         key,
         target: join_target(&path, &query),
         path,
         route,
         policy,
-        tags,
+        params: matched.map(|m| m.params).unwrap_or_default(),
         variant,
         encoding,
         host,
     }))
+}
+
+impl CachePlan<'_> {
+    /// Tags from the route's templates, rendered with the match's parameters. Computed on
+    /// demand: only a render that is stored needs them, never a hit.
+    pub fn tags(&self) -> Vec<String> {
+        self.route.map_or_else(Vec::new, |route| {
+            route.tags.iter().map(|t| t.render(&self.params)).collect()
+        })
+    }
 }
 
 fn join_target(path: &str, query: &str) -> String {

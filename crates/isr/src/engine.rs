@@ -130,7 +130,7 @@ impl From<&CachePlan<'_>> for Job {
             path: plan.path.clone(),
             target: plan.target.clone(),
             policy: plan.policy.cloned(),
-            tags: plan.tags.clone(),
+            tags: plan.tags(),
             variant: plan.variant,
             encoding: plan.encoding,
             host: plan.host.clone(),
