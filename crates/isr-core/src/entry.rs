@@ -52,7 +52,8 @@ pub struct Entry {
     /// The normalised request path this entry answers (for listing and path purges).
     pub path: String,
     pub status: StatusCode,
-    /// Stored response headers (already filtered by [`crate::headers::storable_headers`]).
+    /// The headers the entry is answered with ([`crate::headers::entry_headers`]): the
+    /// storable origin headers plus isr's validators, length and downstream `Cache-Control`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
     /// When the render that produced this entry arrived.

@@ -348,6 +348,36 @@ pub fn body_etag(body: &[u8]) -> String {
     format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(body))
 }
 
+/// The headers an entry is answered with, computed once when it is stored so a hit only
+/// adds `Age` and the cache status: the storable origin headers, with isr's `ETag`, a
+/// `Last-Modified` (the render time, unless the origin sent one), the `Content-Length` of
+/// the stored body and the downstream `Cache-Control`. `None` if an origin header value
+/// has a control character.
+pub fn entry_headers(
+    origin: &HeaderMap,
+    etag: &str,
+    created_at: UnixMillis,
+    lifetime: &Lifetime,
+    body_len: usize,
+) -> Option<Vec<(HeaderName, HeaderValue)>> {
+    let mut headers: Vec<(HeaderName, HeaderValue)> = storable_headers(origin)?
+        .into_iter()
+        .filter(|(name, _)| *name != http::header::ETAG && *name != http::header::CACHE_CONTROL)
+        .collect();
+    if let Ok(etag) = HeaderValue::from_str(etag) {
+        headers.push((http::header::ETAG, etag));
+    }
+    if !origin.contains_key(http::header::LAST_MODIFIED) {
+        headers.push((http::header::LAST_MODIFIED, http_date(created_at)));
+    }
+    headers.push((http::header::CONTENT_LENGTH, HeaderValue::from(body_len)));
+    headers.push((
+        http::header::CACHE_CONTROL,
+        downstream_cache_control(lifetime),
+    ));
+    Some(headers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -759,5 +789,42 @@ mod tests {
         assert_eq!(CacheStatus::Stale.as_str(), "STALE");
         assert_eq!(CacheStatus::Miss.as_str(), "MISS");
         assert_eq!(CacheStatus::Bypass.as_str(), "BYPASS");
+    }
+
+    #[test]
+    fn entry_headers_carry_what_a_hit_needs_and_replace_the_origin_validators() {
+        let mut origin = HeaderMap::new();
+        origin.insert("content-type", HeaderValue::from_static("text/html"));
+        origin.insert("etag", HeaderValue::from_static("\"origin\""));
+        origin.insert("cache-control", HeaderValue::from_static("s-maxage=1"));
+        origin.insert("set-cookie", HeaderValue::from_static("a=b"));
+        let lifetime = Lifetime {
+            revalidate: crate::policy::Revalidate::After(10),
+            expire: Some(60),
+            stale_if_error: 0,
+        };
+        let headers = entry_headers(&origin, "\"isr\"", UnixMillis(0), &lifetime, 42).unwrap();
+        let get = |name: &str| {
+            let values: Vec<_> = headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .collect();
+            values
+        };
+        assert_eq!(get("etag"), vec![HeaderValue::from_static("\"isr\"")]);
+        assert_eq!(
+            get("cache-control"),
+            vec![HeaderValue::from_static(
+                "s-maxage=10, stale-while-revalidate=50"
+            )]
+        );
+        assert_eq!(get("content-length"), vec![HeaderValue::from(42)]);
+        assert_eq!(get("last-modified"), vec![http_date(UnixMillis(0))]);
+        assert_eq!(
+            get("content-type"),
+            vec![HeaderValue::from_static("text/html")]
+        );
+        assert!(get("set-cookie").is_empty());
     }
 }

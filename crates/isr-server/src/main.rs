@@ -3,14 +3,27 @@
 
 mod cli;
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
 use isr_server::proxy::Proxy;
 use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // `{:#}` prints the whole chain on one line and never a backtrace: this is
+            // what a person reads when isr refuses to start.
+            eprintln!("isr: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

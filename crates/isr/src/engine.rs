@@ -60,7 +60,6 @@ const NOT_FORWARDED_ON_RENDER: &[HeaderName] = &[
 ];
 const RSC: HeaderName = HeaderName::from_static("rsc");
 const NEXT_ROUTER_PREFETCH: HeaderName = HeaderName::from_static("next-router-prefetch");
-const NEXT_ROUTER_STATE_TREE: HeaderName = HeaderName::from_static("next-router-state-tree");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// State shared by every service a layer builds: the stores, the flights, the counters.
@@ -184,7 +183,7 @@ impl Engine {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let (mut parts, body) = request.into_parts();
+        let (parts, body) = request.into_parts();
         if self.is_own_render(&parts.headers) {
             return Answer::Ready(error_response(
                 StatusCode::LOOP_DETECTED,
@@ -193,8 +192,6 @@ impl Engine {
                  the origin must not point at this isr instance",
             ));
         }
-        policy_headers::remove_hop_by_hop(&mut parts.headers);
-        policy_headers::remove_unkeyed_steering(&mut parts.headers);
         let now = self.now();
         let config = &self.shared.config;
         let planned = plan(
@@ -468,8 +465,6 @@ impl Engine {
             &config.defaults,
             KEYED_VARY,
         )?;
-        let headers =
-            policy_headers::storable_headers(&parts.headers).ok_or(NoStoreReason::BadHeader)?;
         let mut tags = job.tags.clone();
         for tag in policy_headers::origin_tags(&parts.headers) {
             if !tags.contains(&tag) {
@@ -481,13 +476,17 @@ impl Engine {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map_or_else(|| policy_headers::body_etag(&body), str::to_owned);
+        let created_at = self.now();
+        let headers =
+            policy_headers::entry_headers(&parts.headers, &etag, created_at, &lifetime, body.len())
+                .ok_or(NoStoreReason::BadHeader)?;
         Ok(Entry {
             key: job.key.raw().to_owned(),
             path: job.path.clone(),
             status: parts.status,
             headers,
             body,
-            created_at: self.now(),
+            created_at,
             lifetime,
             tags,
             build_id: config.build_id.clone(),
@@ -500,14 +499,18 @@ impl Engine {
     /// is stored only if the origin says it may be shared).
     fn render_request(&self, job: &Job, client: Option<&HeaderMap>) -> Request<Body> {
         let mut headers = match client {
-            Some(client) if !job.matched => client.clone(),
+            Some(client) if !job.matched => forwardable(client.clone()),
             _ => HeaderMap::new(),
         };
         for name in NOT_FORWARDED_ON_RENDER {
             headers.remove(name);
         }
-        for name in [&RSC, &NEXT_ROUTER_PREFETCH, &NEXT_ROUTER_STATE_TREE] {
-            headers.remove(name);
+        // A response may vary on these and still be stored (KEYED_VARY), so what the origin
+        // sees of them must be a function of the key: drop them all, then send exactly the
+        // key's variant and encoding class. (Forwarding a client's `Next-Url` would store
+        // one client's intercepted-route payload for everyone.)
+        for name in KEYED_VARY {
+            headers.remove(*name);
         }
         headers.insert(
             header::ACCEPT_ENCODING,
@@ -545,8 +548,14 @@ impl Engine {
     }
 
     /// Forward a request that may not be cached, body and all; store nothing.
-    async fn bypass(self: Arc<Self>, parts: Parts, body: Body, target: String) -> Response<Body> {
+    async fn bypass(
+        self: Arc<Self>,
+        mut parts: Parts,
+        body: Body,
+        target: String,
+    ) -> Response<Body> {
         let method_is_head = parts.method == Method::HEAD;
+        parts.headers = forwardable(parts.headers);
         let mut request = Request::from_parts(parts, body);
         match target.parse() {
             Ok(uri) => *request.uri_mut() = uri,
@@ -631,26 +640,15 @@ impl Engine {
         now: UnixMillis,
     ) -> Response<Body> {
         self.shared.counters.answered(status);
-        let mut headers = HeaderMap::with_capacity(entry.headers.len() + 8);
+        // Everything but the age and the cache status was computed when the entry was stored
+        // (`entry_headers`): a hit clones shared values, it formats nothing else.
+        let mut headers = HeaderMap::with_capacity(entry.headers.len() + 3);
         for (name, value) in &entry.headers {
             headers.append(name.clone(), value.clone());
-        }
-        if let Ok(etag) = HeaderValue::try_from(entry.etag.as_str()) {
-            headers.insert(header::ETAG, etag);
-        }
-        if !headers.contains_key(header::LAST_MODIFIED) {
-            headers.insert(
-                header::LAST_MODIFIED,
-                policy_headers::http_date(entry.created_at),
-            );
         }
         headers.insert(
             header::AGE,
             HeaderValue::from(now.secs_since(entry.created_at)),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            policy_headers::downstream_cache_control(&entry.lifetime),
         );
         headers.insert(X_ISR_CACHE, status.header_value());
         headers.insert(X_NEXTJS_CACHE, status.header_value());
@@ -660,7 +658,6 @@ impl Engine {
             headers.remove(header::CONTENT_LENGTH);
             (StatusCode::NOT_MODIFIED, Body::empty())
         } else {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(entry.body.len()));
             let body = if request.method == Method::HEAD {
                 Body::empty()
             } else {
@@ -673,6 +670,15 @@ impl Engine {
         *response.headers_mut() = headers;
         response
     }
+}
+
+/// A client's headers as they may reach the origin: without hop-by-hop headers and without
+/// the headers that could steer the origin unkeyed. Only forwarding needs this, so the hit
+/// path never pays for it.
+fn forwardable(mut headers: HeaderMap) -> HeaderMap {
+    policy_headers::remove_hop_by_hop(&mut headers);
+    policy_headers::remove_unkeyed_steering(&mut headers);
+    headers
 }
 
 /// Statuses that mean "the render failed", not "this is the page".

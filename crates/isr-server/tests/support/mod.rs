@@ -34,7 +34,8 @@ use tokio::task::JoinSet;
 pub struct Page {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    /// Fixed body; default: `"<path?query> render #<n>"`.
+    /// Fixed body; default: `"<path?query> render #<n>"`. In header values, `{render}` is
+    /// replaced by the render's number.
     pub body: Option<Bytes>,
 }
 
@@ -79,6 +80,8 @@ pub struct Seen {
     pub method: Method,
     pub target: String,
     pub headers: HeaderMap,
+    /// The request body, read whole.
+    pub body: Bytes,
 }
 
 #[derive(Default)]
@@ -89,6 +92,7 @@ struct OriginState {
     seen: Mutex<Vec<Seen>>,
     fault: Mutex<Option<Fault>>,
     held: AtomicU64,
+    max_held: AtomicU64,
 }
 
 /// The origin: counts renders per path, can hold renders at a gate, and can fail.
@@ -187,6 +191,11 @@ impl TestOrigin {
         self.state.held.load(Ordering::SeqCst)
     }
 
+    /// The most renders ever held at the gate at the same time.
+    pub fn max_held(&self) -> u64 {
+        self.state.max_held.load(Ordering::SeqCst)
+    }
+
     /// Stop listening and drop every connection: the origin is down.
     pub fn stop(&self) {
         self.tasks.lock().unwrap().abort_all();
@@ -209,10 +218,17 @@ async fn answer(
         .uri()
         .path_and_query()
         .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     state.seen.lock().unwrap().push(Seen {
-        method: request.method().clone(),
+        method: parts.method.clone(),
         target: target.clone(),
-        headers: request.headers().clone(),
+        headers: parts.headers.clone(),
+        body,
     });
     state.total.fetch_add(1, Ordering::SeqCst);
     let render = {
@@ -222,7 +238,8 @@ async fn answer(
         *count
     };
     if !*gate.borrow() {
-        state.held.fetch_add(1, Ordering::SeqCst);
+        let now_held = state.held.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_held.fetch_max(now_held, Ordering::SeqCst);
         let _ = gate.wait_for(|open| *open).await;
         state.held.fetch_sub(1, Ordering::SeqCst);
     }
@@ -255,9 +272,11 @@ async fn answer(
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = StatusCode::from_u16(page.status).unwrap();
     for (name, value) in &page.headers {
+        // `{render}` in a header value becomes this render's number.
+        let value = value.replace("{render}", &render.to_string());
         response.headers_mut().append(
             HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
+            HeaderValue::from_str(&value).unwrap(),
         );
     }
     response
@@ -317,13 +336,44 @@ impl TestProxy {
         dir: Arc<tempfile::TempDir>,
     ) -> TestProxy {
         config.origin = Some(origin.url());
-        config.listen = "127.0.0.1:0".to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        TestProxy::start_on(listener, config, dir).await
+    }
+
+    /// A proxy whose origin is itself: its listener is bound first, so the configured
+    /// origin can be its own address (the recursion guard must stop the loop).
+    pub async fn start_looped(toml: &str) -> TestProxy {
+        let mut config = Config::from_toml(toml, "test.toml").expect("test config");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        config.origin = Some(format!("http://{}", listener.local_addr().unwrap()));
+        TestProxy::start_on(listener, config, Arc::new(tempfile::tempdir().unwrap())).await
+    }
+
+    async fn start_on(
+        listener: TcpListener,
+        mut config: Config,
+        dir: Arc<tempfile::TempDir>,
+    ) -> TestProxy {
+        config.listen = listener.local_addr().unwrap().to_string();
         config.cache_dir = dir.path().display().to_string();
         let clock = ManualClock::new(START);
-        let store = open_store(dir.path(), config.memory_bytes).expect("open store");
+        // A previous proxy on the same directory may still be letting go of the store
+        // (its last connections closing): wait for the lock, as a restarted process would.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let store = loop {
+            match open_store(dir.path(), config.memory_bytes) {
+                Ok(store) => break store,
+                Err(error) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "open store: {error}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
         let proxy = Proxy::new(config, store, Arc::new(clock.clone())).expect("proxy");
         let layer = proxy.layer().clone();
-        let listener = proxy.bind().await.expect("bind proxy");
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(proxy.serve(listener, async {
@@ -370,9 +420,31 @@ impl TestProxy {
         }
     }
 
+    /// Send raw bytes on a new connection and read until the proxy closes it (send
+    /// `Connection: close`). For requests a client library would refuse or rewrite.
+    pub async fn raw(&self, request: &[u8]) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .expect("connect");
+        stream.write_all(request).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+        out
+    }
+
     /// Move the proxy's clock forward.
     pub fn advance(&self, secs: u64) {
         self.clock.advance(Duration::from_secs(secs));
+    }
+
+    /// Stop this proxy and start a new one on the same store directory: a process restart
+    /// (empty memory tier, same disk tier).
+    pub async fn restart(self, origin: &TestOrigin, toml: &str) -> TestProxy {
+        let dir = Arc::clone(&self.dir);
+        self.shutdown().await;
+        let config = Config::from_toml(toml, "test.toml").expect("test config");
+        TestProxy::start_with(origin, config, dir).await
     }
 
     /// Stop serving (the store stays in `dir`).

@@ -1,0 +1,76 @@
+//! Persistence: entries survive a proxy restart (disk tier), and an entry found only on
+//! disk refills the memory tier.
+
+mod support;
+
+use support::{TestOrigin, TestProxy};
+
+const CONFIG: &str = r#"
+[[route]]
+path = "/p/[slug]"
+revalidate = 10
+expire = 100
+"#;
+
+#[tokio::test]
+async fn entries_survive_a_restart_and_refill_memory() {
+    let origin = TestOrigin::start().await;
+    let proxy = TestProxy::start(&origin, CONFIG).await;
+    for path in ["/p/a", "/p/b"] {
+        assert_eq!(proxy.get(path).await.cache(), "MISS");
+    }
+    let before = proxy.get("/p/a").await;
+    assert_eq!(before.cache(), "HIT");
+
+    let proxy = proxy.restart(&origin, CONFIG).await;
+    assert_eq!(
+        proxy.layer().store().l1().len(),
+        0,
+        "a new process starts with empty memory"
+    );
+    let after = proxy.get("/p/a").await;
+    assert_eq!(after.status, 200);
+    assert_eq!(after.cache(), "HIT", "served from disk without a render");
+    assert_eq!(after.body, before.body);
+    assert_eq!(after.header("etag"), before.header("etag"));
+    assert_eq!(origin.renders("/p/a"), 1);
+    assert_eq!(proxy.stats().renders, 0);
+    assert_eq!(
+        proxy.layer().store().l1().len(),
+        1,
+        "the disk hit refilled memory"
+    );
+    // Served again, from memory now; the other entry is still on disk only.
+    assert_eq!(proxy.get("/p/a").await.cache(), "HIT");
+    assert_eq!(proxy.get("/p/b").await.cache(), "HIT");
+    assert_eq!(proxy.layer().store().l1().len(), 2);
+    assert_eq!(origin.renders("/p/b"), 1);
+
+    // Freshness is kept across the restart: a disk entry goes stale and regenerates.
+    proxy.advance(11);
+    let stale = proxy.get("/p/b").await;
+    assert_eq!(stale.cache(), "STALE");
+    support::until("the regeneration", || proxy.stats().regenerations_ok == 1).await;
+    assert_eq!(proxy.get("/p/b").await.text(), "/p/b render #2");
+
+    // And the regenerated entry is what the next process finds.
+    let proxy = proxy.restart(&origin, CONFIG).await;
+    proxy.advance(11); // the new process's clock starts where the old one was
+    let again = proxy.get("/p/b").await;
+    assert_eq!(again.cache(), "HIT");
+    assert_eq!(again.text(), "/p/b render #2");
+    assert_eq!(origin.renders("/p/b"), 2);
+}
+
+#[tokio::test]
+async fn a_new_build_id_does_not_serve_old_entries() {
+    let origin = TestOrigin::start().await;
+    let proxy = TestProxy::start(&origin, &format!("build_id = \"one\"\n{CONFIG}")).await;
+    assert_eq!(proxy.get("/p/a").await.cache(), "MISS");
+    let proxy = proxy
+        .restart(&origin, &format!("build_id = \"two\"\n{CONFIG}"))
+        .await;
+    let answer = proxy.get("/p/a").await;
+    assert_eq!(answer.cache(), "MISS");
+    assert_eq!(answer.text(), "/p/a render #2");
+}
