@@ -245,6 +245,12 @@ pub struct Config {
     pub build_id: String,
     /// Key on the request's `Host` (validated) instead of `site`.
     pub key_host: bool,
+    /// Bearer token of the admin API (`/_isr/...`); `None` turns the admin API off.
+    pub admin_token: Option<String>,
+    /// Secret that sends a request straight to the origin, never stored (draft/preview).
+    pub bypass_token: Option<String>,
+    /// Also bypass for Next.js's `__prerender_bypass` draft-mode cookie.
+    pub bypass_nextjs_preview: bool,
     pub defaults: CacheDefaults,
     pub engine: EngineSettings,
     pub routes: Router<Route>,
@@ -260,6 +266,9 @@ impl Default for Config {
             site: String::new(),
             build_id: String::new(),
             key_host: false,
+            admin_token: None,
+            bypass_token: None,
+            bypass_nextjs_preview: false,
             defaults: CacheDefaults::default(),
             engine: EngineSettings::default(),
             routes: Router::new(Vec::new()).expect("no routes cannot conflict"),

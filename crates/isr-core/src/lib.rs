@@ -14,6 +14,7 @@
 //! - [`headers`]: the headers isr stores, forwards and answers with.
 //! - [`config`]: the configuration model shared by every runtime, parsed from TOML.
 //! - [`plan`]: what to do with one request: bypass, or which key to look up and render.
+//! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
 //! - [`store`]: the async storage traits every backend implements.
 
 pub mod cache_control;
@@ -25,6 +26,7 @@ pub mod key;
 pub mod path;
 pub mod plan;
 pub mod policy;
+pub mod purge;
 pub mod route;
 pub mod store;
 mod time;

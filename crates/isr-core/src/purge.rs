@@ -1,0 +1,344 @@
+//! Purges: what they target, how they are recorded, and which entries they reach.
+//!
+//! Every purge is one record, never a scan of entries: an invalidation time and mode per
+//! *target* (a tag, a path, a path prefix, or everything). Readers compare the newest
+//! record that reaches an entry with the entry's `created_at` ([`crate::freshness`]).
+//!
+//! Invariants:
+//! - A target's record name is unambiguous: `t:<tag>`, `p:<path>`, `x:<prefix>`, `*`.
+//! - A path target reaches every variant of that normalised path; a prefix target reaches
+//!   the prefix itself and everything below it at a segment boundary (`/blog` reaches
+//!   `/blog` and `/blog/a`, not `/blogs`); `*` reaches everything.
+//! - [`PurgeState::newest_for`] allocates nothing: it runs on the hit path.
+//! - Recording an older invalidation never undoes a newer one; at equal times hard wins.
+
+use std::collections::HashMap;
+
+use crate::UnixMillis;
+use crate::freshness::{Invalidation, PurgeMode};
+use crate::headers::MAX_TAG_LEN;
+use crate::path::{MAX_TARGET_LEN, normalize_path};
+
+/// What one purge reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// Every entry carrying this tag.
+    Tag(String),
+    /// Every variant of this normalised path.
+    Path(String),
+    /// This normalised path and everything below it.
+    Prefix(String),
+    /// Everything.
+    All,
+}
+
+/// Why a purge target is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("is longer than {0} bytes")]
+    TooLong(usize),
+    #[error("contains a control character")]
+    ControlCharacter,
+    #[error("is not a valid path: {0}")]
+    Path(#[from] crate::path::PathError),
+}
+
+impl Target {
+    /// A tag target, validated like tags from the origin.
+    pub fn tag(tag: &str) -> Result<Target, TargetError> {
+        if tag.is_empty() {
+            return Err(TargetError::Empty);
+        }
+        if tag.len() > MAX_TAG_LEN {
+            return Err(TargetError::TooLong(MAX_TAG_LEN));
+        }
+        if tag.chars().any(char::is_control) {
+            return Err(TargetError::ControlCharacter);
+        }
+        Ok(Target::Tag(tag.to_owned()))
+    }
+
+    /// A path target; the path is normalised exactly as requests are.
+    pub fn path(path: &str) -> Result<Target, TargetError> {
+        Ok(Target::Path(normalized(path)?))
+    }
+
+    /// A prefix target; normalised, without a trailing slash (except `/` itself).
+    pub fn prefix(prefix: &str) -> Result<Target, TargetError> {
+        let mut prefix = normalized(prefix)?;
+        while prefix.len() > 1 && prefix.ends_with('/') {
+            prefix.pop();
+        }
+        Ok(Target::Prefix(prefix))
+    }
+
+    /// The record name this target is stored under.
+    pub fn record_name(&self) -> String {
+        match self {
+            Target::Tag(tag) => format!("t:{tag}"),
+            Target::Path(path) => format!("p:{path}"),
+            Target::Prefix(prefix) => format!("x:{prefix}"),
+            Target::All => "*".to_owned(),
+        }
+    }
+
+    /// The target a record name stands for (`None` for a name isr did not write).
+    pub fn from_record_name(name: &str) -> Option<Target> {
+        if name == "*" {
+            return Some(Target::All);
+        }
+        let (kind, value) = name.split_once(':')?;
+        match kind {
+            "t" => Some(Target::Tag(value.to_owned())),
+            "p" => Some(Target::Path(value.to_owned())),
+            "x" => Some(Target::Prefix(value.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+fn normalized(path: &str) -> Result<String, TargetError> {
+    if path.is_empty() {
+        return Err(TargetError::Empty);
+    }
+    if path.len() > MAX_TARGET_LEN {
+        return Err(TargetError::TooLong(MAX_TARGET_LEN));
+    }
+    Ok(normalize_path(path)?)
+}
+
+/// Every recorded invalidation, by target, for answering "what reaches this entry?".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PurgeState {
+    tags: HashMap<String, Invalidation>,
+    paths: HashMap<String, Invalidation>,
+    prefixes: HashMap<String, Invalidation>,
+    all: Option<Invalidation>,
+}
+
+impl PurgeState {
+    /// Record `invalidation` for `target`, unless a newer one is already recorded.
+    pub fn record(&mut self, target: &Target, invalidation: Invalidation) {
+        let slot = match target {
+            Target::Tag(tag) => self.tags.entry(tag.clone()).or_insert(invalidation),
+            Target::Path(path) => self.paths.entry(path.clone()).or_insert(invalidation),
+            Target::Prefix(prefix) => self.prefixes.entry(prefix.clone()).or_insert(invalidation),
+            Target::All => self.all.get_or_insert(invalidation),
+        };
+        *slot = newer(*slot, invalidation);
+    }
+
+    /// The newest invalidation that reaches an entry for `path` with `tags`.
+    pub fn newest_for(&self, path: &str, tags: &[String]) -> Option<Invalidation> {
+        let mut newest = self.all;
+        let mut consider = |found: Option<&Invalidation>| {
+            if let Some(&found) = found {
+                newest = Some(newest.map_or(found, |n| newer(n, found)));
+            }
+        };
+        if !self.paths.is_empty() {
+            consider(self.paths.get(path));
+        }
+        if !self.prefixes.is_empty() {
+            for prefix in prefixes_of(path) {
+                consider(self.prefixes.get(prefix));
+            }
+        }
+        if !self.tags.is_empty() {
+            for tag in tags {
+                consider(self.tags.get(tag.as_str()));
+            }
+        }
+        newest
+    }
+
+    /// Forget records older than `before`, folding them into one record for everything:
+    /// an entry created before them is still reached (soft, or hard if any forgotten
+    /// record was hard), so forgetting never revives a purged entry. Returns how many
+    /// records were forgotten.
+    pub fn forget_before(&mut self, before: UnixMillis) -> usize {
+        let mut folded: Option<Invalidation> = None;
+        let mut forget = |map: &mut HashMap<String, Invalidation>| {
+            let count = map.len();
+            map.retain(|_, inv| {
+                let keep = inv.at >= before;
+                if !keep {
+                    let mode = match folded {
+                        Some(f) if f.mode == PurgeMode::Hard => PurgeMode::Hard,
+                        _ => inv.mode,
+                    };
+                    folded = Some(Invalidation { at: before, mode });
+                }
+                keep
+            });
+            count - map.len()
+        };
+        let forgotten = forget(&mut self.tags) + forget(&mut self.paths) + forget(&mut self.prefixes);
+        if let Some(folded) = folded {
+            self.record(&Target::All, folded);
+        }
+        forgotten
+    }
+
+    /// Keep at most `max` records: when over, forget the older half (see
+    /// [`PurgeState::forget_before`]). Returns the instant records were folded at, if any.
+    pub fn bound(&mut self, max: usize) -> Option<UnixMillis> {
+        if self.len() <= max {
+            return None;
+        }
+        let mut times: Vec<UnixMillis> = self
+            .tags
+            .values()
+            .chain(self.paths.values())
+            .chain(self.prefixes.values())
+            .map(|inv| inv.at)
+            .collect();
+        let middle = times.len() / 2;
+        let (_, cutoff, _) = times.select_nth_unstable(middle);
+        let cutoff = *cutoff;
+        self.forget_before(cutoff);
+        Some(cutoff)
+    }
+
+    /// How many records there are.
+    pub fn len(&self) -> usize {
+        self.tags.len() + self.paths.len() + self.prefixes.len() + usize::from(self.all.is_some())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The later invalidation; hard wins at equal times.
+fn newer(a: Invalidation, b: Invalidation) -> Invalidation {
+    match a.at.cmp(&b.at) {
+        std::cmp::Ordering::Less => b,
+        std::cmp::Ordering::Greater => a,
+        std::cmp::Ordering::Equal if b.mode == PurgeMode::Hard => b,
+        std::cmp::Ordering::Equal => a,
+    }
+}
+
+/// `/`, then each ancestor at a segment boundary, then the path itself (without a
+/// trailing slash): `/a/b/` gives `/`, `/a`, `/a/b`.
+fn prefixes_of(path: &str) -> impl Iterator<Item = &str> {
+    let trimmed = match path.trim_end_matches('/') {
+        "" => "/",
+        trimmed => trimmed,
+    };
+    let boundaries = trimmed
+        .char_indices()
+        .filter(|&(i, c)| c == '/' && i > 0)
+        .map(|(i, _)| i)
+        .chain(std::iter::once(trimmed.len()));
+    std::iter::once("/").chain(boundaries.filter_map(move |end| trimmed.get(..end)).filter(|p| *p != "/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(at: u64, mode: PurgeMode) -> Invalidation {
+        Invalidation {
+            at: UnixMillis(at),
+            mode,
+        }
+    }
+
+    #[test]
+    fn record_names_round_trip() {
+        for target in [
+            Target::Tag("post:1".into()),
+            Target::Path("/a:b".into()),
+            Target::Prefix("/docs".into()),
+            Target::All,
+        ] {
+            assert_eq!(Target::from_record_name(&target.record_name()), Some(target));
+        }
+        assert_eq!(Target::from_record_name("q:x"), None);
+        assert_eq!(Target::from_record_name("nocolon"), None);
+    }
+
+    #[test]
+    fn targets_are_validated_and_normalised() {
+        assert_eq!(Target::path("/blog/%61"), Ok(Target::Path("/blog/a".into())));
+        assert_eq!(Target::prefix("/blog/"), Ok(Target::Prefix("/blog".into())));
+        assert_eq!(Target::prefix("/"), Ok(Target::Prefix("/".into())));
+        assert_eq!(Target::path(""), Err(TargetError::Empty));
+        assert!(matches!(Target::path("blog"), Err(TargetError::Path(_))));
+        assert_eq!(Target::tag(""), Err(TargetError::Empty));
+        assert_eq!(Target::tag(&"x".repeat(300)), Err(TargetError::TooLong(MAX_TAG_LEN)));
+        assert_eq!(Target::tag("a\nb"), Err(TargetError::ControlCharacter));
+    }
+
+    #[test]
+    fn prefixes_stop_at_segment_boundaries() {
+        assert_eq!(prefixes_of("/").collect::<Vec<_>>(), vec!["/"]);
+        assert_eq!(prefixes_of("/a/b/").collect::<Vec<_>>(), vec!["/", "/a", "/a/b"]);
+        assert_eq!(prefixes_of("/blog").collect::<Vec<_>>(), vec!["/", "/blog"]);
+    }
+
+    #[test]
+    fn each_target_reaches_what_it_names_and_nothing_else() {
+        let mut state = PurgeState::default();
+        state.record(&Target::Prefix("/blog".into()), inv(10, PurgeMode::Soft));
+        state.record(&Target::Path("/about".into()), inv(20, PurgeMode::Hard));
+        state.record(&Target::Tag("news".into()), inv(30, PurgeMode::Soft));
+        let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(state.newest_for("/blog", &[]), Some(inv(10, PurgeMode::Soft)));
+        assert_eq!(state.newest_for("/blog/a/b", &[]), Some(inv(10, PurgeMode::Soft)));
+        assert_eq!(state.newest_for("/blogs", &[]), None);
+        assert_eq!(state.newest_for("/about", &[]), Some(inv(20, PurgeMode::Hard)));
+        assert_eq!(state.newest_for("/about/x", &[]), None, "a path target is exact");
+        assert_eq!(state.newest_for("/x", &tags(&["news"])), Some(inv(30, PurgeMode::Soft)));
+        assert_eq!(
+            state.newest_for("/blog/a", &tags(&["news"])),
+            Some(inv(30, PurgeMode::Soft)),
+            "the newest of several wins"
+        );
+        state.record(&Target::All, inv(5, PurgeMode::Hard));
+        assert_eq!(state.newest_for("/x", &[]), Some(inv(5, PurgeMode::Hard)));
+    }
+
+    #[test]
+    fn older_records_never_undo_newer_ones_and_hard_wins_ties() {
+        let mut state = PurgeState::default();
+        let tag = Target::Tag("a".into());
+        state.record(&tag, inv(20, PurgeMode::Soft));
+        state.record(&tag, inv(10, PurgeMode::Hard));
+        assert_eq!(state.newest_for("/", &["a".into()]), Some(inv(20, PurgeMode::Soft)));
+        state.record(&tag, inv(20, PurgeMode::Hard));
+        assert_eq!(state.newest_for("/", &["a".into()]), Some(inv(20, PurgeMode::Hard)));
+        state.record(&tag, inv(20, PurgeMode::Soft));
+        assert_eq!(state.newest_for("/", &["a".into()]), Some(inv(20, PurgeMode::Hard)));
+    }
+
+    #[test]
+    fn forgetting_folds_old_records_so_no_purge_is_undone() {
+        let mut state = PurgeState::default();
+        state.record(&Target::Tag("old-hard".into()), inv(10, PurgeMode::Hard));
+        state.record(&Target::Tag("old-soft".into()), inv(20, PurgeMode::Soft));
+        state.record(&Target::Tag("new".into()), inv(200, PurgeMode::Soft));
+        assert_eq!(state.forget_before(UnixMillis(100)), 2);
+        assert_eq!(state.len(), 2, "one record left, plus the fold");
+        // An entry created before the forgotten purges is still reached, as hard as the
+        // hardest of them; an entry created after the fold is not.
+        assert_eq!(state.newest_for("/x", &[]), Some(inv(100, PurgeMode::Hard)));
+        assert_eq!(state.newest_for("/x", &["new".into()]), Some(inv(200, PurgeMode::Soft)));
+    }
+
+    #[test]
+    fn bounding_keeps_the_state_small_under_many_purges() {
+        let mut state = PurgeState::default();
+        for i in 0..10_000u64 {
+            state.record(&Target::Tag(format!("t{i}")), inv(i, PurgeMode::Soft));
+            state.bound(1_000);
+            assert!(state.len() <= 1_001);
+        }
+        assert_eq!(state.newest_for("/", &["t9999".into()]), Some(inv(9_999, PurgeMode::Soft)));
+        assert!(state.newest_for("/", &["t0".into()]).is_some(), "forgotten, but folded");
+    }
+}
