@@ -17,8 +17,11 @@
 //! cache_dir = ".isr-cache"
 //! memory = "256MiB"
 //! site = "example.com"
-//! build_id = ""
+//! build_id = ""                # or build_id_file = ".next/BUILD_ID" (not both)
 //! key_host = false
+//! admin_token = "…"            # 16+ characters; turns on the admin API (/_isr/...)
+//! bypass_token = "…"           # 16+ characters; draft/preview requests skip the cache
+//! bypass_nextjs_preview = false
 //!
 //! [cache]
 //! revalidate = 60            # seconds or "5m"; or false (fresh until purged)
@@ -44,6 +47,10 @@
 //! A pass-through route (`revalidate = 0`) is never stored, so `expire`, `stale_if_error`
 //! and `tags` on it are rejected rather than silently ignored; its `query` defaults to
 //! every parameter (nothing is keyed, so nothing needs to be dropped).
+//!
+//! `build_id_file` is the one key that needs a file read; this module does no I/O, so the
+//! caller passes the reading function ([`Config::from_toml_reading`]). Secrets
+//! (`admin_token`, `bypass_token`) are never quoted in error messages.
 
 use core::net::SocketAddr;
 use core::ops::Range;
@@ -276,12 +283,31 @@ impl Default for Config {
     }
 }
 
+/// Reads a file named in the configuration (`build_id_file`): its text, or the reason it
+/// cannot be read (e.g. the I/O error's message).
+pub type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
 impl Config {
     /// Parse `isr.toml` text; `file` names it in errors.
+    ///
+    /// Reads no file: a `build_id_file` key is an error here (use
+    /// [`Config::from_toml_reading`]).
     pub fn from_toml(source: &str, file: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_reading(source, file, &|_| {
+            Err("reading files is not supported here".to_owned())
+        })
+    }
+
+    /// Parse `isr.toml` text, reading the files it names (`build_id_file`) with
+    /// `read_file`.
+    pub fn from_toml_reading(
+        source: &str,
+        file: &str,
+        read_file: ReadFile<'_>,
+    ) -> Result<Config, ConfigError> {
         let doc = Doc { source, file };
         let root = DeTable::parse(source).map_err(|error| doc.toml_error(&error))?;
-        parse_document(&doc, root.get_ref())
+        parse_document(&doc, root.get_ref(), read_file)
     }
 
     /// Check the rules that tie several settings together (the single-value rules are
@@ -458,6 +484,46 @@ pub fn parse_origin(s: &str) -> Result<String, String> {
         uri.scheme_str().unwrap_or("http"),
         authority
     ))
+}
+
+/// The shortest admin or bypass token accepted: shorter ones can be guessed.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Check a secret token (`admin_token`, `bypass_token`): at least [`MIN_TOKEN_CHARS`]
+/// visible ASCII characters (it travels in an HTTP header), no whitespace. The messages
+/// never quote the token.
+pub fn check_token(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(
+            "must be visible ASCII characters only: no spaces, tabs, newlines, control or \
+             non-ASCII characters (it is sent in an HTTP header)"
+                .to_owned(),
+        );
+    }
+    let n = s.chars().count();
+    if n < MIN_TOKEN_CHARS {
+        return Err(format!(
+            "is too short ({n} characters), so it could be guessed: use at least \
+             {MIN_TOKEN_CHARS}, e.g. the output of `openssl rand -hex 32`"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// The build id in the text of a build id file (like Next.js's `.next/BUILD_ID`):
+/// trimmed, non-empty, printable.
+pub fn parse_build_id_file(text: &str) -> Result<String, String> {
+    let id = text.trim();
+    if id.is_empty() {
+        return Err("is empty: it must contain the build id".to_owned());
+    }
+    if id.chars().any(char::is_control) {
+        return Err("contains control characters: it must contain only the build id".to_owned());
+    }
+    Ok(id.to_owned())
 }
 
 /// Validate a listen address (`127.0.0.1:8080`, `[::1]:8080`).
@@ -753,7 +819,11 @@ const TOP_KEYS: &[&str] = &[
     "memory",
     "site",
     "build_id",
+    "build_id_file",
     "key_host",
+    "admin_token",
+    "bypass_token",
+    "bypass_nextjs_preview",
     "cache",
     "route",
 ];
@@ -780,7 +850,11 @@ const ROUTE_KEYS: &[&str] = &[
     "query",
 ];
 
-fn parse_document(doc: &Doc<'_>, root: &DeTable<'_>) -> Result<Config, ConfigError> {
+fn parse_document(
+    doc: &Doc<'_>,
+    root: &DeTable<'_>,
+    read_file: ReadFile<'_>,
+) -> Result<Config, ConfigError> {
     let top = Section::new(doc, root, "", TOP_KEYS)?;
     let mut config = Config::default();
     if let Some(field) = top.field("origin") {
@@ -801,8 +875,20 @@ fn parse_document(doc: &Doc<'_>, root: &DeTable<'_>) -> Result<Config, ConfigErr
     if let Some(field) = top.field("build_id") {
         config.build_id = field.string()?.to_owned();
     }
+    if let Some(field) = top.field("build_id_file") {
+        config.build_id = parse_build_id_file_field(&top, &field, read_file)?;
+    }
     if let Some(field) = top.field("key_host") {
         config.key_host = field.boolean()?;
+    }
+    if let Some(field) = top.field("admin_token") {
+        config.admin_token = Some(token(&field)?);
+    }
+    if let Some(field) = top.field("bypass_token") {
+        config.bypass_token = Some(token(&field)?);
+    }
+    if let Some(field) = top.field("bypass_nextjs_preview") {
+        config.bypass_nextjs_preview = field.boolean()?;
     }
     if let Some(field) = top.field("cache") {
         let section = Section::new(doc, field.table()?, "cache.", CACHE_KEYS)?;
@@ -812,6 +898,35 @@ fn parse_document(doc: &Doc<'_>, root: &DeTable<'_>) -> Result<Config, ConfigErr
         config.routes = parse_routes(doc, &field)?;
     }
     Ok(config)
+}
+
+fn token(field: &Field<'_, '_>) -> Result<String, ConfigError> {
+    check_token(field.string()?).map_err(|e| field.error(e))
+}
+
+/// `build_id_file`: refused next to `build_id` (pointing at whichever comes second), then
+/// read and checked.
+fn parse_build_id_file_field(
+    top: &Section<'_, '_>,
+    field: &Field<'_, '_>,
+    read_file: ReadFile<'_>,
+) -> Result<String, ConfigError> {
+    if let Some(build_id) = top.field("build_id") {
+        let (second, first, first_name) = if build_id.value.span().start > field.value.span().start
+        {
+            (&build_id, field, "build_id_file")
+        } else {
+            (field, &build_id, "build_id")
+        };
+        return Err(second.error(format!(
+            "cannot be combined with `{first_name}` (line {}): set the build id one way",
+            first.doc.line_of(&first.value.span())
+        )));
+    }
+    let path = non_empty_string(field)?;
+    let text = read_file(&path)
+        .map_err(|e| field.error(format!("cannot read build id file {path}: {e}")))?;
+    parse_build_id_file(&text).map_err(|e| field.error(format!("build id file {path} {e}")))
 }
 
 fn non_empty_string(field: &Field<'_, '_>) -> Result<String, ConfigError> {
@@ -1315,6 +1430,104 @@ tags = ["docs:{rest}"]
         assert_error("site = true", 1, &["`site`", "string"]);
         assert_error("build_id = 1", 1, &["`build_id`", "string"]);
         assert_error("key_host = \"yes\"", 1, &["`key_host`", "true or false"]);
+    }
+
+    #[test]
+    fn secrets_and_bypass() {
+        let config = parse(
+            "admin_token = \"0123456789abcdef\"\nbypass_token = \"preview-secret-0123\"\nbypass_nextjs_preview = true\n",
+        );
+        assert_eq!(config.admin_token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(config.bypass_token.as_deref(), Some("preview-secret-0123"));
+        assert!(config.bypass_nextjs_preview);
+        let config = parse("# nothing");
+        assert_eq!((config.admin_token, config.bypass_token), (None, None));
+        assert!(!config.bypass_nextjs_preview);
+        for key in ["admin_token", "bypass_token"] {
+            let name = format!("`{key}`");
+            for (value, why) in [
+                ("\"short-secret\"", "too short"),
+                ("\"\"", "empty"),
+                ("\"0123456789 abcdef\"", "no spaces"),
+                ("\"0123456789abcdef\\n\"", "control"),
+                ("\"0123456789abcdéf\"", "non-ASCII"),
+                ("12345678901234567", "string"),
+            ] {
+                let error = assert_error(&format!("\n{key} = {value}\n"), 2, &[&name, why]);
+                assert!(
+                    !error.message.contains("short-secret")
+                        && !error.message.contains("0123456789"),
+                    "the secret is quoted: {error}"
+                );
+            }
+        }
+        assert_error(
+            "bypass_nextjs_preview = \"yes\"",
+            1,
+            &["`bypass_nextjs_preview`", "true or false"],
+        );
+    }
+
+    #[test]
+    fn token_checks() {
+        assert_eq!(
+            check_token("abcdefghijklmnop"),
+            Ok("abcdefghijklmnop".to_owned())
+        );
+        assert!(check_token("abcdefghijklmno").is_err(), "15 characters");
+        assert!(check_token("abcdefgh\tijklmnop").is_err());
+        assert!(check_token("abcdefgh\u{7f}ijklmnop").is_err());
+        assert!(check_token("").is_err());
+    }
+
+    #[test]
+    fn build_id_file() {
+        let read = |path: &str| -> Result<String, String> {
+            match path {
+                ".next/BUILD_ID" => Ok("  abc123\n".to_owned()),
+                "empty" => Ok(" \n".to_owned()),
+                "binary" => Ok("a\u{0}b".to_owned()),
+                _ => Err("No such file or directory (os error 2)".to_owned()),
+            }
+        };
+        let parse_reading = |source: &str| Config::from_toml_reading(source, "isr.toml", &read);
+        let config = parse_reading("build_id_file = \".next/BUILD_ID\"").expect("reads");
+        assert_eq!(config.build_id, "abc123");
+
+        let error =
+            parse_reading("site = \"x\"\nbuild_id_file = \"nope/BUILD_ID\"").expect_err("missing");
+        assert_eq!((error.file.as_str(), error.line), ("isr.toml", 2));
+        for needle in ["`build_id_file`", "nope/BUILD_ID", "No such file"] {
+            assert!(error.message.contains(needle), "{error} lacks {needle}");
+        }
+        let error = parse_reading("build_id_file = \"empty\"").expect_err("empty");
+        assert!(error.message.contains("empty"), "{error}");
+        let error = parse_reading("build_id_file = \"binary\"").expect_err("control");
+        assert!(error.message.contains("control"), "{error}");
+        let error = parse_reading("build_id_file = \"\"").expect_err("no path");
+        assert!(error.message.contains("empty"), "{error}");
+
+        // Both: the error points at whichever comes second and names the other's line.
+        let error = parse_reading("build_id = \"a\"\n\nbuild_id_file = \".next/BUILD_ID\"")
+            .expect_err("both");
+        assert_eq!(error.line, 3, "{error}");
+        assert!(error.message.contains("`build_id_file`"), "{error}");
+        assert!(error.message.contains("`build_id` (line 1)"), "{error}");
+        let error = parse_reading("build_id_file = \".next/BUILD_ID\"\nbuild_id = \"a\"")
+            .expect_err("both");
+        assert_eq!(error.line, 2, "{error}");
+        assert!(
+            error.message.contains("`build_id_file` (line 1)"),
+            "{error}"
+        );
+
+        // Without a reader, the key is refused rather than silently ignored.
+        assert_error(
+            "build_id_file = \".next/BUILD_ID\"",
+            1,
+            &["`build_id_file`", "not supported"],
+        );
+        assert_eq!(parse_build_id_file("x\r\n"), Ok("x".to_owned()));
     }
 
     #[test]

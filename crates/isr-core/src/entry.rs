@@ -56,7 +56,8 @@ pub struct Entry {
     /// storable origin headers plus isr's validators, length and downstream `Cache-Control`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
-    /// When the render that produced this entry arrived.
+    /// When the render that produced this entry started: freshness counts from here, and
+    /// a purge at or after this instant applies (even if the render arrived later).
     pub created_at: UnixMillis,
     pub lifetime: Lifetime,
     pub tags: Vec<String>,

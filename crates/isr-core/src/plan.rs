@@ -35,7 +35,23 @@ pub enum PlanError {
     Path(#[from] PathError),
     #[error("bad Host header: it must be a host name or address with an optional port")]
     Host,
+    #[error("{ADMIN_PREFIX} is reserved for isr's admin API")]
+    Reserved,
 }
+
+/// The path prefix reserved for isr's admin API: never cached, never sent to the origin.
+pub const ADMIN_PREFIX: &str = "/_isr/";
+
+/// Is this normalised path under [`ADMIN_PREFIX`] (or the prefix itself without its slash)?
+pub fn is_admin_path(path: &str) -> bool {
+    path.starts_with(ADMIN_PREFIX) || path == ADMIN_PREFIX.trim_end_matches('/')
+}
+
+/// The header and cookie that carry the draft/preview bypass token.
+pub const BYPASS_HEADER: &str = "x-isr-bypass";
+pub const BYPASS_COOKIE: &str = "__isr_bypass";
+/// Next.js's draft-mode cookie (its value is Next's secret, so only its presence counts).
+pub const NEXTJS_PREVIEW_COOKIE: &str = "__prerender_bypass";
 
 /// The decision for one request.
 #[derive(Debug)]
@@ -79,6 +95,9 @@ pub fn plan<'c>(
     headers: &HeaderMap,
 ) -> Result<Plan<'c>, PlanError> {
     let path = normalize_path(path)?;
+    if is_admin_path(&path) {
+        return Err(PlanError::Reserved);
+    }
     let matched = config.routes.at(&path);
     let route = matched.as_ref().map(|m| m.value);
     let bypass = |reason| Plan::Bypass {
@@ -87,6 +106,9 @@ pub fn plan<'c>(
     };
     if let Err(reason) = classify_request(method, headers) {
         return Ok(bypass(reason));
+    }
+    if is_draft(config, headers) {
+        return Ok(bypass(BypassReason::Draft));
     }
     let policy = match route.map(|r| &r.mode) {
         Some(RouteMode::PassThrough) => return Ok(bypass(BypassReason::RouteNoCache)),
@@ -133,6 +155,46 @@ impl CachePlan<'_> {
     }
 }
 
+/// Does the request carry the draft/preview bypass? A wrong token counts as none, and the
+/// comparison takes the same time wherever the first difference is (no oracle).
+fn is_draft(config: &Config, headers: &HeaderMap) -> bool {
+    if config.bypass_nextjs_preview
+        && cookie_values(headers, NEXTJS_PREVIEW_COOKIE)
+            .next()
+            .is_some()
+    {
+        return true;
+    }
+    let Some(token) = config.bypass_token.as_deref() else {
+        return false;
+    };
+    let from_header = headers
+        .get_all(BYPASS_HEADER)
+        .iter()
+        .any(|v| constant_time_eq(v.as_bytes(), token.as_bytes()));
+    from_header
+        || cookie_values(headers, BYPASS_COOKIE).any(|v| constant_time_eq(v, token.as_bytes()))
+}
+
+/// The values of every cookie named `name` in the request's `Cookie` headers.
+fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h [u8]> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
+        .filter_map(move |pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|&b| b == b'=')?;
+            let (key, value) = (&pair[..eq], &pair[eq + 1..]);
+            (key.trim_ascii() == name.as_bytes()).then(|| value.trim_ascii())
+        })
+}
+
+/// Compare two secrets without an early exit.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn join_target(path: &str, query: &str) -> String {
     if query.is_empty() {
         path.to_owned()
@@ -156,5 +218,104 @@ fn keyed_host(headers: &HeaderMap) -> Result<String, PlanError> {
         Ok(raw.to_ascii_lowercase())
     } else {
         Err(PlanError::Host)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn config(token: Option<&str>, preview: bool) -> Config {
+        Config {
+            bypass_token: token.map(str::to_owned),
+            bypass_nextjs_preview: preview,
+            ..Config::default()
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    fn is_bypass(config: &Config, pairs: &[(&'static str, &'static str)]) -> bool {
+        matches!(
+            plan(config, &Method::GET, "/p", None, &headers(pairs)),
+            Ok(Plan::Bypass {
+                reason: BypassReason::Draft,
+                ..
+            })
+        )
+    }
+
+    #[test]
+    fn the_right_bypass_token_in_a_header_or_cookie_bypasses() {
+        let config = config(Some("s3cret-token-123456"), false);
+        assert!(is_bypass(
+            &config,
+            &[("x-isr-bypass", "s3cret-token-123456")]
+        ));
+        assert!(is_bypass(
+            &config,
+            &[("cookie", "a=1; __isr_bypass=s3cret-token-123456; b=2")]
+        ));
+    }
+
+    #[test]
+    fn a_wrong_or_missing_token_is_no_token() {
+        let config = config(Some("s3cret-token-123456"), false);
+        assert!(!is_bypass(
+            &config,
+            &[("x-isr-bypass", "s3cret-token-12345")]
+        ));
+        assert!(!is_bypass(&config, &[("cookie", "__isr_bypass=nope")]));
+        assert!(!is_bypass(&config, &[]));
+        assert!(!is_bypass(&Config::default(), &[("x-isr-bypass", "")]));
+    }
+
+    #[test]
+    fn the_nextjs_preview_cookie_bypasses_only_when_configured() {
+        let pairs = [("cookie", "__prerender_bypass=abc")];
+        assert!(!is_bypass(&config(None, false), &pairs));
+        assert!(is_bypass(&config(None, true), &pairs));
+    }
+
+    #[test]
+    fn the_admin_prefix_is_reserved_however_it_is_spelled() {
+        for path in [
+            "/_isr/stats",
+            "/%5Fisr/stats",
+            "/x/../_isr/revalidate",
+            "/_isr",
+        ] {
+            assert!(
+                matches!(
+                    plan(
+                        &Config::default(),
+                        &Method::GET,
+                        path,
+                        None,
+                        &HeaderMap::new()
+                    ),
+                    Err(PlanError::Reserved)
+                ),
+                "{path}"
+            );
+        }
+        assert!(
+            plan(
+                &Config::default(),
+                &Method::GET,
+                "/_isrx",
+                None,
+                &HeaderMap::new()
+            )
+            .is_ok()
+        );
     }
 }

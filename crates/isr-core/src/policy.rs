@@ -76,6 +76,8 @@ pub enum BypassReason {
     RequestBody,
     #[error("route has revalidate = 0")]
     RouteNoCache,
+    #[error("request carries the draft/preview bypass token")]
+    Draft,
 }
 
 /// Why a response is not stored.

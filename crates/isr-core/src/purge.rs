@@ -175,7 +175,8 @@ impl PurgeState {
             });
             count - map.len()
         };
-        let forgotten = forget(&mut self.tags) + forget(&mut self.paths) + forget(&mut self.prefixes);
+        let forgotten =
+            forget(&mut self.tags) + forget(&mut self.paths) + forget(&mut self.prefixes);
         if let Some(folded) = folded {
             self.record(&Target::All, folded);
         }
@@ -200,6 +201,11 @@ impl PurgeState {
         let cutoff = *cutoff;
         self.forget_before(cutoff);
         Some(cutoff)
+    }
+
+    /// The record for everything, if any (a purge-all, or the fold of forgotten records).
+    pub fn all(&self) -> Option<Invalidation> {
+        self.all
     }
 
     /// How many records there are.
@@ -234,7 +240,11 @@ fn prefixes_of(path: &str) -> impl Iterator<Item = &str> {
         .filter(|&(i, c)| c == '/' && i > 0)
         .map(|(i, _)| i)
         .chain(std::iter::once(trimmed.len()));
-    std::iter::once("/").chain(boundaries.filter_map(move |end| trimmed.get(..end)).filter(|p| *p != "/"))
+    std::iter::once("/").chain(
+        boundaries
+            .filter_map(move |end| trimmed.get(..end))
+            .filter(|p| *p != "/"),
+    )
 }
 
 #[cfg(test)]
@@ -256,7 +266,10 @@ mod tests {
             Target::Prefix("/docs".into()),
             Target::All,
         ] {
-            assert_eq!(Target::from_record_name(&target.record_name()), Some(target));
+            assert_eq!(
+                Target::from_record_name(&target.record_name()),
+                Some(target)
+            );
         }
         assert_eq!(Target::from_record_name("q:x"), None);
         assert_eq!(Target::from_record_name("nocolon"), None);
@@ -264,20 +277,29 @@ mod tests {
 
     #[test]
     fn targets_are_validated_and_normalised() {
-        assert_eq!(Target::path("/blog/%61"), Ok(Target::Path("/blog/a".into())));
+        assert_eq!(
+            Target::path("/blog/%61"),
+            Ok(Target::Path("/blog/a".into()))
+        );
         assert_eq!(Target::prefix("/blog/"), Ok(Target::Prefix("/blog".into())));
         assert_eq!(Target::prefix("/"), Ok(Target::Prefix("/".into())));
         assert_eq!(Target::path(""), Err(TargetError::Empty));
         assert!(matches!(Target::path("blog"), Err(TargetError::Path(_))));
         assert_eq!(Target::tag(""), Err(TargetError::Empty));
-        assert_eq!(Target::tag(&"x".repeat(300)), Err(TargetError::TooLong(MAX_TAG_LEN)));
+        assert_eq!(
+            Target::tag(&"x".repeat(300)),
+            Err(TargetError::TooLong(MAX_TAG_LEN))
+        );
         assert_eq!(Target::tag("a\nb"), Err(TargetError::ControlCharacter));
     }
 
     #[test]
     fn prefixes_stop_at_segment_boundaries() {
         assert_eq!(prefixes_of("/").collect::<Vec<_>>(), vec!["/"]);
-        assert_eq!(prefixes_of("/a/b/").collect::<Vec<_>>(), vec!["/", "/a", "/a/b"]);
+        assert_eq!(
+            prefixes_of("/a/b/").collect::<Vec<_>>(),
+            vec!["/", "/a", "/a/b"]
+        );
         assert_eq!(prefixes_of("/blog").collect::<Vec<_>>(), vec!["/", "/blog"]);
     }
 
@@ -288,12 +310,28 @@ mod tests {
         state.record(&Target::Path("/about".into()), inv(20, PurgeMode::Hard));
         state.record(&Target::Tag("news".into()), inv(30, PurgeMode::Soft));
         let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(state.newest_for("/blog", &[]), Some(inv(10, PurgeMode::Soft)));
-        assert_eq!(state.newest_for("/blog/a/b", &[]), Some(inv(10, PurgeMode::Soft)));
+        assert_eq!(
+            state.newest_for("/blog", &[]),
+            Some(inv(10, PurgeMode::Soft))
+        );
+        assert_eq!(
+            state.newest_for("/blog/a/b", &[]),
+            Some(inv(10, PurgeMode::Soft))
+        );
         assert_eq!(state.newest_for("/blogs", &[]), None);
-        assert_eq!(state.newest_for("/about", &[]), Some(inv(20, PurgeMode::Hard)));
-        assert_eq!(state.newest_for("/about/x", &[]), None, "a path target is exact");
-        assert_eq!(state.newest_for("/x", &tags(&["news"])), Some(inv(30, PurgeMode::Soft)));
+        assert_eq!(
+            state.newest_for("/about", &[]),
+            Some(inv(20, PurgeMode::Hard))
+        );
+        assert_eq!(
+            state.newest_for("/about/x", &[]),
+            None,
+            "a path target is exact"
+        );
+        assert_eq!(
+            state.newest_for("/x", &tags(&["news"])),
+            Some(inv(30, PurgeMode::Soft))
+        );
         assert_eq!(
             state.newest_for("/blog/a", &tags(&["news"])),
             Some(inv(30, PurgeMode::Soft)),
@@ -309,11 +347,20 @@ mod tests {
         let tag = Target::Tag("a".into());
         state.record(&tag, inv(20, PurgeMode::Soft));
         state.record(&tag, inv(10, PurgeMode::Hard));
-        assert_eq!(state.newest_for("/", &["a".into()]), Some(inv(20, PurgeMode::Soft)));
+        assert_eq!(
+            state.newest_for("/", &["a".into()]),
+            Some(inv(20, PurgeMode::Soft))
+        );
         state.record(&tag, inv(20, PurgeMode::Hard));
-        assert_eq!(state.newest_for("/", &["a".into()]), Some(inv(20, PurgeMode::Hard)));
+        assert_eq!(
+            state.newest_for("/", &["a".into()]),
+            Some(inv(20, PurgeMode::Hard))
+        );
         state.record(&tag, inv(20, PurgeMode::Soft));
-        assert_eq!(state.newest_for("/", &["a".into()]), Some(inv(20, PurgeMode::Hard)));
+        assert_eq!(
+            state.newest_for("/", &["a".into()]),
+            Some(inv(20, PurgeMode::Hard))
+        );
     }
 
     #[test]
@@ -327,7 +374,10 @@ mod tests {
         // An entry created before the forgotten purges is still reached, as hard as the
         // hardest of them; an entry created after the fold is not.
         assert_eq!(state.newest_for("/x", &[]), Some(inv(100, PurgeMode::Hard)));
-        assert_eq!(state.newest_for("/x", &["new".into()]), Some(inv(200, PurgeMode::Soft)));
+        assert_eq!(
+            state.newest_for("/x", &["new".into()]),
+            Some(inv(200, PurgeMode::Soft))
+        );
     }
 
     #[test]
@@ -338,7 +388,13 @@ mod tests {
             state.bound(1_000);
             assert!(state.len() <= 1_001);
         }
-        assert_eq!(state.newest_for("/", &["t9999".into()]), Some(inv(9_999, PurgeMode::Soft)));
-        assert!(state.newest_for("/", &["t0".into()]).is_some(), "forgotten, but folded");
+        assert_eq!(
+            state.newest_for("/", &["t9999".into()]),
+            Some(inv(9_999, PurgeMode::Soft))
+        );
+        assert!(
+            state.newest_for("/", &["t0".into()]).is_some(),
+            "forgotten, but folded"
+        );
     }
 }

@@ -37,6 +37,18 @@ pub trait EntryStore: MaybeSendSync {
     async fn remove(&self, key: &str) -> Result<bool, StoreError>;
     /// Remove every entry.
     async fn clear(&self) -> Result<(), StoreError>;
+    /// Up to `limit` entries whose storage key is strictly greater than `after` (or from
+    /// the first key when `after` is `None`), in ascending key order (byte order of the
+    /// keys). A cursor-paged listing for administration, not for the request path: pass
+    /// the last key of one page as `after` to get the next; an empty page is the end.
+    /// Corrupt entries are skipped (and removed, as [`EntryStore::get`] does), so a page
+    /// may hold fewer than `limit` entries only when it is the last one. `limit` 0 is an
+    /// empty page.
+    async fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Arc<Entry>)>, StoreError>;
 }
 
 /// Tag invalidations: per tag, the newest invalidation time and mode. A purge is one
@@ -51,6 +63,9 @@ pub trait TagStore: MaybeSendSync {
     async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError>;
     /// Forget invalidations older than `before` (they can no longer affect a live entry).
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError>;
+    /// Every recorded invalidation, by name (the newest per name, as [`TagStore::newest`]
+    /// would report it), in ascending name order. For loading the records at start.
+    async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError>;
 }
 
 /// Proof of holding a lock; release with the same token.

@@ -1,18 +1,24 @@
 //! The command line: `isr serve` and `isr demo`, and how flags, environment variables and
-//! the config file combine into one [`Config`].
+//! the config file combine into one [`Config`]; and the client commands that talk to a
+//! running isr (`purge`, `stats`, `entries`, `warm`).
 //!
 //! Precedence, highest first: a flag, its environment variable (clap reads both), the
 //! config file, the defaults. Every value is checked by the same functions that check the
 //! config file ([`isr_core::config`]), so a value is accepted on the command line exactly
 //! when it would be accepted in `isr.toml`.
+//!
+//! Secrets (`--admin-token`, `--bypass-token`) are checked in [`ServeArgs::load`] rather
+//! than by clap, because clap's errors quote the value; their `Debug` is redacted and
+//! `--help` never shows their environment variable's value.
 
 use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use isr_core::config::{
-    Config, ConfigError, check_concurrency, parse_bytes, parse_duration_ms, parse_duration_secs,
-    parse_expire, parse_listen, parse_origin, parse_revalidate, require_positive,
+    Config, ConfigError, check_concurrency, check_token, parse_build_id_file, parse_bytes,
+    parse_duration_ms, parse_duration_secs, parse_expire, parse_listen, parse_origin,
+    parse_revalidate, require_positive,
 };
 use isr_core::policy::Revalidate;
 
@@ -47,6 +53,21 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Run a self-contained demo: a toy origin with isr in front of it.
     Demo(DemoArgs),
+    /// Purge pages from a running isr's cache, by path, tag or prefix (admin API).
+    ///
+    /// By default a purge is soft: the pages are marked stale, so the next request still
+    /// gets the old page at once while one regeneration runs. --hard deletes them instead.
+    Purge(PurgeArgs),
+    /// Show a running isr's cache statistics (admin API).
+    Stats(StatsArgs),
+    /// List the pages in a running isr's cache (admin API).
+    Entries(EntriesArgs),
+    /// Fill a running isr's cache by requesting pages through it.
+    ///
+    /// Each page is an ordinary GET through the proxy: a fresh cached page is a HIT and is
+    /// left alone, a missing one is rendered. Pages come from the PATH arguments and from
+    /// sitemaps (--sitemap).
+    Warm(WarmArgs),
 }
 
 /// An expire time; `None` means "never expires". An alias, because clap reads a literal
@@ -99,6 +120,18 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "ISR_BUILD_ID", value_name = "ID")]
     pub(crate) build_id: Option<String>,
 
+    /// Read the build id from this file at start, like .next/BUILD_ID.
+    ///
+    /// Its content, trimmed, is the build id (see --build-id, which it replaces). Relative
+    /// paths are relative to the working directory, here and in the config file.
+    #[arg(
+        long,
+        env = "ISR_BUILD_ID_FILE",
+        value_name = "PATH",
+        conflicts_with = "build_id"
+    )]
+    pub(crate) build_id_file: Option<PathBuf>,
+
     /// Key pages on the request's Host header instead of --site.
     ///
     /// For one isr serving several hosts. Accepts an optional value: --key-host=false
@@ -113,6 +146,33 @@ pub(crate) struct ServeArgs {
         value_parser = BoolishValueParser::new(),
     )]
     pub(crate) key_host: Option<bool>,
+
+    /// The bearer token of the admin API (/_isr/...), at least 16 characters.
+    ///
+    /// Without it the admin API is off. Prefer the environment variable or the config file
+    /// to the flag: a flag is visible to every user of the machine in the process list.
+    #[arg(long, env = "ISR_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = secret)]
+    pub(crate) admin_token: Option<Secret>,
+
+    /// A secret that sends a request straight to the origin, never cached (drafts,
+    /// previews), at least 16 characters.
+    #[arg(long, env = "ISR_BYPASS_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = secret)]
+    pub(crate) bypass_token: Option<Secret>,
+
+    /// Also bypass the cache for requests with Next.js's draft-mode cookie
+    /// (__prerender_bypass).
+    ///
+    /// Accepts an optional value, like --key-host.
+    #[arg(
+        long,
+        env = "ISR_BYPASS_NEXTJS_PREVIEW",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub(crate) bypass_nextjs_preview: Option<bool>,
 
     /// How long a page stays fresh when neither its route nor the origin says, like 60 or
     /// 5m; false keeps it fresh until purged. [default: 60s]
@@ -156,6 +216,150 @@ pub(crate) struct ServeArgs {
     pub(crate) log: String,
 }
 
+/// A secret from the command line or the environment; its `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Wraps without checking: clap would quote a refused value in its error.
+fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret(s.to_owned()))
+}
+
+/// Where the client commands find isr when --url is not given.
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// The running isr a client command talks to.
+#[derive(Debug, Args)]
+pub(crate) struct ServerUrl {
+    /// The running isr, like http://127.0.0.1:8080 (http only).
+    #[arg(long, env = "ISR_URL", value_name = "URL", default_value = DEFAULT_URL, value_parser = parse_server_url)]
+    pub(crate) url: String,
+}
+
+/// How the admin commands reach and authenticate to a running isr.
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    #[command(flatten)]
+    pub(crate) server: ServerUrl,
+
+    /// The admin API's bearer token: the --admin-token isr serve was started with.
+    ///
+    /// Prefer ISR_ADMIN_TOKEN to the flag: a flag is visible in the process list.
+    #[arg(long, env = "ISR_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = secret, required = true)]
+    pub(crate) admin_token: Secret,
+
+    /// Print the server's JSON answer instead of readable lines.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Flags of `isr purge`.
+#[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("target")
+        .args(["paths", "tags", "prefixes", "all"])
+        .required(true)
+        .multiple(true)
+))]
+pub(crate) struct PurgeArgs {
+    /// Purge this page, like /blog/hello (with its query, if it has one). Repeatable.
+    #[arg(long = "path", value_name = "PATH", value_parser = parse_page_path)]
+    pub(crate) paths: Vec<String>,
+
+    /// Purge every page with this tag. Repeatable.
+    #[arg(long = "tag", value_name = "TAG", value_parser = parse_non_empty)]
+    pub(crate) tags: Vec<String>,
+
+    /// Purge every page whose path starts with this, like /docs. Repeatable.
+    #[arg(long = "prefix", value_name = "PREFIX", value_parser = parse_page_path)]
+    pub(crate) prefixes: Vec<String>,
+
+    /// Clear the whole cache.
+    #[arg(long, conflicts_with_all = ["paths", "tags", "prefixes", "hard", "regenerate", "if_cached"])]
+    pub(crate) all: bool,
+
+    /// Delete the pages instead of marking them stale: the next request waits for a render.
+    #[arg(long)]
+    pub(crate) hard: bool,
+
+    /// Re-render the purged paths (--path) now instead of on their next request.
+    #[arg(long)]
+    pub(crate) regenerate: bool,
+
+    /// Only purge the paths that are cached; the others are reported as skipped.
+    #[arg(long)]
+    pub(crate) if_cached: bool,
+
+    #[command(flatten)]
+    pub(crate) admin: AdminArgs,
+}
+
+/// Flags of `isr stats`.
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    #[command(flatten)]
+    pub(crate) admin: AdminArgs,
+}
+
+/// Flags of `isr entries`.
+#[derive(Debug, Args)]
+pub(crate) struct EntriesArgs {
+    /// Only the pages whose path starts with this, like /blog.
+    #[arg(long, value_name = "PREFIX", value_parser = parse_page_path)]
+    pub(crate) prefix: Option<String>,
+
+    /// Print one page of at most N entries (and the cursor of the next) instead of all.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) limit: Option<u32>,
+
+    /// Start from this cursor (printed by an earlier --limit listing).
+    #[arg(long, value_name = "CURSOR", value_parser = parse_non_empty)]
+    pub(crate) cursor: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) admin: AdminArgs,
+}
+
+/// Flags of `isr warm`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("pages").args(["paths", "sitemaps"]).required(true).multiple(true)))]
+pub(crate) struct WarmArgs {
+    /// Pages to request, like /blog/hello (or a full URL: its path and query are used).
+    #[arg(value_name = "PATH", value_parser = parse_page_or_url)]
+    pub(crate) paths: Vec<String>,
+
+    /// Request every page of this sitemap: an XML file or an http:// URL. Repeatable.
+    ///
+    /// Every <loc> is used, as its path and query. Sitemap indexes are followed, at most
+    /// 3 levels deep; a nested sitemap named by a full URL is fetched through isr (--url)
+    /// unless it is on the same http host as the sitemap that names it, and a relative
+    /// one is relative to that sitemap.
+    #[arg(long = "sitemap", value_name = "URL|FILE", value_parser = parse_non_empty)]
+    pub(crate) sitemaps: Vec<String>,
+
+    /// How many requests at once.
+    #[arg(long, value_name = "N", default_value = "4", value_parser = parse_concurrency)]
+    pub(crate) concurrency: usize,
+
+    /// The Accept-Encoding sent: pages are cached per encoding class (br, gzip, identity),
+    /// so the default, what browsers send, warms the entries browsers use.
+    #[arg(long, value_name = "VALUE", default_value = "gzip, deflate, br, zstd")]
+    pub(crate) accept_encoding: String,
+
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    #[command(flatten)]
+    pub(crate) server: ServerUrl,
+}
+
 /// Flags of `isr demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
@@ -177,7 +381,7 @@ impl ServeArgs {
     /// (e.g. `--expire` shorter than the file's revalidate), or no origin anywhere.
     pub(crate) fn load(&self) -> Result<Config, ConfigError> {
         let mut config = self.read_config_file()?;
-        self.apply_overrides(&mut config);
+        self.apply_overrides(&mut config)?;
         config
             .validate()
             .map_err(|message| ConfigError::unplaced(COMMAND_LINE, message))?;
@@ -195,11 +399,15 @@ impl ServeArgs {
         let text = std::fs::read_to_string(path).map_err(|error| {
             ConfigError::unplaced(&name, format!("cannot read config file {name}: {error}"))
         })?;
-        Config::from_toml(&text, &name)
+        Config::from_toml_reading(&text, &name, &|file| {
+            std::fs::read_to_string(file).map_err(|error| error.to_string())
+        })
     }
 
     /// Overwrite what the file (or the defaults) set with what was given here.
-    fn apply_overrides(&self, config: &mut Config) {
+    ///
+    /// Errors: a secret that is refused, or a build id file that cannot be read.
+    fn apply_overrides(&self, config: &mut Config) -> Result<(), ConfigError> {
         override_with(&mut config.origin, self.origin.clone().map(Some));
         override_with(&mut config.listen, self.listen.clone());
         override_with(&mut config.cache_dir, self.cache_dir.clone());
@@ -217,7 +425,45 @@ impl ServeArgs {
             self.regenerate_concurrency,
         );
         override_with(&mut config.engine.max_entry_bytes, self.max_entry_size);
+        override_with(
+            &mut config.bypass_nextjs_preview,
+            self.bypass_nextjs_preview,
+        );
+        if let Some(token) = &self.admin_token {
+            config.admin_token = Some(checked_secret(token, "--admin-token", "ISR_ADMIN_TOKEN")?);
+        }
+        if let Some(token) = &self.bypass_token {
+            config.bypass_token =
+                Some(checked_secret(token, "--bypass-token", "ISR_BYPASS_TOKEN")?);
+        }
+        if let Some(path) = &self.build_id_file {
+            config.build_id = read_build_id_file(path)?;
+        }
+        Ok(())
     }
+}
+
+/// A secret given here, checked like the config file's; the message never quotes it.
+fn checked_secret(secret: &Secret, flag: &str, env: &str) -> Result<String, ConfigError> {
+    check_token(&secret.0)
+        .map_err(|e| ConfigError::unplaced(COMMAND_LINE, format!("{flag} ({env}) {e}")))
+}
+
+/// The build id in `--build-id-file`.
+fn read_build_id_file(path: &std::path::Path) -> Result<String, ConfigError> {
+    let name = path.display();
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        ConfigError::unplaced(
+            COMMAND_LINE,
+            format!("--build-id-file: cannot read build id file {name}: {error}"),
+        )
+    })?;
+    parse_build_id_file(&text).map_err(|e| {
+        ConfigError::unplaced(
+            COMMAND_LINE,
+            format!("--build-id-file: build id file {name} {e}"),
+        )
+    })
 }
 
 fn override_with<T>(setting: &mut T, given: Option<T>) {
@@ -242,6 +488,37 @@ fn parse_concurrency(s: &str) -> Result<usize, String> {
         .parse()
         .map_err(|_| format!("{s:?} is not a whole number"))?;
     check_concurrency(n)
+}
+
+/// The running isr's base URL: http only (the client has no TLS), with no path or query.
+fn parse_server_url(s: &str) -> Result<String, String> {
+    let url = parse_origin(s).map_err(|e| e.replace("invalid origin", "invalid URL"))?;
+    if url.starts_with("https://") {
+        return Err(format!(
+            "invalid URL {s:?}: https is not supported (no TLS client); use isr's own http address"
+        ));
+    }
+    Ok(url)
+}
+
+/// A path on the site, like `/blog/hello?page=2`.
+fn parse_page_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') {
+        return Err(format!("{s:?} is not a path: it must start with '/'"));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{s:?} contains whitespace or control characters"));
+    }
+    Ok(s.to_owned())
+}
+
+/// A path, or a full http(s) URL whose path and query are used.
+fn parse_page_or_url(s: &str) -> Result<String, String> {
+    if s.starts_with('/') {
+        return parse_page_path(s);
+    }
+    crate::warm::url_to_path(s)
+        .ok_or_else(|| format!("{s:?} is neither a path (starting with '/') nor an http(s) URL"))
 }
 
 fn parse_non_empty(s: &str) -> Result<String, String> {
@@ -484,7 +761,7 @@ max_entry_size = 4
             assert_eq!(env, Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 16);
+        assert_eq!(checked, 20);
     }
 
     #[test]
@@ -521,6 +798,131 @@ max_entry_size = 4
         assert!(demo.walkthrough);
         let error = Cli::try_parse_from(["isr", "demo", "--listen", "nope"]).expect_err("bad");
         assert!(error.to_string().contains("--listen"), "{error}");
+    }
+
+    #[test]
+    fn secrets_and_bypass_flags() {
+        let config = load(&[
+            "--origin=http://x",
+            "--admin-token=0123456789abcdef",
+            "--bypass-token=preview-0123456789",
+            "--bypass-nextjs-preview",
+        ])
+        .expect("loads");
+        assert_eq!(config.admin_token.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(config.bypass_token.as_deref(), Some("preview-0123456789"));
+        assert!(config.bypass_nextjs_preview);
+        assert!(
+            !format!("{:?}", serve_args(&["--admin-token=0123456789abcdef"]))
+                .contains("0123456789abcdef")
+        );
+
+        let file = config_file(
+            "origin = \"http://x\"\nadmin_token = \"file-token-0123456789\"\nbypass_nextjs_preview = true\n",
+        );
+        let path = file.path().to_str().expect("utf-8 path");
+        let config = load(&["-c", path, "--bypass-nextjs-preview=false"]).expect("loads");
+        assert_eq!(config.admin_token.as_deref(), Some("file-token-0123456789"));
+        assert!(!config.bypass_nextjs_preview);
+
+        for (flag, env) in [
+            ("--admin-token", "ISR_ADMIN_TOKEN"),
+            ("--bypass-token", "ISR_BYPASS_TOKEN"),
+        ] {
+            let error =
+                load(&["--origin=http://x", &format!("{flag}=guessable")]).expect_err("short");
+            assert_eq!(error.file, COMMAND_LINE);
+            assert!(error.message.contains(flag), "{error}");
+            assert!(error.message.contains(env), "{error}");
+            assert!(error.message.contains("too short"), "{error}");
+            assert!(
+                !error.message.contains("guessable"),
+                "quotes the secret: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn build_id_file_flag() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let build_id = dir.path().join("BUILD_ID");
+        std::fs::write(&build_id, "  next-build-7\n").expect("write");
+        let build_id = build_id.to_str().expect("utf-8 path");
+        let config = load(&["--origin=http://x", "--build-id-file", build_id]).expect("loads");
+        assert_eq!(config.build_id, "next-build-7");
+
+        // The file's build_id_file, relative to the working directory like cache_dir.
+        let file = config_file(&format!(
+            "origin = \"http://x\"\nbuild_id_file = {build_id:?}\n"
+        ));
+        let path = file.path().to_str().expect("utf-8 path");
+        assert_eq!(load(&["-c", path]).expect("loads").build_id, "next-build-7");
+        // A flag beats the file, whichever way each sets the build id.
+        assert_eq!(
+            load(&["-c", path, "--build-id=flag"])
+                .expect("loads")
+                .build_id,
+            "flag"
+        );
+
+        let missing = dir.path().join("nope");
+        let missing = missing.to_str().expect("utf-8 path");
+        let error = load(&["--origin=http://x", "--build-id-file", missing]).expect_err("missing");
+        assert!(error.message.contains("--build-id-file"), "{error}");
+        assert!(error.message.contains(missing), "{error}");
+        assert!(
+            error.message.to_lowercase().contains("no such file"),
+            "{error}"
+        );
+
+        let argv = ["isr", "serve", "--build-id=a", "--build-id-file", build_id];
+        let error = Cli::try_parse_from(argv).expect_err("both");
+        assert_eq!(error.kind(), ErrorKind::ArgumentConflict, "{error}");
+    }
+
+    #[test]
+    fn client_commands() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["isr"].iter().chain(args));
+        let Command::Purge(purge) = parse(&[
+            "purge",
+            "--admin-token=t",
+            "--path=/a",
+            "--path=/b?x=1",
+            "--tag=blog",
+            "--hard",
+        ])
+        .expect("parses")
+        .command
+        else {
+            panic!("expected purge")
+        };
+        assert_eq!(purge.paths, ["/a", "/b?x=1"]);
+        assert_eq!(purge.tags, ["blog"]);
+        assert!(purge.hard && !purge.all);
+        assert_eq!(purge.admin.server.url, DEFAULT_URL);
+        assert!(!format!("{purge:?}").contains("admin_token: Secret(\"t\")"));
+        for bad in [
+            &["purge", "--admin-token=t"][..],
+            &["purge", "--path=/a"],
+            &["purge", "--admin-token=t", "--all", "--tag=x"],
+            &["purge", "--admin-token=t", "--path=a"],
+            &["stats", "--admin-token=t", "--url=https://x"],
+            &["stats", "--admin-token=t", "--url=http://x/app"],
+            &["entries", "--admin-token=t", "--limit=0"],
+            &["warm"],
+            &["warm", "--concurrency=0", "/a"],
+            &["warm", "ftp://x/a"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        let Command::Warm(warm) = parse(&["warm", "https://example.com/a?b=1", "/c"])
+            .expect("parses")
+            .command
+        else {
+            panic!("expected warm")
+        };
+        assert_eq!(warm.paths, ["/a?b=1", "/c"]);
+        assert_eq!(warm.concurrency, 4);
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub async fn run(listen: &str, walkthrough_only: bool) -> Result<(), DemoError> 
     config.origin = Some(format!("http://{origin_addr}"));
     config.listen = listen.to_owned();
     config.cache_dir = cache_dir.0.display().to_string();
-    let proxy = Proxy::from_config(config)?;
+    let proxy = Proxy::from_config(config).await?;
     let listener = proxy.bind().await?;
     let proxy_addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,7 +1,9 @@
 //! `isr`: the command line. Parsing lives in `cli.rs`; what runs lives in the library
 //! (`isr_server`), so the integration tests start the same proxy this binary starts.
 
+mod admin_client;
 mod cli;
+mod warm;
 
 use std::process::ExitCode;
 
@@ -39,6 +41,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(isr_server::demo::run(&args.listen, args.walkthrough))?;
             Ok(())
         }
+        // Client commands: no logging set up, their output is what they print.
+        Command::Purge(args) => runtime.block_on(admin_client::purge(&args)),
+        Command::Stats(args) => runtime.block_on(admin_client::stats(&args)),
+        Command::Entries(args) => runtime.block_on(admin_client::entries(&args)),
+        Command::Warm(args) => runtime.block_on(warm::run(&args)),
     }
 }
 
@@ -51,7 +58,7 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
 
 async fn serve(config: isr_core::config::Config) -> anyhow::Result<()> {
     let origin = config.origin.clone().unwrap_or_default();
-    let proxy = Proxy::from_config(config)?;
+    let proxy = Proxy::from_config(config).await?;
     let listener = proxy.bind().await?;
     let addr = listener
         .local_addr()

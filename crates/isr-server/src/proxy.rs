@@ -6,20 +6,27 @@
 //!   answers malformed requests (smuggling vectors, bad headers) with 400 and closes.
 //! - A slow client cannot hold a connection open forever without sending headers.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http::{Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use isr::{Clock, HttpOrigin, IsrLayer, IsrService, OriginError, SystemClock};
+use isr::{Body, Clock, HttpOrigin, IsrLayer, IsrService, OriginError, SystemClock};
 use isr_core::config::Config;
+use isr_core::path::normalize_path;
+use isr_core::plan::is_admin_path;
+use isr_core::store::{StoreError, TagStore};
 use isr_store::{DiskError, DiskStore, MemoryStore, TieredStore};
 use tokio::net::TcpListener;
-use tower::Layer;
+use tower::{Layer, Service, ServiceExt};
 
 /// How long a client has to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +42,8 @@ pub enum StartError {
     Origin(#[from] OriginError),
     #[error(transparent)]
     Store(#[from] DiskError),
+    #[error("cannot load the recorded purges: {0}")]
+    Purges(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: String,
@@ -42,36 +51,59 @@ pub enum StartError {
     },
 }
 
-/// The memory tier over the on-disk store in `dir`.
-pub fn open_store(dir: &Path, memory_bytes: u64) -> Result<Arc<TieredStore>, DiskError> {
-    let disk = DiskStore::open(dir)?;
+/// The stores of one proxy: the memory tier over the on-disk store (entries), and the
+/// on-disk store again as the durable record of purges.
+#[derive(Clone)]
+pub struct Stores {
+    pub entries: Arc<TieredStore>,
+    pub disk: Arc<DiskStore>,
+}
+
+/// Open the on-disk store in `dir`, with a memory tier of `memory_bytes` over it.
+pub fn open_store(dir: &Path, memory_bytes: u64) -> Result<Stores, DiskError> {
+    let disk = Arc::new(DiskStore::open(dir)?);
     let memory = Arc::new(MemoryStore::new(memory_bytes));
-    Ok(Arc::new(TieredStore::new(memory, Arc::new(disk))))
+    let entries = Arc::new(TieredStore::new(memory, Arc::clone(&disk) as _));
+    Ok(Stores { entries, disk })
 }
 
 /// A configured proxy, ready to serve.
 pub struct Proxy {
     layer: IsrLayer,
-    service: IsrService,
+    service: Dispatch,
 }
 
 impl Proxy {
     /// A proxy for `config` on the system clock, with the store `config` names.
-    pub fn from_config(config: Config) -> Result<Proxy, StartError> {
-        let store = open_store(Path::new(&config.cache_dir), config.memory_bytes)?;
-        Proxy::new(config, store, Arc::new(SystemClock))
+    pub async fn from_config(config: Config) -> Result<Proxy, StartError> {
+        let stores = open_store(Path::new(&config.cache_dir), config.memory_bytes)?;
+        Proxy::new(config, stores, Arc::new(SystemClock)).await
     }
 
-    /// A proxy over an existing store and clock.
-    pub fn new(
+    /// A proxy over existing stores and a clock. Loads the recorded purges first, so a
+    /// restart honours every purge.
+    pub async fn new(
         config: Config,
-        store: Arc<TieredStore>,
+        stores: Stores,
         clock: Arc<dyn Clock>,
     ) -> Result<Proxy, StartError> {
         let origin = HttpOrigin::new(config.origin.as_deref().ok_or(StartError::NoOrigin)?)?;
-        let layer = IsrLayer::with_clock(config, store, clock);
-        let service = layer.layer(origin);
-        Ok(Proxy { layer, service })
+        let admin_token = config.admin_token.clone();
+        let purges: Arc<dyn TagStore> = Arc::clone(&stores.disk) as _;
+        let layer = IsrLayer::with_clock(config, stores.entries, purges, clock);
+        layer.restore_purges().await?;
+        let isr = layer.layer(origin);
+        let admin =
+            admin_token.map(|token| isr::admin::router(isr.handle(), token, Some(stores.disk)));
+        Ok(Proxy {
+            layer,
+            service: Dispatch { isr, admin },
+        })
+    }
+
+    /// A handle on the proxy's cache (purge, regenerate, inspect).
+    pub fn handle(&self) -> isr::Isr {
+        self.service.isr.handle()
     }
 
     /// The engine's layer (stats, config, store).
@@ -121,5 +153,99 @@ impl Proxy {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
         });
+    }
+}
+
+/// Routes `/_isr/…` to the admin API (or a 404 when it is off) and everything else to the
+/// engine. The decision is made on the normalised path, so no spelling of the admin prefix
+/// reaches the origin.
+#[derive(Clone)]
+struct Dispatch {
+    isr: IsrService,
+    admin: Option<axum::Router>,
+}
+
+impl Service<Request<hyper::body::Incoming>> for Dispatch {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = DispatchFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<hyper::body::Incoming>) -> DispatchFuture {
+        if !is_admin_request(request.uri().path()) {
+            return DispatchFuture::Engine(self.isr.call(request));
+        }
+        let Some(admin) = self.admin.clone() else {
+            return DispatchFuture::Admin(Box::pin(async { Ok(admin_off()) }));
+        };
+        DispatchFuture::Admin(Box::pin(async move {
+            let response = match admin.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            Ok(response.map(Body::stream))
+        }))
+    }
+}
+
+/// Is `raw` (a request path as received) under the admin prefix once normalised? Only a
+/// path with a `%` or the letters `isr` can normalise to it, so most requests are decided
+/// without normalising.
+fn is_admin_request(raw: &str) -> bool {
+    (raw.contains('%') || raw.contains("isr"))
+        && normalize_path(raw).is_ok_and(|path| is_admin_path(&path))
+}
+
+fn admin_off() -> Response<Body> {
+    let mut response = Response::new(Body::from(
+        "{\"error\":\"the admin API is off: start isr with an admin token (ISR_ADMIN_TOKEN)\"}",
+    ));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The future of a [`Dispatch`] answer: the engine's (unboxed, so hits stay allocation-free)
+/// or the admin API's.
+enum DispatchFuture {
+    Engine(isr::ResponseFuture),
+    Admin(Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>),
+}
+
+impl Future for DispatchFuture {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            DispatchFuture::Engine(future) => Pin::new(future).poll(cx),
+            DispatchFuture::Admin(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_the_admin_prefix_is_recognised() {
+        for path in [
+            "/_isr/stats",
+            "/%5Fisr/stats",
+            "/_%69sr/stats",
+            "/a/../_isr/cache",
+            "/_isr",
+        ] {
+            assert!(is_admin_request(path), "{path}");
+        }
+        for path in ["/", "/blog/isr", "/_isrx", "/%41"] {
+            assert!(!is_admin_request(path), "{path}");
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! - Only one process opens the file: redb locks it, and a second open is reported as
 //!   [`DiskError::Locked`].
 
+use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +61,16 @@ pub enum DiskError {
         path.display()
     )]
     Open { path: PathBuf, message: String },
+}
+
+/// What [`DiskStore::stats`] reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Number of entries stored (corrupt rows not yet found included).
+    pub entries: u64,
+    /// Size of the database file on disk, in bytes (free pages included: redb does not
+    /// shrink the file as entries are removed).
+    pub file_bytes: u64,
 }
 
 /// Entries and tag invalidations persisted in a redb database.
@@ -127,6 +138,24 @@ impl DiskStore {
         &self.path
     }
 
+    /// How many entries the store holds and how large its file is.
+    pub async fn stats(&self) -> Result<DiskStats, StoreError> {
+        let path = self.path.clone();
+        self.blocking(move |db| {
+            let entries = {
+                let txn = db.begin_read()?;
+                let table = txn.open_table(ENTRIES)?;
+                table.len()?
+            };
+            let file_bytes = std::fs::metadata(&path)?.len();
+            Ok(DiskStats {
+                entries,
+                file_bytes,
+            })
+        })
+        .await
+    }
+
     /// Run `op` against the database on the blocking pool.
     async fn blocking<T, F>(&self, op: F) -> Result<T, StoreError>
     where
@@ -154,19 +183,63 @@ fn read_row(db: &Database, key: &str) -> Result<Option<Vec<u8>>, redb::Error> {
     Ok(table.get(key)?.map(|row| row.value().to_vec()))
 }
 
-/// Remove the row under `key` only if it still holds `corrupt`, so a valid entry written
-/// since it was read is kept.
-fn remove_corrupt_row(db: &Database, key: &str, corrupt: &[u8]) -> Result<(), redb::Error> {
+/// Remove each `(key, corrupt row)` only if the key still holds that row, so a valid
+/// entry written since it was read is kept. One transaction for all of them.
+fn remove_corrupt_rows<'a>(
+    db: &Database,
+    rows: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(ENTRIES)?;
-        let unchanged = table.get(key)?.is_some_and(|row| row.value() == corrupt);
-        if unchanged {
-            table.remove(key)?;
+        for (key, corrupt) in rows {
+            let unchanged = table.get(key)?.is_some_and(|row| row.value() == corrupt);
+            if unchanged {
+                table.remove(key)?;
+            }
         }
     }
     txn.commit()?;
     Ok(())
+}
+
+/// What one read of [`scan_rows`] found.
+struct Scanned {
+    /// Decoded entries, in key order.
+    page: Vec<(String, Arc<Entry>)>,
+    /// `(key, row)` of the rows that did not decode, to remove once the read is over.
+    corrupt: Vec<(String, Bytes)>,
+}
+
+/// Up to `limit` decodable entries with keys after `after`, in key order, plus the
+/// corrupt rows met on the way.
+fn scan_rows(db: &Database, after: Option<&str>, limit: usize) -> Result<Scanned, redb::Error> {
+    let mut page = Vec::new();
+    let mut corrupt = Vec::new();
+    if limit == 0 {
+        return Ok(Scanned { page, corrupt });
+    }
+    let txn = db.begin_read()?;
+    let table = txn.open_table(ENTRIES)?;
+    let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+    for row in table.range::<&str>((lower, Bound::Unbounded))? {
+        let (key, value) = row?;
+        let key = key.value().to_owned();
+        let row = Bytes::copy_from_slice(value.value());
+        match Entry::decode(row.clone()) {
+            Ok(entry) => {
+                page.push((key, Arc::new(entry)));
+                if page.len() >= limit {
+                    break;
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(key = %key, %reason, "removing a corrupt entry from the disk cache");
+                corrupt.push((key, row));
+            }
+        }
+    }
+    Ok(Scanned { page, corrupt })
 }
 
 fn mode_to_byte(mode: PurgeMode) -> u8 {
@@ -204,7 +277,7 @@ impl EntryStore for DiskStore {
                 Ok(entry) => Ok(Some(Arc::new(entry))),
                 Err(reason) => {
                     tracing::warn!(key = %key, %reason, "removing a corrupt entry from the disk cache");
-                    if let Err(e) = remove_corrupt_row(db, &key, &row) {
+                    if let Err(e) = remove_corrupt_rows(db, [(key.as_str(), &row[..])]) {
                         tracing::warn!(key = %key, error = %e, "could not remove a corrupt entry");
                     }
                     Ok(None)
@@ -251,6 +324,28 @@ impl EntryStore for DiskStore {
             txn.open_table(ENTRIES)?;
             txn.commit()?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let after = after.map(str::to_owned);
+        self.blocking(move |db| {
+            let Scanned { page, corrupt } = scan_rows(db, after.as_deref(), limit)?;
+            if !corrupt.is_empty() {
+                let rows = corrupt.iter().map(|(key, row)| (key.as_str(), &row[..]));
+                if let Err(e) = remove_corrupt_rows(db, rows) {
+                    tracing::warn!(error = %e, "could not remove corrupt entries");
+                }
+            }
+            Ok(page)
         })
         .await
     }
@@ -310,6 +405,23 @@ impl TagStore for DiskStore {
             };
             txn.commit()?;
             Ok(forgotten)
+        })
+        .await
+    }
+
+    async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(TAGS)?;
+            let mut all = Vec::new();
+            for row in table.iter()? {
+                let (name, invalidation) = row?;
+                all.push((
+                    name.value().to_owned(),
+                    invalidation_from_row(invalidation.value()),
+                ));
+            }
+            Ok(all)
         })
         .await
     }

@@ -19,6 +19,6 @@ pub mod disk;
 pub mod memory;
 pub mod tiered;
 
-pub use disk::{DiskError, DiskStore};
+pub use disk::{DiskError, DiskStats, DiskStore};
 pub use memory::{EntryWeighter, MemoryLocks, MemoryStore, MemoryTags};
 pub use tiered::TieredStore;

@@ -185,6 +185,30 @@ impl EntryStore for MemoryStore {
         self.clear_sync();
         Ok(())
     }
+
+    /// Walks the whole cache and sorts what follows `after`: O(n log n), for
+    /// administration only. Entries evicted or written during the walk may be missed or
+    /// seen; each key appears at most once per page.
+    async fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut page: Vec<(String, Arc<Entry>)> = self
+            .cache
+            .iter()
+            .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after))
+            .collect();
+        if page.len() > limit {
+            page.select_nth_unstable_by(limit - 1, |a, b| a.0.cmp(&b.0));
+            page.truncate(limit);
+        }
+        page.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(page)
+    }
 }
 
 /// Lock a mutex, recovering the data if a holder panicked: every critical section here
@@ -253,6 +277,15 @@ impl TagStore for MemoryTags {
         let len = tags.len();
         tags.retain(|_, invalidation| invalidation.at >= before);
         Ok((len - tags.len()) as u64)
+    }
+
+    async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError> {
+        let mut all: Vec<(String, Invalidation)> = lock(&self.tags)
+            .iter()
+            .map(|(name, invalidation)| (name.clone(), *invalidation))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(all)
     }
 }
 

@@ -82,6 +82,15 @@ impl EntryStore for TieredStore {
         self.l1.clear_sync();
         Ok(())
     }
+
+    /// Scans L2 only: L1 holds a subset of what L2 committed.
+    async fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+        self.l2.scan(after, limit).await
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +160,21 @@ mod tests {
             self.inner.0.lock().unwrap().clear();
             Ok(())
         }
+        async fn scan(
+            &self,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+            let map = self.inner.0.lock().unwrap();
+            let mut page: Vec<(String, Arc<Entry>)> = map
+                .iter()
+                .filter(|(key, _)| after.is_none_or(|after| key.as_str() > after))
+                .map(|(key, entry)| (key.clone(), Arc::clone(entry)))
+                .collect();
+            page.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            page.truncate(limit);
+            Ok(page)
+        }
     }
 
     fn tiered(l2: ScriptedL2) -> (TieredStore, Arc<MemoryStore>, Arc<ScriptedL2>) {
@@ -202,6 +226,19 @@ mod tests {
         }));
         let _ = store.get("k").await.unwrap();
         assert!(l1.get_sync("k").is_none());
+    }
+
+    #[tokio::test]
+    async fn scan_lists_l2() {
+        let (store, l1, l2) = tiered(ScriptedL2::default());
+        store.put("b", entry(2)).await.unwrap();
+        l2.put("a", entry(1)).await.unwrap();
+        // Not committed to L2 (only the L1 tests reach L1 directly).
+        l1.insert_sync("c", entry(3));
+        let page = store.scan(None, 10).await.unwrap();
+        let keys: Vec<&str> = page.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(page[0].1, entry(1));
     }
 
     #[tokio::test]

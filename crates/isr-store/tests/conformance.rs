@@ -199,6 +199,106 @@ mod entries {
         let last = store.get("contended").await.unwrap().expect("present");
         assert!(written.contains(&last), "final entry is a mix");
     }
+
+    /// The keys of a page.
+    fn keys(page: &[(String, Arc<Entry>)]) -> Vec<&str> {
+        page.iter().map(|(key, _)| key.as_str()).collect()
+    }
+
+    pub(crate) async fn scan_pages_through_every_key_once_in_order<S: EntryStore>(store: &S) {
+        assert!(store.scan(None, 7).await.unwrap().is_empty(), "empty store");
+        // Written out of order; keys whose byte order differs from numeric order.
+        let mut written: Vec<(String, Arc<Entry>)> = (0..25u8)
+            .map(|i| (i % 5) * 5 + i / 5)
+            .map(|i| {
+                let key = format!("scan/{i}");
+                let entry = Arc::new(sample_entry(&key, i, 50 + usize::from(i)));
+                (key, entry)
+            })
+            .collect();
+        for (key, entry) in &written {
+            store.put(key, Arc::clone(entry)).await.unwrap();
+        }
+        assert!(store.scan(None, 0).await.unwrap().is_empty(), "limit 0");
+
+        let mut seen: Vec<(String, Arc<Entry>)> = Vec::new();
+        let mut sizes = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = store.scan(after.as_deref(), 7).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 7, "page over its limit");
+            let page_keys = keys(&page);
+            assert!(page_keys.is_sorted(), "page out of order: {page_keys:?}");
+            if let Some(after) = &after {
+                assert!(
+                    page_keys[0] > after.as_str(),
+                    "page starts at or before its cursor"
+                );
+            }
+            sizes.push(page.len());
+            after = Some(page.last().unwrap().0.clone());
+            seen.extend(page);
+            assert!(sizes.len() <= 25, "scan does not end");
+        }
+        assert_eq!(sizes, [7, 7, 7, 4]);
+        written.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            keys(&seen),
+            keys(&written),
+            "each key exactly once, in order"
+        );
+        for ((key, got), (_, entry)) in seen.iter().zip(&written) {
+            assert_eq!(**got, **entry, "{key}");
+        }
+        // One page of everything is the same listing.
+        let whole = store.scan(None, 1000).await.unwrap();
+        assert_eq!(keys(&whole), keys(&written));
+    }
+
+    pub(crate) async fn scan_after_the_last_key_is_empty<S: EntryStore>(store: &S) {
+        for key in ["b", "d", "f"] {
+            store
+                .put(key, Arc::new(sample_entry(key, 1, 10)))
+                .await
+                .unwrap();
+        }
+        assert!(store.scan(Some("f"), 10).await.unwrap().is_empty());
+        assert!(store.scan(Some("z"), 10).await.unwrap().is_empty());
+        // The cursor need not be a stored key, and is exclusive when it is one.
+        assert_eq!(keys(&store.scan(Some("c"), 10).await.unwrap()), ["d", "f"]);
+        assert_eq!(keys(&store.scan(Some("d"), 10).await.unwrap()), ["f"]);
+        assert_eq!(
+            keys(&store.scan(Some(""), 10).await.unwrap()),
+            ["b", "d", "f"]
+        );
+        assert_eq!(keys(&store.scan(None, 2).await.unwrap()), ["b", "d"]);
+    }
+
+    pub(crate) async fn scan_sees_overwrites_and_not_removed_keys<S: EntryStore>(store: &S) {
+        for (i, key) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            store
+                .put(key, Arc::new(sample_entry(key, i as u8, 100)))
+                .await
+                .unwrap();
+        }
+        let newer = Arc::new(sample_entry("b", 42, 300));
+        store.put("b", Arc::clone(&newer)).await.unwrap();
+        assert!(store.remove("c").await.unwrap());
+        let page = store.scan(None, 10).await.unwrap();
+        assert_eq!(keys(&page), ["a", "b", "d"]);
+        assert_eq!(*page[1].1, *newer, "the overwrite, not the first version");
+        // Across a page boundary too.
+        assert_eq!(keys(&store.scan(Some("a"), 1).await.unwrap()), ["b"]);
+        assert_eq!(keys(&store.scan(Some("b"), 1).await.unwrap()), ["d"]);
+        store.clear().await.unwrap();
+        assert!(
+            store.scan(None, 10).await.unwrap().is_empty(),
+            "after clear"
+        );
+    }
 }
 
 mod tags {
@@ -327,6 +427,84 @@ mod tags {
         );
         assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 0);
     }
+
+    fn named(records: &[(&str, Invalidation)]) -> Vec<(String, Invalidation)> {
+        records
+            .iter()
+            .map(|(name, invalidation)| ((*name).to_owned(), *invalidation))
+            .collect()
+    }
+
+    /// Record names of every purge target kind (see `isr_core::purge::Target`).
+    pub(crate) async fn all_returns_exactly_what_was_recorded<T: TagStore>(tags: &T) {
+        assert!(tags.all().await.unwrap().is_empty());
+        // Newest per name, whatever the order of arrival.
+        tags.invalidate("t:blog", at(100, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("t:blog", at(200, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("t:blog", at(150, PurgeMode::Hard))
+            .await
+            .unwrap();
+        // Hard wins at equal times, in either order.
+        tags.invalidate("p:/a", at(300, PurgeMode::Hard))
+            .await
+            .unwrap();
+        tags.invalidate("p:/a", at(300, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("x:/docs", at(400, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("x:/docs", at(400, PurgeMode::Hard))
+            .await
+            .unwrap();
+        tags.invalidate("*", at(50, PurgeMode::Soft)).await.unwrap();
+        assert_eq!(
+            tags.all().await.unwrap(),
+            named(&[
+                ("*", at(50, PurgeMode::Soft)),
+                ("p:/a", at(300, PurgeMode::Hard)),
+                ("t:blog", at(200, PurgeMode::Soft)),
+                ("x:/docs", at(400, PurgeMode::Hard)),
+            ])
+        );
+        // What `all` reports agrees with `newest`, name by name.
+        for (name, invalidation) in tags.all().await.unwrap() {
+            assert_eq!(
+                tags.newest(std::slice::from_ref(&name)).await.unwrap(),
+                Some(invalidation),
+                "{name}"
+            );
+        }
+    }
+
+    pub(crate) async fn forget_before_drops_older_records_from_all<T: TagStore>(tags: &T) {
+        tags.invalidate("t:old", at(100, PurgeMode::Hard))
+            .await
+            .unwrap();
+        tags.invalidate("p:/edge", at(200, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("x:/new", at(300, PurgeMode::Soft))
+            .await
+            .unwrap();
+        tags.invalidate("*", at(150, PurgeMode::Soft))
+            .await
+            .unwrap();
+        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 2);
+        assert_eq!(
+            tags.all().await.unwrap(),
+            named(&[
+                ("p:/edge", at(200, PurgeMode::Soft)),
+                ("x:/new", at(300, PurgeMode::Soft)),
+            ])
+        );
+        assert_eq!(tags.forget_before(UnixMillis(u64::MAX)).await.unwrap(), 2);
+        assert!(tags.all().await.unwrap().is_empty());
+    }
 }
 
 pub(crate) mod locks {
@@ -454,6 +632,9 @@ macro_rules! entry_store_suite {
             entry_store_suite!(@test $fixture, clear_removes_everything);
             entry_store_suite!(@test $fixture, long_keys_work);
             entry_store_suite!(@test $fixture, many_keys_are_independent);
+            entry_store_suite!(@test $fixture, scan_pages_through_every_key_once_in_order);
+            entry_store_suite!(@test $fixture, scan_after_the_last_key_is_empty);
+            entry_store_suite!(@test $fixture, scan_sees_overwrites_and_not_removed_keys);
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_puts_leave_one_whole_entry() {
@@ -482,6 +663,8 @@ macro_rules! tag_store_suite {
             tag_store_suite!(@test $fixture, hard_wins_at_equal_times);
             tag_store_suite!(@test $fixture, newest_over_several_tags);
             tag_store_suite!(@test $fixture, forget_before_removes_only_older);
+            tag_store_suite!(@test $fixture, all_returns_exactly_what_was_recorded);
+            tag_store_suite!(@test $fixture, forget_before_drops_older_records_from_all);
         }
     };
     (@test $fixture:path, $check:ident) => {

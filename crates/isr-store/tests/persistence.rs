@@ -110,6 +110,104 @@ async fn a_corrupt_row_reads_as_a_miss_and_is_removed() {
     assert!(table.get("good").unwrap().is_some());
 }
 
+#[tokio::test]
+async fn purge_records_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |ms: u64, mode: PurgeMode| Invalidation {
+        at: UnixMillis(ms),
+        mode,
+    };
+    let expected: Vec<(String, Invalidation)> = [
+        ("*", at(10, PurgeMode::Soft)),
+        ("p:/a", at(30, PurgeMode::Hard)),
+        ("t:blog", at(20, PurgeMode::Soft)),
+        ("x:/docs", at(40, PurgeMode::Hard)),
+    ]
+    .into_iter()
+    .map(|(name, invalidation)| (name.to_owned(), invalidation))
+    .collect();
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        for (name, invalidation) in expected.iter().rev() {
+            store.invalidate(name, *invalidation).await.unwrap();
+        }
+        // Older ones do not undo them.
+        store
+            .invalidate("t:blog", at(5, PurgeMode::Hard))
+            .await
+            .unwrap();
+        store
+            .invalidate("t:gone", at(1, PurgeMode::Hard))
+            .await
+            .unwrap();
+        assert_eq!(store.forget_before(UnixMillis(2)).await.unwrap(), 1);
+    }
+    let store = DiskStore::open(dir.path()).unwrap();
+    assert_eq!(store.all().await.unwrap(), expected);
+}
+
+#[tokio::test]
+async fn a_scan_skips_and_removes_corrupt_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let good: Vec<Entry> = (0..4u8).map(|i| entry(&format!("k{i}"), i)).collect();
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        for e in &good {
+            store.put(&e.key, Arc::new(e.clone())).await.unwrap();
+        }
+    }
+    {
+        let db = redb::Database::create(dir.path().join(FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(ENTRIES).unwrap();
+            // Sorted between the good keys, and at the end.
+            table.insert("k0-bad", b"not an entry".as_slice()).unwrap();
+            table.insert("k2-bad", b"".as_slice()).unwrap();
+            table.insert("k9-bad", b"nope".as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = DiskStore::open(dir.path()).unwrap();
+    assert_eq!(store.stats().await.unwrap().entries, 7);
+    // Pages stay full across the corrupt rows.
+    let first = store.scan(None, 2).await.unwrap();
+    let second = store.scan(Some(&first[1].0), 2).await.unwrap();
+    let rest = store.scan(Some(&second[1].0), 2).await.unwrap();
+    let seen: Vec<Entry> = first
+        .iter()
+        .chain(&second)
+        .chain(&rest)
+        .map(|(_, e)| (**e).clone())
+        .collect();
+    assert_eq!(seen, good);
+    assert!(rest.is_empty(), "only a corrupt row is left after k3");
+    assert_eq!(
+        store.stats().await.unwrap().entries,
+        4,
+        "corrupt rows removed"
+    );
+}
+
+#[tokio::test]
+async fn stats_count_entries_and_measure_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(dir.path()).unwrap();
+    let empty = store.stats().await.unwrap();
+    assert_eq!(empty.entries, 0);
+    for i in 0..20u8 {
+        let key = format!("key/{i}");
+        store.put(&key, Arc::new(entry(&key, i))).await.unwrap();
+    }
+    assert!(store.remove("key/0").await.unwrap());
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.entries, 19);
+    let on_disk = std::fs::metadata(dir.path().join(FILE_NAME)).unwrap().len();
+    assert_eq!(stats.file_bytes, on_disk);
+    // 19 bodies of 10 KB.
+    assert!(stats.file_bytes >= 19 * 10_000, "{stats:?}");
+}
+
 #[test]
 fn opening_a_file_as_the_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

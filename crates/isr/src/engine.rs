@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -24,14 +25,16 @@ use http::{Method, Request, Response, StatusCode};
 use isr_core::UnixMillis;
 use isr_core::config::Config;
 use isr_core::entry::Entry;
-use isr_core::freshness::{Freshness, freshness};
+use isr_core::freshness::{Freshness, Invalidation, PurgeMode, freshness};
 use isr_core::headers::{
     self as policy_headers, CacheStatus, X_ISR_CACHE, X_ISR_RENDER, X_NEXTJS_CACHE,
 };
 use isr_core::key::{CacheKey, EncodingClass, Variant};
-use isr_core::plan::{CachePlan, KEYED_VARY, Plan, plan};
+use isr_core::plan::{CachePlan, KEYED_VARY, Plan, PlanError, constant_time_eq, plan};
+use isr_core::policy::BypassReason;
 use isr_core::policy::{NoStoreReason, RouteCachePolicy, storability};
-use isr_core::store::EntryStore;
+use isr_core::purge::{PurgeState, Target};
+use isr_core::store::{EntryStore, StoreError, TagStore};
 use isr_store::TieredStore;
 use tokio::sync::{Semaphore, oneshot};
 
@@ -66,6 +69,9 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) store: Arc<TieredStore>,
+    /// Where purges are recorded durably; `purges` mirrors it for the hit path.
+    purge_store: Arc<dyn TagStore>,
+    purges: ArcSwap<PurgeState>,
     pub(crate) clock: Arc<dyn Clock>,
     flights: Arc<Flights>,
     backoff: Backoff,
@@ -76,13 +82,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config, store: Arc<TieredStore>, clock: Arc<dyn Clock>) -> Shared {
+    pub(crate) fn new(
+        config: Config,
+        store: Arc<TieredStore>,
+        purge_store: Arc<dyn TagStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Shared {
         let engine = &config.engine;
         Shared {
             backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
             regenerations: Arc::new(Semaphore::new(engine.regenerate_concurrency.max(1))),
             config: Arc::new(config),
             store,
+            purge_store,
+            purges: ArcSwap::default(),
             clock,
             flights: Arc::default(),
             pass_marks: quick_cache::sync::Cache::new(10_000),
@@ -94,7 +107,89 @@ impl Shared {
     pub(crate) fn stats(&self) -> Stats {
         self.counters.snapshot()
     }
+
+    /// Load the recorded purges into memory (at start: a restart forgets no purge).
+    pub(crate) async fn restore_purges(&self) -> Result<usize, StoreError> {
+        let records = self.purge_store.all().await?;
+        let mut state = PurgeState::default();
+        for (name, invalidation) in &records {
+            if let Some(target) = Target::from_record_name(name) {
+                state.record(&target, *invalidation);
+            }
+        }
+        let count = state.len();
+        self.purges.store(Arc::new(state));
+        Ok(count)
+    }
+
+    /// Number of purge records held.
+    pub(crate) fn purge_records(&self) -> usize {
+        self.purges.load().len()
+    }
+
+    /// Invalidate `targets` now. The record is written durably first, then made visible:
+    /// once this returns, every read honours it. The cost does not depend on how many
+    /// entries a target reaches.
+    pub(crate) async fn purge(
+        &self,
+        targets: &[Target],
+        mode: PurgeMode,
+    ) -> Result<(), StoreError> {
+        let invalidation = Invalidation {
+            at: self.clock.now(),
+            mode,
+        };
+        for target in targets {
+            self.purge_store
+                .invalidate(&target.record_name(), invalidation)
+                .await?;
+        }
+        let horizon = self.purge_horizon(invalidation.at);
+        let mut folded_at = None;
+        self.purges.rcu(|current| {
+            let mut next = PurgeState::clone(current);
+            for target in targets {
+                next.record(target, invalidation);
+            }
+            // Records older than any entry can live are forgotten; so are the oldest when
+            // there are too many. Either way they are folded, never simply dropped.
+            folded_at = horizon.filter(|&h| next.forget_before(h) > 0);
+            if let Some(cut) = next.bound(MAX_PURGE_RECORDS) {
+                folded_at = Some(folded_at.map_or(cut, |h: UnixMillis| h.max(cut)));
+            }
+            next
+        });
+        if let Some(before) = folded_at {
+            // Persist the fold, then forget what it covers, so a restart sees the same state.
+            if let Some(all) = self.purges.load().all() {
+                self.purge_store
+                    .invalidate(&Target::All.record_name(), all)
+                    .await?;
+            }
+            self.purge_store.forget_before(before).await?;
+        }
+        Ok(())
+    }
+
+    /// Before this instant no entry with the default lifetime can still be served, so
+    /// purge records older than it may be forgotten (folded).
+    fn purge_horizon(&self, now: UnixMillis) -> Option<UnixMillis> {
+        let defaults = &self.config.defaults;
+        let life_secs = defaults.expire?.saturating_add(defaults.stale_if_error);
+        let life_ms = life_secs.saturating_mul(1000);
+        (now.0 > life_ms).then(|| UnixMillis(now.0 - life_ms))
+    }
+
+    /// The state of `entry` at `now`, purges included.
+    fn freshness_of(&self, entry: &Entry, now: UnixMillis) -> Freshness {
+        let invalidation = self.purges.load().newest_for(&entry.path, &entry.tags);
+        freshness(entry.created_at, &entry.lifetime, now, invalidation)
+    }
 }
+
+/// Most purge records kept in memory; older ones are folded into one record for
+/// everything (see [`PurgeState::bound`]), so the state stays bounded.
+const MAX_PURGE_RECORDS: usize = 100_000;
 
 /// A random per-process secret for the recursion guard.
 fn render_secret() -> HeaderValue {
@@ -162,6 +257,21 @@ impl Rendered {
     }
 }
 
+/// What became of a request to regenerate a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Regeneration {
+    /// A background regeneration started.
+    Started,
+    /// One was already running; it will do.
+    AlreadyRunning,
+    /// `if_cached` was asked and the path is not cached.
+    NotCached,
+    /// The path is not cacheable (method, route with `revalidate = 0`, ...).
+    NotCacheable,
+    /// The path is not a valid request path.
+    Invalid(String),
+}
+
 /// What `Engine::call` returns: an answer now, or work to await.
 pub(crate) enum Answer {
     Ready(Response<Body>),
@@ -203,23 +313,24 @@ impl Engine {
         );
         let cache_plan = match planned {
             Err(error) => {
+                let code = match error {
+                    PlanError::Reserved => StatusCode::NOT_FOUND,
+                    PlanError::Path(_) | PlanError::Host => StatusCode::BAD_REQUEST,
+                };
                 let message = format!("isr: {error}");
-                return Answer::Ready(error_response(
-                    StatusCode::BAD_REQUEST,
-                    CacheStatus::Bypass,
-                    message,
-                ));
+                return Answer::Ready(error_response(code, CacheStatus::Bypass, message));
             }
-            Ok(Plan::Bypass { target, .. }) => {
+            Ok(Plan::Bypass { target, reason }) => {
                 let engine = Arc::clone(self);
                 let body = Body::stream(body);
-                return Answer::Pending(Box::pin(engine.bypass(parts, body, target)));
+                let draft = reason == BypassReason::Draft;
+                return Answer::Pending(Box::pin(engine.bypass(parts, body, target, draft)));
             }
             Ok(Plan::Cache(cache_plan)) => cache_plan,
         };
         let l1 = self.shared.store.l1().get_sync(cache_plan.key.storage());
         if let Some(entry) = l1.filter(|e| e.key == cache_plan.key.raw()) {
-            match freshness(entry.created_at, &entry.lifetime, now, None) {
+            match self.shared.freshness_of(&entry, now) {
                 Freshness::Fresh => {
                     return Answer::Ready(self.serve(&entry, CacheStatus::Hit, &parts, now));
                 }
@@ -251,7 +362,7 @@ impl Engine {
         let mut fallback = None;
         match self.shared.store.get(job.key.storage()).await {
             Ok(Some(entry)) if entry.key == job.key.raw() => {
-                match freshness(entry.created_at, &entry.lifetime, now, None) {
+                match self.shared.freshness_of(&entry, now) {
                     Freshness::Fresh => return self.serve(&entry, CacheStatus::Hit, &parts, now),
                     Freshness::Stale => {
                         self.regenerate(job);
@@ -352,12 +463,18 @@ impl Engine {
     /// A stale entry was served: regenerate it in the background, once, unless a recent
     /// failure asks to wait.
     fn regenerate(self: &Arc<Self>, job: Job) {
+        self.spawn_regeneration(job, true);
+    }
+
+    /// Start a background regeneration of `job` unless one is running (or, with
+    /// `respect_backoff`, a recent failure asks to wait). `true` if one was started.
+    fn spawn_regeneration(self: &Arc<Self>, job: Job, respect_backoff: bool) -> bool {
         let now = self.now();
-        if !self.shared.backoff.may_retry(job.key.storage(), now) {
-            return;
+        if respect_backoff && !self.shared.backoff.may_retry(job.key.storage(), now) {
+            return false;
         }
         let Join::Started(flight) = self.shared.flights.join(job.key.storage()) else {
-            return;
+            return false;
         };
         let engine = Arc::clone(self);
         tokio::spawn(async move {
@@ -371,6 +488,43 @@ impl Engine {
             engine.shared.counters.regenerated(ok);
             flight.finish(rendered.for_joiners());
         });
+        true
+    }
+
+    /// Regenerate `path` now (its default variant: HTML, identity encoding), in the
+    /// background. With `if_cached`, only if that variant is cached.
+    pub(crate) async fn regenerate_path(
+        self: &Arc<Self>,
+        path: &str,
+        if_cached: bool,
+    ) -> Regeneration {
+        let config = &self.shared.config;
+        let cache_plan = match plan(config, &Method::GET, path, None, &HeaderMap::new()) {
+            Ok(Plan::Cache(cache_plan)) => cache_plan,
+            Ok(Plan::Bypass { .. }) => return Regeneration::NotCacheable,
+            Err(error) => return Regeneration::Invalid(error.to_string()),
+        };
+        let job = Job::from(&cache_plan);
+        if if_cached {
+            let cached = self.shared.store.get(job.key.storage()).await;
+            if !matches!(cached, Ok(Some(entry)) if entry.key == job.key.raw()) {
+                return Regeneration::NotCached;
+            }
+        }
+        if self.spawn_regeneration(job, false) {
+            Regeneration::Started
+        } else {
+            Regeneration::AlreadyRunning
+        }
+    }
+
+    /// The state of an entry now (for listings).
+    pub(crate) fn state_of(&self, entry: &Entry) -> Freshness {
+        self.shared.freshness_of(entry, self.now())
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Render, then act on the result: store it, or remember the failure or that the key
@@ -419,6 +573,9 @@ impl Engine {
     /// Ask the origin for `job` and judge the answer. Stores nothing.
     async fn render(&self, job: &Job, request: Request<Body>) -> Rendered {
         self.shared.counters.render_started();
+        // Entries date from when their render started: a purge after that instant
+        // applies to them, even if the render arrives after the purge.
+        let started_at = self.now();
         let engine = &self.shared.config.engine;
         let timeout = Duration::from_millis(engine.render_timeout_ms);
         match fetch(&*self.renderer, request, timeout, engine.max_entry_bytes).await {
@@ -440,7 +597,7 @@ impl Engine {
                         Body::full(body),
                     )));
                 }
-                match self.entry_from(job, &parts, body.clone()) {
+                match self.entry_from(job, &parts, body.clone(), started_at) {
                     Ok(entry) => Rendered::Storable(Arc::new(entry)),
                     Err(reason) => {
                         tracing::debug!(%reason, path = job.path, "not storing");
@@ -456,6 +613,7 @@ impl Engine {
         job: &Job,
         parts: &http::response::Parts,
         body: Bytes,
+        created_at: UnixMillis,
     ) -> Result<Entry, NoStoreReason> {
         let config = &self.shared.config;
         let lifetime = storability(
@@ -476,7 +634,6 @@ impl Engine {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map_or_else(|| policy_headers::body_etag(&body), str::to_owned);
-        let created_at = self.now();
         let headers =
             policy_headers::entry_headers(&parts.headers, &etag, created_at, &lifetime, body.len())
                 .ok_or(NoStoreReason::BadHeader)?;
@@ -553,6 +710,7 @@ impl Engine {
         mut parts: Parts,
         body: Body,
         target: String,
+        draft: bool,
     ) -> Response<Body> {
         let method_is_head = parts.method == Method::HEAD;
         parts.headers = forwardable(parts.headers);
@@ -590,6 +748,12 @@ impl Engine {
             *response.body_mut() = Body::empty();
         }
         self.mark(&mut response, CacheStatus::Bypass);
+        if draft {
+            // A draft answer must not be kept by any cache downstream either.
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, policy_headers::PRIVATE_NO_STORE);
+        }
         response
     }
 
@@ -713,9 +877,4 @@ pub(crate) fn error_response(
     headers.insert(X_ISR_CACHE, status.header_value());
     headers.insert(X_NEXTJS_CACHE, status.header_value());
     response
-}
-
-/// Compare secrets without an early exit, so timing does not reveal a prefix.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -9,10 +9,12 @@
 //! router. The decisions (routes, keys, freshness, cacheability) live in [`isr_core`];
 //! storage backends live in [`isr_store`].
 
+pub mod admin;
 mod body;
 mod clock;
 mod engine;
 mod flight;
+mod handle;
 mod origin;
 mod render;
 mod service;
@@ -20,6 +22,7 @@ mod stats;
 
 pub use body::{Body, BoxError};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use handle::{EntryInfo, EntryPage, Isr, MemoryUse, Regeneration};
 pub use origin::{HttpOrigin, OriginError};
 pub use service::{IsrLayer, IsrService, ResponseFuture};
 pub use stats::Stats;

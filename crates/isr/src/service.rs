@@ -10,12 +10,14 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use isr_core::config::Config;
+use isr_core::store::{StoreError, TagStore};
 use isr_store::TieredStore;
 use tower::{Layer, Service};
 
 use crate::body::{Body, BoxError};
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{Answer, Engine, Shared};
+use crate::handle::Isr;
 use crate::render::{BoxFuture, ServiceRenderer};
 use crate::stats::Stats;
 
@@ -27,16 +29,28 @@ pub struct IsrLayer {
 }
 
 impl IsrLayer {
-    /// A layer caching by `config` into `store`, on the system clock.
-    pub fn new(config: Config, store: Arc<TieredStore>) -> IsrLayer {
-        IsrLayer::with_clock(config, store, Arc::new(SystemClock))
+    /// A layer caching by `config` into `store`, recording purges in `purges`, on the
+    /// system clock. Call [`IsrLayer::restore_purges`] before serving.
+    pub fn new(config: Config, store: Arc<TieredStore>, purges: Arc<dyn TagStore>) -> IsrLayer {
+        IsrLayer::with_clock(config, store, purges, Arc::new(SystemClock))
     }
 
     /// A layer on another clock (tests move a [`crate::ManualClock`] instead of sleeping).
-    pub fn with_clock(config: Config, store: Arc<TieredStore>, clock: Arc<dyn Clock>) -> IsrLayer {
+    pub fn with_clock(
+        config: Config,
+        store: Arc<TieredStore>,
+        purges: Arc<dyn TagStore>,
+        clock: Arc<dyn Clock>,
+    ) -> IsrLayer {
         IsrLayer {
-            shared: Arc::new(Shared::new(config, store, clock)),
+            shared: Arc::new(Shared::new(config, store, purges, clock)),
         }
+    }
+
+    /// Load the purges recorded by earlier runs, so a restart honours every purge.
+    /// Returns how many records there are.
+    pub async fn restore_purges(&self) -> Result<usize, StoreError> {
+        self.shared.restore_purges().await
     }
 
     /// What the engine has done so far.
@@ -78,6 +92,13 @@ where
 #[derive(Clone)]
 pub struct IsrService {
     engine: Arc<Engine>,
+}
+
+impl IsrService {
+    /// A handle to purge, regenerate and inspect this service's cache.
+    pub fn handle(&self) -> Isr {
+        Isr::new(Arc::clone(&self.engine))
+    }
 }
 
 impl<B> Service<Request<B>> for IsrService

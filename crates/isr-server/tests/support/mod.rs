@@ -313,6 +313,7 @@ pub struct TestProxy {
     pub addr: SocketAddr,
     pub clock: ManualClock,
     layer: isr::IsrLayer,
+    handle: isr::Isr,
     client: Client<HttpConnector, Body>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -372,8 +373,11 @@ impl TestProxy {
                 }
             }
         };
-        let proxy = Proxy::new(config, store, Arc::new(clock.clone())).expect("proxy");
+        let proxy = Proxy::new(config, store, Arc::new(clock.clone()))
+            .await
+            .expect("proxy");
         let layer = proxy.layer().clone();
+        let handle = proxy.handle();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(proxy.serve(listener, async {
@@ -386,6 +390,7 @@ impl TestProxy {
             addr,
             clock,
             layer,
+            handle,
             client,
             stop: Some(stop),
             server: Some(server),
@@ -395,6 +400,11 @@ impl TestProxy {
 
     pub fn stats(&self) -> Stats {
         self.layer.stats()
+    }
+
+    /// The proxy's cache handle (purge, regenerate, inspect).
+    pub fn handle(&self) -> &isr::Isr {
+        &self.handle
     }
 
     pub fn layer(&self) -> &isr::IsrLayer {
@@ -487,4 +497,37 @@ where
         out.push(result.expect("task"));
     }
     out
+}
+
+impl Answer {
+    /// The body as JSON (panics if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+impl TestProxy {
+    /// A request to the admin API (or any path): `token` is sent as a bearer token, `body`
+    /// as a JSON body.
+    pub async fn admin(
+        &self,
+        method: Method,
+        target: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(target);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Body::from(body.to_owned())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
 }

@@ -1,0 +1,624 @@
+//! `isr warm`: request pages through a running isr so they are cached before visitors ask.
+//!
+//! Each page is an ordinary GET through the proxy (not the admin API), so a fresh entry is
+//! a HIT and is left alone, and a missing one is rendered. Pages come from the command line
+//! and from sitemaps (`<urlset>` and `<sitemapindex>`, nested at most [`MAX_DEPTH`] levels);
+//! every `<loc>` is reduced to its path and query, since the pages are requested from isr.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::header::{ACCEPT_ENCODING, USER_AGENT};
+use http::{Request, Uri};
+use http_body_util::{BodyExt, Full};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use crate::admin_client::{HttpClient, http_client};
+use crate::cli::WarmArgs;
+
+/// Sitemaps nested deeper than this (an index of indexes of indexes...) are not followed.
+const MAX_DEPTH: usize = 3;
+
+/// The longest one page (or one sitemap) may take.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+const AGENT: &str = concat!("isr-warm/", env!("CARGO_PKG_VERSION"));
+
+/// `http(s)://host/path?query#fragment` → `/path?query`; `None` if `s` is not such a URL.
+pub(crate) fn url_to_path(s: &str) -> Option<String> {
+    let without_fragment = s.split('#').next().unwrap_or(s);
+    let uri: Uri = without_fragment.parse().ok()?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return None;
+    }
+    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
+    Some(if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    })
+}
+
+/// Where a sitemap is read from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Source {
+    File(PathBuf),
+    /// An absolute http URL, fetched directly.
+    Url(String),
+    /// A path on the site, fetched through isr (`--url`).
+    Proxy(String),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File(path) => write!(f, "{}", path.display()),
+            Source::Url(url) => f.write_str(url),
+            Source::Proxy(path) => write!(f, "{path} (through isr)"),
+        }
+    }
+}
+
+/// A `--sitemap` argument.
+fn top_source(arg: &str) -> anyhow::Result<Source> {
+    if arg.starts_with("http://") {
+        Ok(Source::Url(arg.split('#').next().unwrap_or(arg).to_owned()))
+    } else if arg.starts_with("https://") {
+        bail!(
+            "sitemap {arg}: https is not supported (no TLS client); \
+             download it (curl -o sitemap.xml ...) and pass the file"
+        )
+    } else {
+        Ok(Source::File(PathBuf::from(arg)))
+    }
+}
+
+/// `scheme://authority` of an absolute URL.
+fn url_origin(url: &str) -> Option<String> {
+    let uri: Uri = url.parse().ok()?;
+    Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?))
+}
+
+/// `dir/` of `/dir/file.xml` (a URL path).
+fn path_dir(path: &str) -> &str {
+    let path = path.split('?').next().unwrap_or(path);
+    path.rfind('/').map_or("/", |i| &path[..=i])
+}
+
+/// Where a nested sitemap named by `loc` in `parent` is read from.
+fn resolve(loc: &str, parent: &Source) -> anyhow::Result<Source> {
+    if loc.starts_with("http://") || loc.starts_with("https://") {
+        if let Source::Url(parent_url) = parent
+            && loc.starts_with("http://")
+            && url_origin(loc).is_some()
+            && url_origin(loc) == url_origin(parent_url)
+        {
+            return Ok(Source::Url(loc.split('#').next().unwrap_or(loc).to_owned()));
+        }
+        // A sitemap on the site isr serves (its public URL is often https): ask isr.
+        return url_to_path(loc)
+            .map(Source::Proxy)
+            .with_context(|| format!("nested sitemap {loc:?} in {parent} is not a valid URL"));
+    }
+    if loc.contains("://") {
+        bail!(
+            "nested sitemap {loc:?} in {parent}: only http(s) URLs and relative paths are supported"
+        );
+    }
+    Ok(match parent {
+        Source::File(path) => Source::File(path.parent().unwrap_or(Path::new("")).join(loc)),
+        Source::Url(url) => {
+            let uri: Uri = url.parse().context("parent sitemap URL")?;
+            let base = url_origin(url).unwrap_or_default();
+            if loc.starts_with('/') {
+                Source::Url(format!("{base}{loc}"))
+            } else {
+                Source::Url(format!("{base}{}{loc}", path_dir(uri.path())))
+            }
+        }
+        Source::Proxy(path) => {
+            if loc.starts_with('/') {
+                Source::Proxy(loc.to_owned())
+            } else {
+                Source::Proxy(format!("{}{loc}", path_dir(path)))
+            }
+        }
+    })
+}
+
+/// What a sitemap lists.
+#[derive(Debug, PartialEq, Eq)]
+enum SitemapKind {
+    Pages,
+    Index,
+}
+
+/// The root element's kind and every `<loc>`, in order, with entities decoded.
+fn parse_sitemap(xml: &str) -> Result<(SitemapKind, Vec<String>), String> {
+    let mut root: Option<&str> = None;
+    let mut locs = Vec::new();
+    let mut i = 0;
+    while let Some(offset) = xml[i..].find('<') {
+        let at = i + offset;
+        let rest = &xml[at..];
+        if rest.starts_with("<!--") {
+            i = at + rest.find("-->").map_or(rest.len(), |end| end + 3);
+            continue;
+        }
+        if rest.starts_with("<![CDATA[") {
+            i = at + rest.find("]]>").map_or(rest.len(), |end| end + 3);
+            continue;
+        }
+        if rest.starts_with("<?") || rest.starts_with("<!") || rest.starts_with("</") {
+            i = at + rest.find('>').map_or(rest.len(), |end| end + 1);
+            continue;
+        }
+        let Some(end) = rest.find('>') else { break };
+        let tag = &rest[1..end];
+        let name = tag
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        let local = name.rsplit(':').next().unwrap_or(name);
+        root.get_or_insert(local);
+        i = at + end + 1;
+        if local == "loc" && !tag.ends_with('/') {
+            let (text, after) = element_text(&xml[i..]);
+            locs.push(decode_entities(text.trim()));
+            i += after;
+        }
+    }
+    match root {
+        Some("urlset") => Ok((SitemapKind::Pages, locs)),
+        Some("sitemapindex") => Ok((SitemapKind::Index, locs)),
+        Some(other) => Err(format!(
+            "not a sitemap: the root element is <{other}>, not <urlset> or <sitemapindex>"
+        )),
+        None => Err("not a sitemap: no XML element".to_owned()),
+    }
+}
+
+/// The text of an element up to its closing tag (a CDATA section taken as is), and how
+/// far the closing tag's start is.
+fn element_text(rest: &str) -> (String, usize) {
+    let trimmed = rest.trim_start();
+    let skipped = rest.len() - trimmed.len();
+    if let Some(cdata) = trimmed.strip_prefix("<![CDATA[")
+        && let Some(end) = cdata.find("]]>")
+    {
+        // Entities are not decoded inside CDATA: escape `&` so decoding keeps it.
+        let text = cdata[..end].replace('&', "&amp;");
+        return (text, skipped + "<![CDATA[".len() + end + 3);
+    }
+    let end = rest.find('<').unwrap_or(rest.len());
+    (rest[..end].to_owned(), end)
+}
+
+/// Decode the XML predefined entities and character references.
+fn decode_entities(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let decoded = after.find(';').and_then(|semi| {
+            let entity = &after[..semi];
+            let c = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => entity
+                    .strip_prefix("#x")
+                    .or_else(|| entity.strip_prefix("#X"))
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    .or_else(|| entity.strip_prefix('#').and_then(|d| d.parse().ok()))
+                    .and_then(char::from_u32),
+            }?;
+            Some((c, semi + 1))
+        });
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &after[len..];
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// GET a URL; the body of a 2xx answer.
+async fn get(
+    client: &HttpClient,
+    url: &str,
+    accept_encoding: Option<&str>,
+) -> anyhow::Result<Bytes> {
+    let mut request = Request::get(url).header(USER_AGENT, AGENT);
+    if let Some(value) = accept_encoding {
+        request = request.header(ACCEPT_ENCODING, value);
+    }
+    let request = request
+        .body(Full::new(Bytes::new()))
+        .with_context(|| format!("invalid URL {url}"))?;
+    let exchange = async {
+        let response = client.request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok::<_, anyhow::Error>((status, body))
+    };
+    let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {}s", TIMEOUT.as_secs()))??;
+    if !status.is_success() {
+        bail!("answered {status}");
+    }
+    Ok(body)
+}
+
+async fn read_source(client: &HttpClient, base: &str, source: &Source) -> anyhow::Result<String> {
+    let bytes = match source {
+        Source::File(path) => Bytes::from(std::fs::read(path)?),
+        // Ask for no compression: a sitemap is read here, not served to a browser.
+        Source::Url(url) => get(client, url, Some("identity")).await?,
+        Source::Proxy(path) => get(client, &format!("{base}{path}"), Some("identity")).await?,
+    };
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        bail!("gzip-compressed sitemaps are not supported: decompress it first");
+    }
+    String::from_utf8(bytes.to_vec()).map_err(|_| anyhow::anyhow!("not UTF-8 text"))
+}
+
+/// Every page path of a sitemap, following indexes; added to `pages` in order.
+async fn collect_sitemap(
+    client: &HttpClient,
+    base: &str,
+    top: Source,
+    pages: &mut Pages,
+) -> anyhow::Result<()> {
+    let mut visited = HashSet::new();
+    // Depth-first, in document order.
+    let mut stack = vec![(top, 1)];
+    while let Some((source, depth)) = stack.pop() {
+        if !visited.insert(source.clone()) {
+            continue;
+        }
+        let text = read_source(client, base, &source)
+            .await
+            .with_context(|| format!("cannot read sitemap {source}"))?;
+        let (kind, locs) =
+            parse_sitemap(&text).map_err(|e| anyhow::anyhow!("sitemap {source}: {e}"))?;
+        match kind {
+            SitemapKind::Pages => {
+                for loc in locs {
+                    match page_path(&loc) {
+                        Some(path) => pages.add(path),
+                        None => eprintln!("isr: skipped {loc:?} in sitemap {source}: not a URL"),
+                    }
+                }
+            }
+            SitemapKind::Index if depth >= MAX_DEPTH => {
+                eprintln!(
+                    "isr: skipped the {} sitemaps listed in {source}: nested deeper than {MAX_DEPTH} levels",
+                    locs.len()
+                );
+            }
+            SitemapKind::Index => {
+                let mut nested = locs
+                    .iter()
+                    .map(|loc| resolve(loc, &source).map(|s| (s, depth + 1)))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                nested.reverse();
+                stack.extend(nested);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A sitemap `<loc>` as a path: a full URL's path and query, or a path as is.
+fn page_path(loc: &str) -> Option<String> {
+    if loc.starts_with('/') {
+        Some(loc.split('#').next().unwrap_or(loc).to_owned())
+    } else {
+        url_to_path(loc)
+    }
+}
+
+/// The pages to warm, each once, in the order first seen.
+#[derive(Default)]
+struct Pages {
+    seen: HashSet<String>,
+    order: Vec<String>,
+}
+
+impl Pages {
+    fn add(&mut self, path: String) {
+        if self.seen.insert(path.clone()) {
+            self.order.push(path);
+        }
+    }
+}
+
+/// What warming one page did.
+#[derive(Debug)]
+enum Outcome {
+    /// The `x-isr-cache` value (empty when absent).
+    Cache(String),
+    Failed(String),
+}
+
+async fn warm_one(client: &HttpClient, url: &str, accept_encoding: &str) -> Outcome {
+    let request = match Request::get(url)
+        .header(USER_AGENT, AGENT)
+        .header(ACCEPT_ENCODING, accept_encoding)
+        .body(Full::new(Bytes::new()))
+    {
+        Ok(request) => request,
+        Err(error) => return Outcome::Failed(format!("invalid URL: {error}")),
+    };
+    let exchange = async {
+        let response = client.request(request).await?;
+        let status = response.status();
+        let cache = response
+            .headers()
+            .get("x-isr-cache")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        // Read the whole page, so a render is never cut short by the client leaving.
+        response.into_body().collect().await?;
+        Ok::<_, anyhow::Error>((status, cache))
+    };
+    match tokio::time::timeout(TIMEOUT, exchange).await {
+        Err(_) => Outcome::Failed(format!("no answer within {}s", TIMEOUT.as_secs())),
+        Ok(Err(error)) => Outcome::Failed(format!("{error:#}")),
+        Ok(Ok((status, _))) if status.is_server_error() => {
+            Outcome::Failed(format!("answered {status}"))
+        }
+        Ok(Ok((_, cache))) => Outcome::Cache(cache),
+    }
+}
+
+#[derive(Debug, Default)]
+struct Summary {
+    warmed: usize,
+    miss: usize,
+    hit: usize,
+    stale: usize,
+    bypass: usize,
+    /// Answers without an `x-isr-cache` header (not from isr?).
+    unknown: usize,
+    errors: usize,
+}
+
+impl Summary {
+    fn record(&mut self, outcome: &Outcome) {
+        self.warmed += 1;
+        match outcome {
+            Outcome::Cache(cache) => match cache.as_str() {
+                "MISS" => self.miss += 1,
+                "HIT" => self.hit += 1,
+                "STALE" => self.stale += 1,
+                "BYPASS" => self.bypass += 1,
+                _ => self.unknown += 1,
+            },
+            Outcome::Failed(_) => self.errors += 1,
+        }
+    }
+
+    fn line(&self) -> String {
+        let mut line = format!(
+            "warmed {}: {} MISS, {} HIT, {} STALE, {} errors",
+            self.warmed, self.miss, self.hit, self.stale, self.errors
+        );
+        if self.bypass > 0 {
+            line.push_str(&format!(", {} BYPASS (not cacheable)", self.bypass));
+        }
+        if self.unknown > 0 {
+            line.push_str(&format!(", {} without x-isr-cache", self.unknown));
+        }
+        line
+    }
+}
+
+pub(crate) async fn run(args: &WarmArgs) -> anyhow::Result<()> {
+    let client = http_client();
+    let base = args.server.url.as_str();
+    let mut pages = Pages::default();
+    for path in &args.paths {
+        pages.add(path.clone());
+    }
+    for sitemap in &args.sitemaps {
+        collect_sitemap(&client, base, top_source(sitemap)?, &mut pages).await?;
+    }
+    if pages.order.is_empty() {
+        bail!("no pages to warm: the sitemaps list none");
+    }
+    let paths = Arc::new(pages.order);
+    let total = paths.len();
+
+    let target = if std::io::stdout().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total as u64), target);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed_precise}] {wide_msg}")
+    {
+        bar.set_style(style);
+    }
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let (sender, mut results) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..args.concurrency.min(total) {
+        let (client, paths, next, sender) =
+            (client.clone(), paths.clone(), next.clone(), sender.clone());
+        let base = base.to_owned();
+        let accept_encoding = args.accept_encoding.clone();
+        tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = paths.get(i) else { break };
+                let outcome = warm_one(&client, &format!("{base}{path}"), &accept_encoding).await;
+                if sender.send((i, outcome)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(sender);
+
+    let mut summary = Summary::default();
+    while let Some((i, outcome)) = results.recv().await {
+        summary.record(&outcome);
+        bar.inc(1);
+        bar.set_message(paths[i].clone());
+        if let Outcome::Failed(why) = &outcome {
+            bar.suspend(|| eprintln!("isr: {}: {why}", paths[i]));
+        }
+    }
+    bar.finish_and_clear();
+
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "warmed": summary.warmed,
+                "miss": summary.miss,
+                "hit": summary.hit,
+                "stale": summary.stale,
+                "bypass": summary.bypass,
+                "unknown": summary.unknown,
+                "errors": summary.errors,
+            })
+        );
+    } else {
+        println!("{}", summary.line());
+    }
+    if summary.errors > 0 {
+        bail!("{} of {} pages failed", summary.errors, summary.warmed);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_paths() {
+        assert_eq!(url_to_path("https://example.com").as_deref(), Some("/"));
+        assert_eq!(
+            url_to_path("https://example.com/a/b?x=1&y=2#top").as_deref(),
+            Some("/a/b?x=1&y=2")
+        );
+        assert_eq!(url_to_path("http://h:8080/").as_deref(), Some("/"));
+        assert_eq!(url_to_path("ftp://h/a"), None);
+        assert_eq!(url_to_path("/a"), None);
+        assert_eq!(url_to_path("not a url"), None);
+    }
+
+    #[test]
+    fn sitemaps_are_parsed() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- <loc>https://example.com/commented</loc> -->
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+  <url><loc> https://example.com/a?x=1&amp;y=2 </loc><lastmod>2024-01-01</lastmod></url>
+  <url><loc><![CDATA[https://example.com/b?p=1&q=2]]></loc></url>
+  <url><sm:loc>https://example.com/c&#x2F;d</sm:loc></url>
+</urlset>"#;
+        let (kind, locs) = parse_sitemap(xml).unwrap();
+        assert_eq!(kind, SitemapKind::Pages);
+        assert_eq!(
+            locs,
+            [
+                "https://example.com/a?x=1&y=2",
+                "https://example.com/b?p=1&q=2",
+                "https://example.com/c/d"
+            ]
+        );
+        let (kind, locs) =
+            parse_sitemap("<sitemapindex><sitemap><loc>a.xml</loc></sitemap></sitemapindex>")
+                .unwrap();
+        assert_eq!((kind, locs), (SitemapKind::Index, vec!["a.xml".to_owned()]));
+        assert!(parse_sitemap("<html><body/></html>").is_err());
+        assert!(parse_sitemap("").is_err());
+        assert!(parse_sitemap("<urlset><loc>unclosed").is_ok());
+    }
+
+    #[test]
+    fn entities() {
+        assert_eq!(
+            decode_entities("a&amp;b&lt;&gt;&quot;&apos;&#65;&#x42;"),
+            "a&b<>\"'AB"
+        );
+        assert_eq!(
+            decode_entities("a & b &bogus; &#xZZ;"),
+            "a & b &bogus; &#xZZ;"
+        );
+    }
+
+    #[test]
+    fn nested_sitemaps_resolve() {
+        let file = Source::File(PathBuf::from("/srv/site/sitemap.xml"));
+        assert_eq!(
+            resolve("posts.xml", &file).unwrap(),
+            Source::File(PathBuf::from("/srv/site/posts.xml"))
+        );
+        assert_eq!(
+            resolve("https://example.com/s/posts.xml", &file).unwrap(),
+            Source::Proxy("/s/posts.xml".to_owned())
+        );
+        let url = Source::Url("http://127.0.0.1:3000/maps/index.xml".to_owned());
+        assert_eq!(
+            resolve("http://127.0.0.1:3000/maps/a.xml", &url).unwrap(),
+            Source::Url("http://127.0.0.1:3000/maps/a.xml".to_owned())
+        );
+        assert_eq!(
+            resolve("https://example.com/maps/a.xml", &url).unwrap(),
+            Source::Proxy("/maps/a.xml".to_owned())
+        );
+        assert_eq!(
+            resolve("b.xml", &url).unwrap(),
+            Source::Url("http://127.0.0.1:3000/maps/b.xml".to_owned())
+        );
+        assert_eq!(
+            resolve("/c.xml", &url).unwrap(),
+            Source::Url("http://127.0.0.1:3000/c.xml".to_owned())
+        );
+        let proxy = Source::Proxy("/maps/index.xml".to_owned());
+        assert_eq!(
+            resolve("d.xml", &proxy).unwrap(),
+            Source::Proxy("/maps/d.xml".to_owned())
+        );
+        assert!(resolve("ftp://x/y.xml", &proxy).is_err());
+    }
+
+    #[test]
+    fn summary_line() {
+        let mut summary = Summary::default();
+        for outcome in [
+            Outcome::Cache("MISS".into()),
+            Outcome::Cache("MISS".into()),
+            Outcome::Cache("HIT".into()),
+            Outcome::Failed("x".into()),
+        ] {
+            summary.record(&outcome);
+        }
+        assert_eq!(summary.line(), "warmed 4: 2 MISS, 1 HIT, 0 STALE, 1 errors");
+    }
+}

@@ -1,0 +1,401 @@
+//! The admin API: purge, regenerate, list and inspect, under [`ADMIN_PREFIX`] (`/_isr/`).
+//!
+//! Invariants:
+//! - Every endpoint needs the bearer token (`Authorization: Bearer …`), compared in
+//!   constant time; `POST /_isr/revalidate` also accepts it as `"secret"` in the body (the
+//!   shape CMS webhooks already post). A missing or wrong token is 401, and nothing is done.
+//! - Input is checked before anything happens: malformed JSON, unknown fields, empty lists,
+//!   over-long or invalid paths and tags are 400 with a message naming the field; a body
+//!   over [`MAX_BODY_BYTES`] is 413. A rejected request changes nothing.
+//! - Answers are JSON and never cached (`Cache-Control: no-store`).
+//!
+//! [`ADMIN_PREFIX`]: isr_core::plan::ADMIN_PREFIX
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use isr_core::freshness::PurgeMode;
+use isr_core::purge::Target;
+use isr_store::DiskStore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use crate::handle::{Isr, Regeneration};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Most items in one list of a revalidate request.
+pub const MAX_ITEMS: usize = 1_000;
+/// Most entries in one listing page.
+pub const MAX_PAGE: usize = 1_000;
+
+struct AdminState {
+    isr: Isr,
+    token: String,
+    disk: Option<Arc<DiskStore>>,
+}
+
+/// The admin API over `isr`, guarded by `token`. `disk` (the on-disk tier, if any) adds
+/// its size to the stats.
+pub fn router(isr: Isr, token: impl Into<String>, disk: Option<Arc<DiskStore>>) -> Router {
+    let state = Arc::new(AdminState {
+        isr,
+        token: token.into(),
+        disk,
+    });
+    Router::new()
+        .route("/_isr/revalidate", post(revalidate))
+        .route("/_isr/entries", get(entries))
+        .route("/_isr/stats", get(stats))
+        .route("/_isr/cache", delete(clear))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// An error answer: `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong admin token: send Authorization: Bearer <ISR_ADMIN_TOKEN>",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        json_response(self.status, &json!({ "error": self.message }))
+    }
+}
+
+fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+impl AdminState {
+    fn token_matches(&self, given: &str) -> bool {
+        !self.token.is_empty() && bool::from(given.as_bytes().ct_eq(self.token.as_bytes()))
+    }
+
+    fn bearer_ok(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|token| self.token_matches(token.trim()))
+    }
+
+    fn require_bearer(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.bearer_ok(headers) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized())
+        }
+    }
+}
+
+/// `POST /_isr/revalidate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevalidateRequest {
+    paths: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    prefixes: Option<Vec<String>>,
+    mode: Option<PurgeMode>,
+    #[serde(default)]
+    regenerate: bool,
+    #[serde(default)]
+    if_cached: bool,
+    /// The webhook shape: the token in the body instead of a header.
+    secret: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct RevalidateAnswer {
+    mode: PurgeMode,
+    purged: Purged,
+    regenerating: Vec<String>,
+    skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Purged {
+    paths: usize,
+    tags: usize,
+    prefixes: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Skipped {
+    path: String,
+    reason: &'static str,
+}
+
+async fn revalidate(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let bearer_ok = state.bearer_ok(&headers);
+    let body =
+        body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+    let request = match axum::Json::<RevalidateRequest>::from_bytes(&body) {
+        Ok(axum::Json(request)) => request,
+        // Say nothing about the body to a caller without the token.
+        Err(_) if !bearer_ok => return Err(ApiError::unauthorized()),
+        Err(rejection) => return Err(ApiError::bad_request(rejection.body_text())),
+    };
+    let secret_ok = request
+        .secret
+        .as_deref()
+        .is_some_and(|secret| state.token_matches(secret));
+    if !bearer_ok && !secret_ok {
+        return Err(ApiError::unauthorized());
+    }
+    let paths = targets("paths", request.paths.as_deref(), Target::path)?;
+    let tags = targets("tags", request.tags.as_deref(), Target::tag)?;
+    let prefixes = targets("prefixes", request.prefixes.as_deref(), Target::prefix)?;
+    if paths.is_empty() && tags.is_empty() && prefixes.is_empty() {
+        return Err(ApiError::bad_request(
+            "nothing to revalidate: give `paths`, `tags` or `prefixes`",
+        ));
+    }
+    let mode = request.mode.unwrap_or(PurgeMode::Soft);
+    let all: Vec<Target> = paths
+        .iter()
+        .chain(&tags)
+        .chain(&prefixes)
+        .cloned()
+        .collect();
+    state.isr.purge(&all, mode).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("purge failed: {e}"),
+        )
+    })?;
+    let mut answer = RevalidateAnswer {
+        mode,
+        purged: Purged {
+            paths: paths.len(),
+            tags: tags.len(),
+            prefixes: prefixes.len(),
+        },
+        regenerating: Vec::new(),
+        skipped: Vec::new(),
+    };
+    if request.regenerate {
+        for target in &paths {
+            let Target::Path(path) = target else { continue };
+            let reason = match state.isr.regenerate(path, request.if_cached).await {
+                Regeneration::Started | Regeneration::AlreadyRunning => {
+                    answer.regenerating.push(path.clone());
+                    continue;
+                }
+                Regeneration::NotCached => "not cached",
+                Regeneration::NotCacheable => "not cacheable",
+                Regeneration::Invalid(_) => "invalid path",
+            };
+            answer.skipped.push(Skipped {
+                path: path.clone(),
+                reason,
+            });
+        }
+    }
+    Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// Parse one list of a revalidate request: absent is fine, empty is an error, and each
+/// item must be a valid target.
+fn targets(
+    field: &str,
+    items: Option<&[String]>,
+    parse: impl Fn(&str) -> Result<Target, isr_core::purge::TargetError>,
+) -> Result<Vec<Target>, ApiError> {
+    let Some(items) = items else {
+        return Ok(Vec::new());
+    };
+    if items.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "`{field}` is empty: leave it out, or list at least one"
+        )));
+    }
+    if items.len() > MAX_ITEMS {
+        return Err(ApiError::bad_request(format!(
+            "`{field}` has {} items; at most {MAX_ITEMS} per request",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            parse(item).map_err(|e| ApiError::bad_request(format!("`{field}[{i}]` {e}")))
+        })
+        .collect()
+}
+
+/// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntriesQuery {
+    prefix: Option<String>,
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn entries(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be from 1 to {MAX_PAGE}"
+        )));
+    }
+    let cursor = match query.cursor.as_deref() {
+        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+            ApiError::bad_request("`cursor` is not one isr gave: pass back `next_cursor` as it is")
+        })?),
+        None => None,
+    };
+    let page = state
+        .isr
+        .entries(
+            query.prefix.as_deref().unwrap_or("/"),
+            cursor.as_deref(),
+            limit,
+        )
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("listing failed: {e}"),
+            )
+        })?;
+    let next_cursor = page.next_cursor.as_deref().map(encode_cursor);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "entries": page.entries, "next_cursor": next_cursor }),
+    ))
+}
+
+/// Cursors are storage keys, hex-encoded so they pass through a query string untouched.
+fn encode_cursor(key: &str) -> String {
+    key.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 4096 {
+        return None;
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| {
+            cursor
+                .get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// `GET /_isr/stats`.
+async fn stats(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let counters = state.isr.stats();
+    let memory = state.isr.memory();
+    let disk = match &state.disk {
+        Some(disk) => disk.stats().await.ok(),
+        None => None,
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "entries": { "memory": memory.entries, "disk": disk.as_ref().map(|d| d.entries) },
+            "bytes": {
+                "memory": memory.bytes,
+                "memory_capacity": memory.capacity,
+                "disk": disk.as_ref().map(|d| d.file_bytes),
+            },
+            "requests": {
+                "hit": counters.hits,
+                "stale": counters.stale,
+                "miss": counters.misses,
+                "bypass": counters.bypasses,
+            },
+            "renders": counters.renders,
+            "coalesced": counters.coalesced,
+            "regenerations": { "ok": counters.regenerations_ok, "failed": counters.regenerations_failed },
+            "purge_records": state.isr.purge_records(),
+        }),
+    ))
+}
+
+/// `DELETE /_isr/cache`.
+async fn clear(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    state.isr.clear().await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("clear failed: {e}"),
+        )
+    })?;
+    Ok(json_response(StatusCode::OK, &json!({ "cleared": true })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        for key in ["v1|0:|0:|html|identity|2:/a|0:", "h:0123abcd", ""] {
+            assert_eq!(decode_cursor(&encode_cursor(key)).as_deref(), Some(key));
+        }
+        assert_eq!(decode_cursor("zz"), None);
+        assert_eq!(decode_cursor("abc"), None);
+    }
+}

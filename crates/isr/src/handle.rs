@@ -1,0 +1,166 @@
+//! [`Isr`]: a handle on a running engine, to purge, regenerate and inspect its cache. The
+//! admin API is built on it; an app using the layer can call it directly.
+
+use std::sync::Arc;
+
+use isr_core::freshness::{Freshness, PurgeMode};
+use isr_core::policy::Revalidate;
+use isr_core::purge::Target;
+use isr_core::store::{EntryStore, StoreError};
+use serde::Serialize;
+
+use crate::engine::Engine;
+pub use crate::engine::Regeneration;
+use crate::stats::Stats;
+
+/// Most entries one listing call looks at (a prefix filter may skip many).
+const MAX_SCANNED_PER_PAGE: usize = 10_000;
+
+/// A handle on an engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Isr {
+    engine: Arc<Engine>,
+}
+
+/// One cached entry, as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EntryInfo {
+    /// The full cache key.
+    pub key: String,
+    pub path: String,
+    pub status: u16,
+    /// Seconds since its render started.
+    pub age: u64,
+    /// Seconds fresh; `None`: until purged.
+    pub revalidate: Option<u64>,
+    /// Seconds of total life; `None`: never expires.
+    pub expire: Option<u64>,
+    /// `fresh`, `stale`, `expired` or `purged`.
+    pub state: &'static str,
+    pub tags: Vec<String>,
+    /// Body bytes.
+    pub size: usize,
+}
+
+/// A page of a listing; pass `next_cursor` back for the next one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EntryPage {
+    pub entries: Vec<EntryInfo>,
+    pub next_cursor: Option<String>,
+}
+
+/// The memory tier's occupancy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryUse {
+    pub entries: usize,
+    pub bytes: u64,
+    pub capacity: u64,
+}
+
+impl Isr {
+    pub(crate) fn new(engine: Arc<Engine>) -> Isr {
+        Isr { engine }
+    }
+
+    /// Invalidate `targets`: soft (served stale while one regeneration runs) or hard (the
+    /// next request waits for a render). Visible to every request once this returns.
+    pub async fn purge(&self, targets: &[Target], mode: PurgeMode) -> Result<(), StoreError> {
+        self.engine.shared().purge(targets, mode).await
+    }
+
+    /// Regenerate `path` now, in the background (see [`Regeneration`]).
+    pub async fn regenerate(&self, path: &str, if_cached: bool) -> Regeneration {
+        self.engine.regenerate_path(path, if_cached).await
+    }
+
+    /// Remove every entry from every tier, and purge everything (hard) so nothing rendered
+    /// before this instant is served.
+    pub async fn clear(&self) -> Result<(), StoreError> {
+        self.purge(&[Target::All], PurgeMode::Hard).await?;
+        self.engine.shared().store.clear().await
+    }
+
+    /// Counters of what the engine did.
+    pub fn stats(&self) -> Stats {
+        self.engine.shared().stats()
+    }
+
+    /// Purge records held (bounded).
+    pub fn purge_records(&self) -> usize {
+        self.engine.shared().purge_records()
+    }
+
+    /// The memory tier's occupancy.
+    pub fn memory(&self) -> MemoryUse {
+        let l1 = self.engine.shared().store.l1();
+        MemoryUse {
+            entries: l1.len(),
+            bytes: l1.weight(),
+            capacity: l1.capacity(),
+        }
+    }
+
+    /// Up to `limit` entries whose path starts with `prefix`, after `cursor`.
+    pub async fn entries(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<EntryPage, StoreError> {
+        let store = &self.engine.shared().store;
+        let mut entries = Vec::new();
+        let mut after = cursor.map(str::to_owned);
+        let mut scanned = 0;
+        while entries.len() < limit && scanned < MAX_SCANNED_PER_PAGE {
+            let batch = store
+                .scan(after.as_deref(), (limit - entries.len()).max(64))
+                .await?;
+            let Some((last, _)) = batch.last() else {
+                return Ok(EntryPage {
+                    entries,
+                    next_cursor: None,
+                });
+            };
+            after = Some(last.clone());
+            scanned += batch.len();
+            for (key, entry) in batch {
+                if !entry.path.starts_with(prefix) {
+                    continue;
+                }
+                entries.push(self.describe(&entry));
+                if entries.len() == limit {
+                    after = Some(key);
+                    break;
+                }
+            }
+        }
+        Ok(EntryPage {
+            entries,
+            next_cursor: after,
+        })
+    }
+
+    fn describe(&self, entry: &isr_core::entry::Entry) -> EntryInfo {
+        let now = self.engine.shared().clock.now();
+        let state = match self.engine.state_of(entry) {
+            Freshness::Fresh => "fresh",
+            Freshness::Stale => "stale",
+            Freshness::Expired { .. } => "expired",
+            Freshness::Purged => "purged",
+        };
+        EntryInfo {
+            key: entry.key.clone(),
+            path: entry.path.clone(),
+            status: entry.status.as_u16(),
+            age: now.secs_since(entry.created_at),
+            revalidate: match entry.lifetime.revalidate {
+                Revalidate::After(secs) => Some(secs),
+                Revalidate::Never => None,
+            },
+            expire: entry.lifetime.expire,
+            state,
+            tags: entry.tags.clone(),
+            size: entry.body.len(),
+        }
+    }
+}
