@@ -13,7 +13,8 @@
 //! - [`memory`]: [`MemoryStore`] (the L1, with a synchronous hit path), [`MemoryTags`],
 //!   [`MemoryLocks`].
 //! - [`disk`]: [`DiskStore`], entries and tags persisted in one redb file.
-//! - [`tiered`]: [`TieredStore`], L1 over any durable [`EntryStore`](isr_core::store::EntryStore).
+//! - [`tiered`]: [`TieredStore`], L1 over any durable [`EntryStore`](isr_core::store::EntryStore),
+//!   or L1 alone ([`TieredStore::memory_only`]).
 
 pub mod disk;
 pub mod memory;
@@ -21,4 +22,4 @@ pub mod tiered;
 
 pub use disk::{DiskError, DiskStats, DiskStore};
 pub use memory::{EntryWeighter, MemoryLocks, MemoryStore, MemoryTags};
-pub use tiered::TieredStore;
+pub use tiered::{Absent, TieredStore};

@@ -7,6 +7,8 @@
 //!   reserves the key in L1 before reading L2, and any put or remove in between cancels
 //!   it. So L1 never resurrects a removed entry or an overwritten one.
 //! - remove and clear act on L2 first, then L1.
+//! - A memory-only store ([`TieredStore::memory_only`]) has no durable tier: every
+//!   operation is the memory tier's, and what it evicts is gone.
 
 use std::sync::Arc;
 
@@ -15,10 +17,12 @@ use isr_core::store::{EntryStore, StoreError};
 
 use crate::memory::{MemoryStore, Refill};
 
-/// A memory tier in front of a durable [`EntryStore`].
+/// A memory tier in front of a durable [`EntryStore`] (or alone: [`TieredStore::memory_only`]).
 pub struct TieredStore {
     l1: Arc<MemoryStore>,
     l2: Arc<dyn EntryStore>,
+    /// No durable tier: `l2` is [`Absent`] and every operation goes to `l1` alone.
+    memory_only: bool,
 }
 
 impl std::fmt::Debug for TieredStore {
@@ -31,7 +35,26 @@ impl std::fmt::Debug for TieredStore {
 
 impl TieredStore {
     pub fn new(l1: Arc<MemoryStore>, l2: Arc<dyn EntryStore>) -> TieredStore {
-        TieredStore { l1, l2 }
+        TieredStore {
+            l1,
+            l2,
+            memory_only: false,
+        }
+    }
+
+    /// A store with only the memory tier, holding at most `capacity_bytes` of entries:
+    /// nothing survives a restart, and an evicted entry is simply rendered again.
+    pub fn memory_only(capacity_bytes: u64) -> TieredStore {
+        TieredStore {
+            l1: Arc::new(MemoryStore::new(capacity_bytes)),
+            l2: Arc::new(Absent),
+            memory_only: true,
+        }
+    }
+
+    /// Is there no durable tier?
+    pub fn is_memory_only(&self) -> bool {
+        self.memory_only
     }
 
     /// The memory tier, for the synchronous hit path ([`MemoryStore::get_sync`]).
@@ -39,7 +62,7 @@ impl TieredStore {
         &self.l1
     }
 
-    /// The durable tier.
+    /// The durable tier ([`Absent`] for a memory-only store).
     pub fn l2(&self) -> &Arc<dyn EntryStore> {
         &self.l2
     }
@@ -50,6 +73,9 @@ impl EntryStore for TieredStore {
     async fn get(&self, key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
         if let Some(entry) = self.l1.get_sync(key) {
             return Ok(Some(entry));
+        }
+        if self.memory_only {
+            return Ok(None);
         }
         match self.l1.begin_refill(key) {
             Refill::Present(entry) => Ok(Some(entry)),
@@ -66,12 +92,17 @@ impl EntryStore for TieredStore {
     }
 
     async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError> {
-        self.l2.put(key, Arc::clone(&entry)).await?;
+        if !self.memory_only {
+            self.l2.put(key, Arc::clone(&entry)).await?;
+        }
         self.l1.insert_sync(key, entry);
         Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StoreError> {
+        if self.memory_only {
+            return Ok(self.l1.remove_sync(key));
+        }
         let in_l2 = self.l2.remove(key).await?;
         let in_l1 = self.l1.remove_sync(key);
         Ok(in_l2 || in_l1)
@@ -83,13 +114,49 @@ impl EntryStore for TieredStore {
         Ok(())
     }
 
-    /// Scans L2 only: L1 holds a subset of what L2 committed.
+    /// Scans L2 only: L1 holds a subset of what L2 committed. (A memory-only store scans
+    /// its memory tier.)
     async fn scan(
         &self,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+        if self.memory_only {
+            return self.l1.scan(after, limit).await;
+        }
         self.l2.scan(after, limit).await
+    }
+}
+
+/// No store at all: holds nothing, accepts every write and forgets it. The durable tier
+/// of a memory-only [`TieredStore`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Absent;
+
+#[async_trait::async_trait]
+impl EntryStore for Absent {
+    async fn get(&self, _key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
+        Ok(None)
+    }
+
+    async fn put(&self, _key: &str, _entry: Arc<Entry>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn remove(&self, _key: &str) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn scan(
+        &self,
+        _after: Option<&str>,
+        _limit: usize,
+    ) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+        Ok(Vec::new())
     }
 }
 
@@ -239,6 +306,26 @@ mod tests {
         let keys: Vec<&str> = page.iter().map(|(key, _)| key.as_str()).collect();
         assert_eq!(keys, ["a", "b"]);
         assert_eq!(page[0].1, entry(1));
+    }
+
+    #[tokio::test]
+    async fn a_memory_only_store_keeps_entries_in_memory() {
+        let store = TieredStore::memory_only(1024 * 1024);
+        assert!(store.is_memory_only());
+        assert_eq!(store.get("a").await.unwrap(), None);
+        store.put("b", entry(2)).await.unwrap();
+        store.put("a", entry(1)).await.unwrap();
+        assert_eq!(store.get("a").await.unwrap(), Some(entry(1)));
+        assert_eq!(store.l1().get_sync("b"), Some(entry(2)));
+        let page = store.scan(None, 10).await.unwrap();
+        let keys: Vec<&str> = page.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert!(store.remove("a").await.unwrap());
+        assert!(!store.remove("a").await.unwrap());
+        assert_eq!(store.get("a").await.unwrap(), None);
+        store.clear().await.unwrap();
+        assert!(store.l1().is_empty());
+        assert!(store.scan(None, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@
 //! - While a key has a flight, nobody starts another render of it here: later requests
 //!   join the flight and are told its outcome.
 //! - A flight always ends with an outcome, even if the task running it is dropped
-//!   (then the outcome is `Failed`), so no joiner waits forever.
+//!   (then the outcome is [`Outcome::abandoned`]), so no joiner waits forever.
 //! - The map's lock is never held across an await.
 
 use std::collections::HashMap;
@@ -15,7 +15,14 @@ use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use tokio::sync::watch;
 
-/// What joiners of a flight learn when it ends.
+/// What joiners of a flight learn when it ends: the engine's [`FlightOutcome`], or the
+/// data cache's own outcome type.
+pub(crate) trait Outcome: Clone + Send + Sync + 'static {
+    /// The outcome of a flight whose task was dropped before it finished.
+    fn abandoned() -> Self;
+}
+
+/// What joiners of a page render learn when it ends.
 #[derive(Clone, Debug)]
 pub(crate) enum FlightOutcome {
     /// The render was stored: serve this entry.
@@ -26,36 +33,50 @@ pub(crate) enum FlightOutcome {
     Failed,
 }
 
-type Slot = watch::Receiver<Option<FlightOutcome>>;
+impl Outcome for FlightOutcome {
+    fn abandoned() -> FlightOutcome {
+        FlightOutcome::Failed
+    }
+}
 
-/// The renders in progress, by storage key.
-#[derive(Debug, Default)]
-pub(crate) struct Flights {
-    running: Mutex<HashMap<String, Slot>>,
+type Slot<O> = watch::Receiver<Option<O>>;
+
+/// The renders (or fetches) in progress, by storage key.
+#[derive(Debug)]
+pub(crate) struct Flights<O = FlightOutcome> {
+    running: Mutex<HashMap<String, Slot<O>>>,
+}
+
+impl<O> Default for Flights<O> {
+    fn default() -> Self {
+        Flights {
+            running: Mutex::default(),
+        }
+    }
 }
 
 /// The result of asking to render a key.
-pub(crate) enum Join {
+pub(crate) enum Join<O: Outcome = FlightOutcome> {
     /// Nobody was rendering it: the caller must render and then [`Flight::finish`].
-    Started(Flight),
+    Started(Flight<O>),
     /// Somebody is: wait on this for the outcome.
-    Joined(Waiter),
+    Joined(Waiter<O>),
 }
 
 /// The right (and duty) to finish one key's flight.
 #[derive(Debug)]
-pub(crate) struct Flight {
+pub(crate) struct Flight<O: Outcome = FlightOutcome> {
     key: String,
-    flights: Arc<Flights>,
-    outcome: Option<watch::Sender<Option<FlightOutcome>>>,
+    flights: Arc<Flights<O>>,
+    outcome: Option<watch::Sender<Option<O>>>,
 }
 
 /// A joiner's view of a running flight.
-pub(crate) struct Waiter(Slot);
+pub(crate) struct Waiter<O = FlightOutcome>(Slot<O>);
 
-impl Flights {
+impl<O: Outcome> Flights<O> {
     /// Start a flight for `key`, or join the one running.
-    pub(crate) fn join(self: &Arc<Self>, key: &str) -> Join {
+    pub(crate) fn join(self: &Arc<Self>, key: &str) -> Join<O> {
         let mut running = self.lock();
         if let Some(slot) = running.get(key) {
             return Join::Joined(Waiter(slot.clone()));
@@ -69,7 +90,7 @@ impl Flights {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Slot<O>>> {
         // A panic elsewhere while holding this lock leaves the map consistent (each
         // operation is one insert or remove), so a poisoned lock is still usable.
         self.running
@@ -78,13 +99,23 @@ impl Flights {
     }
 }
 
-impl Flight {
+impl<O: Outcome> Flight<O> {
     /// End the flight: later requests start a new one, joiners get `outcome`.
-    pub(crate) fn finish(mut self, outcome: FlightOutcome) {
+    pub(crate) fn finish(mut self, outcome: O) {
         self.end(outcome);
     }
 
-    fn end(&mut self, outcome: FlightOutcome) {
+    /// A view of this flight's outcome, for the task that started it.
+    pub(crate) fn waiter(&self) -> Waiter<O> {
+        let receiver = match &self.outcome {
+            Some(sender) => sender.subscribe(),
+            // Unreachable (the sender is taken only when the flight ends, by value).
+            None => watch::channel(Some(O::abandoned())).1,
+        };
+        Waiter(receiver)
+    }
+
+    fn end(&mut self, outcome: O) {
         if let Some(sender) = self.outcome.take() {
             self.flights.lock().remove(&self.key);
             sender.send_replace(Some(outcome));
@@ -92,18 +123,18 @@ impl Flight {
     }
 }
 
-impl Drop for Flight {
+impl<O: Outcome> Drop for Flight<O> {
     fn drop(&mut self) {
-        self.end(FlightOutcome::Failed);
+        self.end(O::abandoned());
     }
 }
 
-impl Waiter {
+impl<O: Outcome> Waiter<O> {
     /// The flight's outcome, once it ends.
-    pub(crate) async fn outcome(mut self) -> FlightOutcome {
+    pub(crate) async fn outcome(mut self) -> O {
         match self.0.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone().unwrap_or(FlightOutcome::Failed),
-            Err(_) => FlightOutcome::Failed,
+            Ok(outcome) => outcome.clone().unwrap_or_else(O::abandoned),
+            Err(_) => O::abandoned(),
         }
     }
 }
@@ -163,7 +194,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_flight_per_key_and_joiners_get_its_outcome() {
-        let flights = Arc::new(Flights::default());
+        let flights: Arc<Flights> = Arc::new(Flights::default());
         let Join::Started(flight) = flights.join("k") else {
             panic!("first join must start the flight");
         };
@@ -181,7 +212,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_flight_ends_as_failed() {
-        let flights = Arc::new(Flights::default());
+        let flights: Arc<Flights> = Arc::new(Flights::default());
         let Join::Started(flight) = flights.join("k") else {
             panic!("first join must start the flight");
         };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use isr_core::freshness::{Freshness, PurgeMode};
 use isr_core::policy::Revalidate;
-use isr_core::purge::Target;
+use isr_core::purge::{Target, TargetError};
 use isr_core::store::{EntryStore, StoreError};
 use serde::Serialize;
 
@@ -15,6 +15,17 @@ use crate::stats::Stats;
 
 /// Most entries one listing call looks at (a prefix filter may skip many).
 const MAX_SCANNED_PER_PAGE: usize = 10_000;
+
+/// Why a purge by path or tag did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    /// The path or tag is not valid.
+    #[error("invalid purge target: {0}")]
+    Target(#[from] TargetError),
+    /// The purge could not be recorded.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// A handle on an engine. Cheap to clone.
 #[derive(Clone)]
@@ -66,6 +77,34 @@ impl Isr {
     /// next request waits for a render). Visible to every request once this returns.
     pub async fn purge(&self, targets: &[Target], mode: PurgeMode) -> Result<(), StoreError> {
         self.engine.shared().purge(targets, mode).await
+    }
+
+    /// Mark every cached variant of `path` stale: it is served while one regeneration
+    /// runs (like Next.js's `revalidatePath`). The path is normalised as requests are.
+    pub async fn revalidate_path(&self, path: &str) -> Result<(), PurgeError> {
+        self.revalidate_path_with(path, PurgeMode::Soft).await
+    }
+
+    /// Mark every entry tagged `tag` stale: each is served while one regeneration runs
+    /// (like Next.js's `revalidateTag`).
+    pub async fn revalidate_tag(&self, tag: &str) -> Result<(), PurgeError> {
+        self.revalidate_tag_with(tag, PurgeMode::Soft).await
+    }
+
+    /// [`Isr::revalidate_path`], soft or hard (the next request waits for a render).
+    pub async fn revalidate_path_with(
+        &self,
+        path: &str,
+        mode: PurgeMode,
+    ) -> Result<(), PurgeError> {
+        let target = Target::path(path)?;
+        Ok(self.purge(&[target], mode).await?)
+    }
+
+    /// [`Isr::revalidate_tag`], soft or hard (the next request waits for a render).
+    pub async fn revalidate_tag_with(&self, tag: &str, mode: PurgeMode) -> Result<(), PurgeError> {
+        let target = Target::tag(tag)?;
+        Ok(self.purge(&[target], mode).await?)
     }
 
     /// Regenerate `path` now, in the background (see [`Regeneration`]).

@@ -1,0 +1,391 @@
+//! [`IsrBuilder`]: configure an [`IsrLayer`] in code, with the same routes and policies as
+//! `isr.toml` (each route added here is checked by the very parser the proxy uses), or
+//! start from an `isr.toml` text.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use isr_core::config::{Config, ConfigError};
+use isr_core::policy::Revalidate;
+use isr_core::store::TagStore;
+use isr_store::{DiskStore, MemoryStore, MemoryTags, TieredStore};
+
+use crate::clock::{Clock, SystemClock};
+use crate::service::IsrLayer;
+
+/// Where errors about routes added with [`IsrBuilder::route`] say they are.
+const BUILDER_SOURCE: &str = "IsrBuilder::route";
+
+/// How one route is cached: the `[[route]]` table of `isr.toml`, in code.
+///
+/// ```
+/// use isr::RouteRule;
+///
+/// let rule = RouteRule::revalidate(60).expire(3600).tags(["posts", "post:{id}"]);
+/// # let _ = rule;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteRule {
+    /// `None`: left to the origin's headers, then the defaults. `Some(None)`: fresh until
+    /// purged. `Some(Some(0))`: never cached.
+    revalidate: Option<Option<u64>>,
+    expire: Option<u64>,
+    stale_if_error: Option<u64>,
+    tags: Vec<String>,
+    query: Option<Vec<String>>,
+}
+
+impl RouteRule {
+    /// Fresh for `secs` seconds after each render, then served stale while regenerated.
+    /// `0`: never cached (see [`RouteRule::pass_through`]).
+    pub fn revalidate(secs: u64) -> RouteRule {
+        RouteRule {
+            revalidate: Some(Some(secs)),
+            ..RouteRule::default()
+        }
+    }
+
+    /// Fresh until purged (`revalidate = false`).
+    pub fn until_purged() -> RouteRule {
+        RouteRule {
+            revalidate: Some(None),
+            ..RouteRule::default()
+        }
+    }
+
+    /// Never cached: passed through to the app (`revalidate = 0`).
+    pub fn pass_through() -> RouteRule {
+        RouteRule::revalidate(0)
+    }
+
+    /// Cached as the app's `Cache-Control` says, then as the defaults say.
+    pub fn from_origin() -> RouteRule {
+        RouteRule::default()
+    }
+
+    /// Seconds after a render past which the page is no longer served stale.
+    pub fn expire(mut self, secs: u64) -> RouteRule {
+        self.expire = Some(secs);
+        self
+    }
+
+    /// Seconds past expiry during which the page is still served if a render fails.
+    pub fn stale_if_error(mut self, secs: u64) -> RouteRule {
+        self.stale_if_error = Some(secs);
+        self
+    }
+
+    /// Tag the route's pages; `{name}` is replaced by the route parameter `name`.
+    pub fn tag(mut self, tag: impl Into<String>) -> RouteRule {
+        self.tags.push(tag.into());
+        self
+    }
+
+    /// Tag the route's pages with each of `tags`.
+    pub fn tags<I, S>(mut self, tags: I) -> RouteRule
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// The query parameters that are part of the key (all others are dropped).
+    pub fn query<I, S>(mut self, names: I) -> RouteRule
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.query = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// This rule as a `[[route]]` table for `pattern`.
+    fn to_toml(&self, pattern: &str, out: &mut String) {
+        let _ = writeln!(out, "[[route]]\npath = {}", quoted(pattern));
+        match self.revalidate {
+            None => {}
+            Some(None) => out.push_str("revalidate = false\n"),
+            Some(Some(secs)) => {
+                let _ = writeln!(out, "revalidate = {secs}");
+            }
+        }
+        if let Some(secs) = self.expire {
+            let _ = writeln!(out, "expire = {secs}");
+        }
+        if let Some(secs) = self.stale_if_error {
+            let _ = writeln!(out, "stale_if_error = {secs}");
+        }
+        if !self.tags.is_empty() {
+            let _ = writeln!(out, "tags = {}", list(&self.tags));
+        }
+        if let Some(query) = &self.query {
+            let _ = writeln!(out, "query = {}", list(query));
+        }
+    }
+}
+
+/// A TOML basic string (JSON's escapes are all TOML escapes).
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+fn list(items: &[String]) -> String {
+    let items: Vec<String> = items.iter().map(|item| quoted(item)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// Builds an [`IsrLayer`]: configuration (in code or from `isr.toml`), stores and clock.
+///
+/// ```
+/// use isr::{IsrLayer, RouteRule};
+///
+/// let layer = IsrLayer::builder()
+///     .route("/", RouteRule::revalidate(10))
+///     .route("/posts/[id]", RouteRule::revalidate(60).tags(["posts", "post:{id}"]))
+///     .route("/api/*", RouteRule::pass_through())
+///     .bypass_token("a-long-preview-secret")
+///     .memory(64 * 1024 * 1024)
+///     .build()
+///     .expect("valid routes");
+/// assert_eq!(layer.config().routes.len(), 3);
+///
+/// // Or the proxy's own configuration file:
+/// let layer = IsrLayer::builder_from_toml(
+///     r#"
+///     [[route]]
+///     path = "/blog/[slug]"
+///     revalidate = 60
+///     tags = ["blog", "post:{slug}"]
+///     "#,
+/// )
+/// .expect("valid isr.toml")
+/// .build()
+/// .expect("valid routes");
+/// assert_eq!(layer.config().routes.len(), 1);
+/// ```
+pub struct IsrBuilder {
+    config: Config,
+    routes: Vec<(String, RouteRule)>,
+    store: Option<Arc<TieredStore>>,
+    purges: Option<Arc<dyn TagStore>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl IsrLayer {
+    /// Configure a layer in code, starting from the defaults.
+    pub fn builder() -> IsrBuilder {
+        IsrBuilder::from_config(Config::default())
+    }
+
+    /// Configure a layer from `isr.toml` text (the proxy's file; `origin`, `listen` and
+    /// `cache_dir` are unused by the layer).
+    pub fn builder_from_toml(source: &str) -> Result<IsrBuilder, ConfigError> {
+        Ok(IsrBuilder::from_config(Config::from_toml(
+            source, "isr.toml",
+        )?))
+    }
+}
+
+impl IsrBuilder {
+    /// Start from a parsed configuration.
+    pub fn from_config(config: Config) -> IsrBuilder {
+        IsrBuilder {
+            config,
+            routes: Vec::new(),
+            store: None,
+            purges: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Cache requests matching `pattern` (`/posts/[id]`, `/docs/[...rest]`, `/assets/*`,
+    /// as in `isr.toml`) by `rule`. Requests no route matches are cached only if the app
+    /// allows a shared cache to keep them (`Cache-Control: s-maxage=…`).
+    pub fn route(mut self, pattern: impl Into<String>, rule: RouteRule) -> IsrBuilder {
+        self.routes.push((pattern.into(), rule));
+        self
+    }
+
+    /// Revalidate time of matched routes that neither set one nor get one from the app.
+    pub fn revalidate(mut self, secs: u64) -> IsrBuilder {
+        self.config.defaults.revalidate = Revalidate::After(secs.max(1));
+        self
+    }
+
+    /// A secret that, sent as the `x-isr-bypass` header or `__isr_bypass` cookie, sends a
+    /// request straight to the app, never stored (drafts, previews).
+    pub fn bypass_token(mut self, token: impl Into<String>) -> IsrBuilder {
+        self.config.bypass_token = Some(token.into());
+        self
+    }
+
+    /// The build id part of every key: a new deploy starts from an empty cache.
+    pub fn build_id(mut self, build_id: impl Into<String>) -> IsrBuilder {
+        self.config.build_id = build_id.into();
+        self
+    }
+
+    /// Change anything else in the configuration.
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> IsrBuilder {
+        change(&mut self.config);
+        self
+    }
+
+    /// Keep entries in memory only, at most `bytes` of them (the default store, sized by
+    /// the configuration's `memory`).
+    pub fn memory(mut self, bytes: u64) -> IsrBuilder {
+        self.config.memory_bytes = bytes;
+        self.store = None;
+        self
+    }
+
+    /// Keep entries in memory in front of the embedded on-disk store, and record purges
+    /// there too, so both survive a restart (call [`IsrLayer::restore_purges`]).
+    pub fn disk(mut self, disk: Arc<DiskStore>) -> IsrBuilder {
+        let memory = Arc::new(MemoryStore::new(self.config.memory_bytes));
+        self.store = Some(Arc::new(TieredStore::new(memory, Arc::clone(&disk) as _)));
+        self.purges = Some(disk);
+        self
+    }
+
+    /// Keep entries in `store`.
+    pub fn store(mut self, store: Arc<TieredStore>) -> IsrBuilder {
+        self.store = Some(store);
+        self
+    }
+
+    /// Record purges in `purges` (default: in memory).
+    pub fn purges(mut self, purges: Arc<dyn TagStore>) -> IsrBuilder {
+        self.purges = Some(purges);
+        self
+    }
+
+    /// Read the time from `clock` (tests move a [`crate::ManualClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> IsrBuilder {
+        self.clock = clock;
+        self
+    }
+
+    /// The layer. Fails on an invalid route (pattern, tag, settings), on two routes that
+    /// conflict, and on routes given both in the configuration and with
+    /// [`IsrBuilder::route`].
+    pub fn build(self) -> Result<IsrLayer, ConfigError> {
+        let mut config = self.config;
+        if !self.routes.is_empty() {
+            if !config.routes.is_empty() {
+                return Err(ConfigError::unplaced(
+                    BUILDER_SOURCE,
+                    "routes come from the configuration file and from IsrBuilder::route: use one",
+                ));
+            }
+            config.routes = compile_routes(&self.routes)?;
+        }
+        config
+            .validate()
+            .map_err(|message| ConfigError::unplaced(BUILDER_SOURCE, message))?;
+        let store = self
+            .store
+            .unwrap_or_else(|| Arc::new(TieredStore::memory_only(config.memory_bytes)));
+        let purges = self
+            .purges
+            .unwrap_or_else(|| Arc::new(MemoryTags::new()) as Arc<dyn TagStore>);
+        Ok(IsrLayer::with_clock(config, store, purges, self.clock))
+    }
+}
+
+/// The routes, through the `isr.toml` parser: one at a time (so an error names its route),
+/// then together (for conflicts).
+fn compile_routes(
+    routes: &[(String, RouteRule)],
+) -> Result<isr_core::route::Router<isr_core::config::Route>, ConfigError> {
+    let mut all = String::new();
+    for (pattern, rule) in routes {
+        let mut one = String::new();
+        rule.to_toml(pattern, &mut one);
+        Config::from_toml(&one, BUILDER_SOURCE).map_err(|error| {
+            ConfigError::unplaced(
+                BUILDER_SOURCE,
+                format!("route {pattern:?}: {}", error.message),
+            )
+        })?;
+        all.push_str(&one);
+    }
+    let config = Config::from_toml(&all, BUILDER_SOURCE)
+        .map_err(|error| ConfigError::unplaced(BUILDER_SOURCE, error.message))?;
+    Ok(config.routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_checked_by_the_toml_parser() {
+        let error = IsrLayer::builder()
+            .route("/posts/[id]", RouteRule::revalidate(60).tag("post:{slug}"))
+            .build()
+            .err()
+            .expect("an unknown tag parameter is an error");
+        assert!(error.message.contains("/posts/[id]"), "{error}");
+        assert!(error.message.contains("slug"), "{error}");
+
+        let error = IsrLayer::builder()
+            .route("/a/[x]", RouteRule::revalidate(1))
+            .route("/a/[y]", RouteRule::revalidate(2))
+            .build()
+            .err()
+            .expect("conflicting routes are an error");
+        assert!(error.message.contains("/a/[x]"), "{error}");
+
+        let error = IsrLayer::builder()
+            .route("/p", RouteRule::pass_through().tag("t"))
+            .build()
+            .err()
+            .expect("tags on a pass-through route are an error");
+        assert!(error.message.contains("tags"), "{error}");
+    }
+
+    #[test]
+    fn a_built_route_is_what_the_same_toml_gives() {
+        let built = IsrLayer::builder()
+            .route(
+                "/blog/[slug]",
+                RouteRule::revalidate(60)
+                    .expire(3600)
+                    .stale_if_error(600)
+                    .tags(["blog", "post:{slug}"])
+                    .query(["page"]),
+            )
+            .build()
+            .unwrap();
+        let parsed = Config::from_toml(
+            r#"
+            [[route]]
+            path = "/blog/[slug]"
+            revalidate = 60
+            expire = 3600
+            stale_if_error = 600
+            tags = ["blog", "post:{slug}"]
+            query = ["page"]
+            "#,
+            "isr.toml",
+        )
+        .unwrap();
+        let built = built.config().routes.at("/blog/x").unwrap();
+        let parsed = parsed.routes.at("/blog/x").unwrap();
+        assert_eq!(built.value, parsed.value);
+        assert_eq!(built.params, parsed.params);
+    }
+
+    #[test]
+    fn odd_strings_are_quoted_safely() {
+        let layer = IsrLayer::builder()
+            .route("/q", RouteRule::revalidate(5).tag("a\"b\\c ] = x"))
+            .build()
+            .unwrap();
+        let route = layer.config().routes.at("/q").unwrap();
+        assert_eq!(route.value.tags[0].as_str(), "a\"b\\c ] = x");
+    }
+}
