@@ -154,11 +154,46 @@ impl PurgeState {
         newest
     }
 
+    /// Is a record held for exactly `target`?
+    pub fn contains(&self, target: &Target) -> bool {
+        match target {
+            Target::Tag(tag) => self.tags.contains_key(tag),
+            Target::Path(path) => self.paths.contains_key(path),
+            Target::Prefix(prefix) => self.prefixes.contains_key(prefix),
+            Target::All => self.all.is_some(),
+        }
+    }
+
+    /// Record every record of `other` here (see [`PurgeState::record`]).
+    pub fn merge(&mut self, other: &PurgeState) {
+        for (tag, &inv) in &other.tags {
+            let slot = self.tags.entry(tag.clone()).or_insert(inv);
+            *slot = newer(*slot, inv);
+        }
+        for (path, &inv) in &other.paths {
+            let slot = self.paths.entry(path.clone()).or_insert(inv);
+            *slot = newer(*slot, inv);
+        }
+        for (prefix, &inv) in &other.prefixes {
+            let slot = self.prefixes.entry(prefix.clone()).or_insert(inv);
+            *slot = newer(*slot, inv);
+        }
+        if let Some(all) = other.all {
+            self.record(&Target::All, all);
+        }
+    }
+
     /// Forget records older than `before`, folding them into one record for everything:
     /// an entry created before them is still reached (soft, or hard if any forgotten
     /// record was hard), so forgetting never revives a purged entry. Returns how many
     /// records were forgotten.
     pub fn forget_before(&mut self, before: UnixMillis) -> usize {
+        self.fold(before, before)
+    }
+
+    /// Forget records older than `before`, folding them into one record for everything
+    /// at `fold_at` (which must not be older than any of them).
+    fn fold(&mut self, before: UnixMillis, fold_at: UnixMillis) -> usize {
         let mut folded: Option<Invalidation> = None;
         let mut forget = |map: &mut HashMap<String, Invalidation>| {
             let count = map.len();
@@ -169,7 +204,7 @@ impl PurgeState {
                         Some(f) if f.mode == PurgeMode::Hard => PurgeMode::Hard,
                         _ => inv.mode,
                     };
-                    folded = Some(Invalidation { at: before, mode });
+                    folded = Some(Invalidation { at: fold_at, mode });
                 }
                 keep
             });
@@ -183,8 +218,9 @@ impl PurgeState {
         forgotten
     }
 
-    /// Keep at most `max` records: when over, forget the older half (see
-    /// [`PurgeState::forget_before`]). Returns the instant records were folded at, if any.
+    /// Keep at most `max` records: when over, forget the older half (folded as by
+    /// [`PurgeState::forget_before`]). Returns the instant every forgotten record is older
+    /// than (for the durable store's `forget_before`), if any were.
     pub fn bound(&mut self, max: usize) -> Option<UnixMillis> {
         if self.len() <= max {
             return None;
@@ -199,8 +235,12 @@ impl PurgeState {
         let middle = times.len() / 2;
         let (_, cutoff, _) = times.select_nth_unstable(middle);
         let cutoff = *cutoff;
-        self.forget_before(cutoff);
-        Some(cutoff)
+        // Everything up to and including the cutoff: at least half the records, even
+        // when many share one instant (folding only those strictly older could forget
+        // nothing, and the state would grow without bound).
+        let before = UnixMillis(cutoff.0.saturating_add(1));
+        self.fold(before, cutoff);
+        Some(before)
     }
 
     /// The record for everything, if any (a purge-all, or the fold of forgotten records).
@@ -219,7 +259,7 @@ impl PurgeState {
 }
 
 /// The later invalidation; hard wins at equal times.
-fn newer(a: Invalidation, b: Invalidation) -> Invalidation {
+pub fn newer(a: Invalidation, b: Invalidation) -> Invalidation {
     match a.at.cmp(&b.at) {
         std::cmp::Ordering::Less => b,
         std::cmp::Ordering::Greater => a,
@@ -396,5 +436,44 @@ mod tests {
             state.newest_for("/", &["t0".into()]).is_some(),
             "forgotten, but folded"
         );
+    }
+
+    #[test]
+    fn bounding_works_when_every_record_has_the_same_instant() {
+        let mut state = PurgeState::default();
+        for i in 0..5_000u64 {
+            state.record(&Target::Tag(format!("t{i}")), inv(7, PurgeMode::Soft));
+            let before = state.bound(1_000);
+            assert!(state.len() <= 1_001, "{} records", state.len());
+            assert!(before.is_none_or(|b| b == UnixMillis(8)));
+        }
+        // Forgotten or not, every record still reaches an entry created up to its instant.
+        assert_eq!(
+            state.newest_for("/", &["t0".into()]),
+            Some(inv(7, PurgeMode::Soft))
+        );
+        assert_eq!(state.newest_for("/", &[]), Some(inv(7, PurgeMode::Soft)));
+    }
+
+    #[test]
+    fn merging_keeps_the_newest_of_each() {
+        let mut base = PurgeState::default();
+        base.record(&Target::Tag("a".into()), inv(10, PurgeMode::Soft));
+        base.record(&Target::Path("/p".into()), inv(30, PurgeMode::Hard));
+        let mut recent = PurgeState::default();
+        recent.record(&Target::Tag("a".into()), inv(20, PurgeMode::Soft));
+        recent.record(&Target::Path("/p".into()), inv(20, PurgeMode::Soft));
+        recent.record(&Target::Prefix("/x".into()), inv(25, PurgeMode::Soft));
+        recent.record(&Target::All, inv(1, PurgeMode::Hard));
+        base.merge(&recent);
+        assert_eq!(base.len(), 4);
+        assert!(base.contains(&Target::Prefix("/x".into())));
+        assert!(!base.contains(&Target::Tag("b".into())));
+        assert_eq!(
+            base.newest_for("/q", &["a".into()]),
+            Some(inv(20, PurgeMode::Soft))
+        );
+        assert_eq!(base.newest_for("/p", &[]), Some(inv(30, PurgeMode::Hard)));
+        assert_eq!(base.all(), Some(inv(1, PurgeMode::Hard)));
     }
 }

@@ -204,9 +204,15 @@ fn admin_off() -> Response<Body> {
         "{\"error\":\"the admin API is off: start isr with an admin token (ISR_ADMIN_TOKEN)\"}",
     ));
     *response.status_mut() = StatusCode::NOT_FOUND;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
+    );
+    // A 404 may be cached heuristically downstream; this one must not be.
+    headers.insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
     );
     response
 }

@@ -531,3 +531,51 @@ impl TestProxy {
         self.send(request.body(body).unwrap()).await
     }
 }
+
+/// The engine in-process (no proxy, no HTTP in front of it), over the test origin, with
+/// entries and purge records in memory only: for tests that drive very many operations
+/// through the handle, where a durable store's per-write cost would dominate.
+pub struct TestEngine {
+    pub clock: ManualClock,
+    pub layer: isr::IsrLayer,
+    pub service: isr::IsrService,
+}
+
+impl TestEngine {
+    pub async fn start(origin: &TestOrigin, toml: &str) -> TestEngine {
+        use tower::Layer;
+        let clock = ManualClock::new(START);
+        let layer = isr::IsrLayer::builder_from_toml(toml)
+            .expect("test config")
+            .clock(Arc::new(clock.clone()))
+            .build()
+            .expect("layer");
+        let service = layer.layer(isr::HttpOrigin::new(&origin.url()).expect("origin"));
+        TestEngine {
+            clock,
+            layer,
+            service,
+        }
+    }
+
+    pub fn handle(&self) -> isr::Isr {
+        self.service.handle()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.layer.stats()
+    }
+
+    pub async fn get(&self, target: &str) -> Answer {
+        use tower::ServiceExt;
+        let request = Request::get(target).body(Body::empty()).unwrap();
+        let response = self.service.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
