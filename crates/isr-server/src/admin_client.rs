@@ -160,16 +160,26 @@ fn print_raw(raw: &[u8]) {
 // purge
 // ---------------------------------------------------------------------------------------
 
-/// The body of `POST /_isr/revalidate` for these flags.
+/// The body of `POST /_isr/revalidate` for these flags. Lists that are empty are left out
+/// (the server refuses an empty list rather than guess what it meant).
 fn revalidate_body(args: &PurgeArgs) -> Value {
-    json!({
-        "paths": args.paths,
-        "tags": args.tags,
-        "prefixes": args.prefixes,
-        "mode": if args.hard { "hard" } else { "soft" },
-        "regenerate": args.regenerate,
-        "if_cached": args.if_cached,
-    })
+    let mut body = serde_json::Map::new();
+    for (name, list) in [
+        ("paths", &args.paths),
+        ("tags", &args.tags),
+        ("prefixes", &args.prefixes),
+    ] {
+        if !list.is_empty() {
+            body.insert(name.to_owned(), json!(list));
+        }
+    }
+    body.insert(
+        "mode".to_owned(),
+        json!(if args.hard { "hard" } else { "soft" }),
+    );
+    body.insert("regenerate".to_owned(), json!(args.regenerate));
+    body.insert("if_cached".to_owned(), json!(args.if_cached));
+    Value::Object(body)
 }
 
 pub(crate) async fn purge(args: &PurgeArgs) -> anyhow::Result<()> {

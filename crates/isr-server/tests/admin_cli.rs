@@ -239,6 +239,17 @@ fn revalidate_answer(seen: &Seen) -> Answer {
         return answer;
     }
     match (seen.method.as_str(), seen.target.as_str()) {
+        ("POST", "/_isr/revalidate")
+            if serde_json::from_str::<Value>(&seen.body)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|v| v.as_array().is_some_and(Vec::is_empty)) =>
+        {
+            // As the real server: an empty list is refused, not guessed at.
+            (400, None, json!({"error": "an empty list"}).to_string())
+        }
         ("POST", "/_isr/revalidate") => ok(json!({
             "mode": "hard",
             "purged": {"paths": 2, "tags": 1, "prefixes": 0},
@@ -290,7 +301,6 @@ async fn purge_sends_the_contract_and_prints_a_summary() {
         json!({
             "paths": ["/blog/a", "/x"],
             "tags": ["blog"],
-            "prefixes": [],
             "mode": "hard",
             "regenerate": true,
             "if_cached": true,
@@ -309,6 +319,10 @@ async fn purge_sends_the_contract_and_prints_a_summary() {
     assert!(out.status.success(), "{}", out.stderr);
     let sent: Value = serde_json::from_str(&server.seen()[1].body).unwrap();
     assert_eq!(sent["prefixes"], json!(["/docs"]));
+    assert!(
+        sent.get("paths").is_none() && sent.get("tags").is_none(),
+        "{sent}"
+    );
     assert_eq!(sent["mode"], "soft");
     assert_eq!(sent["regenerate"], false);
     let printed: Value = serde_json::from_str(&out.stdout).expect("--json prints JSON");

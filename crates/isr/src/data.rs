@@ -35,14 +35,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::StatusCode;
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
-use isr_core::freshness::{Freshness, Invalidation, PurgeMode, freshness};
+use isr_core::freshness::{Freshness, PurgeMode, freshness};
 use isr_core::policy::{Lifetime, Revalidate};
-use isr_core::purge::{PurgeState, Target};
+use isr_core::purge::Target;
 use isr_core::store::{EntryStore, StoreError, TagStore};
 use isr_store::{MemoryStore, MemoryTags};
 use serde::Serialize;
@@ -51,12 +50,10 @@ use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
 use crate::flight::{Backoff, Flight, Flights, Join, Outcome};
+use crate::purges::PurgeLog;
 
 /// Prefix of every storage key the data cache writes.
 const KEY_PREFIX: &str = "data|";
-
-/// Most purge records kept in memory (older ones are folded, see [`PurgeState::bound`]).
-const MAX_PURGE_RECORDS: usize = 100_000;
 
 /// A cache of values fetched by the app (API answers, database rows), with
 /// stale-while-revalidate, single flight and tag invalidation. Cheap to clone: clones
@@ -107,11 +104,8 @@ impl fmt::Debug for DataCache {
 
 struct Inner {
     store: Arc<dyn EntryStore>,
-    purge_store: Arc<dyn TagStore>,
-    purges: ArcSwap<PurgeState>,
-    /// Bumped after every purge is visible: a fetch that sees it unchanged saw no purge
-    /// land while it ran.
-    purge_generation: AtomicU64,
+    /// Every invalidation, durable and mirrored for reads (the same log pages use).
+    purges: PurgeLog,
     clock: Arc<dyn Clock>,
     flights: Arc<Flights<DataOutcome>>,
     backoff: Backoff,
@@ -320,12 +314,14 @@ impl DataCacheBuilder {
     }
 
     pub fn build(self) -> DataCache {
+        // No value outlives this: older purge records may be folded.
+        let retention = self
+            .expire
+            .map(|expire| expire.saturating_add(self.stale_if_error));
         DataCache {
             inner: Arc::new(Inner {
                 store: self.store,
-                purge_store: self.purges,
-                purges: ArcSwap::default(),
-                purge_generation: AtomicU64::new(0),
+                purges: PurgeLog::new(self.purges, retention),
                 clock: self.clock,
                 flights: Arc::default(),
                 backoff: Backoff::new(millis(self.retry_min), millis(self.retry_max)),
@@ -365,17 +361,7 @@ impl DataCache {
     /// Load the purge records of earlier runs (with a durable purge store), so a restart
     /// honours every invalidation. Returns how many records there are.
     pub async fn restore_purges(&self) -> Result<usize, StoreError> {
-        let records = self.inner.purge_store.all().await?;
-        let mut state = PurgeState::default();
-        for (name, invalidation) in &records {
-            if let Some(target) = Target::from_record_name(name) {
-                state.record(&target, *invalidation);
-            }
-        }
-        let count = state.len();
-        self.inner.purges.store(Arc::new(state));
-        self.inner.purge_generation.fetch_add(1, Ordering::SeqCst);
-        Ok(count)
+        self.inner.purges.restore().await
     }
 
     /// The value under `key`: fresh from the cache; stale from the cache while one
@@ -505,39 +491,9 @@ impl DataCache {
     /// served stale while one background refresh runs). Visible to every call once this
     /// returns; one record per target, whatever it reaches.
     pub async fn purge(&self, targets: &[DataTarget], mode: PurgeMode) -> Result<(), StoreError> {
-        let inner = &self.inner;
-        let invalidation = Invalidation {
-            at: inner.clock.now(),
-            mode,
-        };
         let targets: Vec<Target> = targets.iter().map(DataTarget::to_target).collect();
-        for target in &targets {
-            inner
-                .purge_store
-                .invalidate(&target.record_name(), invalidation)
-                .await?;
-        }
-        let mut folded_at = None;
-        inner.purges.rcu(|current| {
-            let mut next = PurgeState::clone(current);
-            for target in &targets {
-                next.record(target, invalidation);
-            }
-            folded_at = next.bound(MAX_PURGE_RECORDS);
-            next
-        });
-        inner.purge_generation.fetch_add(1, Ordering::SeqCst);
-        if let Some(before) = folded_at {
-            // Persist the fold, then forget what it covers, so a restart sees the same state.
-            if let Some(all) = inner.purges.load().all() {
-                inner
-                    .purge_store
-                    .invalidate(&Target::All.record_name(), all)
-                    .await?;
-            }
-            inner.purge_store.forget_before(before).await?;
-        }
-        Ok(())
+        let inner = &self.inner;
+        inner.purges.record(&targets, mode, &*inner.clock).await
     }
 
     /// Wait until no fetch this cache started is running (background refreshes included).
@@ -642,7 +598,7 @@ impl Inner {
     }
 
     fn freshness_of(&self, entry: &Entry, now: UnixMillis) -> Freshness {
-        let invalidation = self.purges.load().newest_for(&entry.path, &entry.tags);
+        let invalidation = self.purges.newest_for(&entry.path, &entry.tags);
         freshness(entry.created_at, &entry.lifetime, now, invalidation)
     }
 
@@ -669,8 +625,8 @@ impl Inner {
             return DataOutcome::Stored(entry);
         }
         bump(&self.counters.fetches);
-        let started = self.clock.now();
-        let generation = self.purge_generation.load(Ordering::SeqCst);
+        let started = self.purges.date_render(&*self.clock).await;
+        let generation = self.purges.generation();
         let value = match fetch().await {
             Ok(value) => value,
             Err(error) => {
@@ -708,9 +664,9 @@ impl Inner {
         generation: u64,
     ) -> UnixMillis {
         let arrived = self.clock.now();
-        let newest = self.purges.load().newest_for(key, &options.tags);
-        let purged_meanwhile = self.purge_generation.load(Ordering::SeqCst) != generation
-            && newest.is_some_and(|inv| inv.at >= started);
+        let newest = self.purges.newest_for(key, &options.tags);
+        let purged_meanwhile =
+            self.purges.generation() != generation && newest.is_some_and(|inv| inv.at >= started);
         match newest {
             _ if purged_meanwhile => started,
             Some(inv) => arrived.max(UnixMillis(inv.at.0.saturating_add(1))),

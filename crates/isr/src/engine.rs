@@ -15,10 +15,8 @@
 //!   for (no client cookies or other unkeyed headers reach the origin).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
@@ -26,7 +24,7 @@ use http::{Method, Request, Response, StatusCode};
 use isr_core::UnixMillis;
 use isr_core::config::Config;
 use isr_core::entry::Entry;
-use isr_core::freshness::{Freshness, Invalidation, PurgeMode, freshness};
+use isr_core::freshness::{Freshness, PurgeMode, freshness};
 use isr_core::headers::{
     self as policy_headers, CacheStatus, X_ISR_CACHE, X_ISR_RENDER, X_NEXTJS_CACHE,
 };
@@ -34,14 +32,15 @@ use isr_core::key::{CacheKey, EncodingClass, Variant};
 use isr_core::plan::{CachePlan, KEYED_VARY, Plan, PlanError, constant_time_eq, plan};
 use isr_core::policy::BypassReason;
 use isr_core::policy::{NoStoreReason, RouteCachePolicy, storability};
-use isr_core::purge::{PurgeState, Target, newer};
+use isr_core::purge::Target;
 use isr_core::store::{EntryStore, StoreError, TagStore};
 use isr_store::TieredStore;
-use tokio::sync::{Mutex, Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::body::{Body, BoxError};
 use crate::clock::Clock;
 use crate::flight::{Backoff, FlightOutcome, Flights, Join};
+use crate::purges::PurgeLog;
 use crate::render::{Collected, RenderError, Renderer, fetch};
 use crate::stats::{Counters, Stats};
 
@@ -70,17 +69,8 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) store: Arc<TieredStore>,
-    /// Where purges are recorded durably; `purges` mirrors it for the hit path.
-    purge_store: Arc<dyn TagStore>,
-    purges: ArcSwap<Purges>,
-    /// Held while a purge is recorded, and while a render dates itself after one (see
-    /// [`Shared::render_started`]), so the two never interleave.
-    purge_lock: Mutex<()>,
-    /// The latest instant any visible purge is recorded at (ms).
-    last_purge: AtomicU64,
-    /// No purge is recorded earlier than this (ms): a render that dated itself after a
-    /// purge raised it to its own start, so every later purge still reaches that render.
-    purge_floor: AtomicU64,
+    /// Every purge, durable and mirrored for the hit path.
+    purges: PurgeLog,
     pub(crate) clock: Arc<dyn Clock>,
     flights: Arc<Flights>,
     backoff: Backoff,
@@ -98,16 +88,17 @@ impl Shared {
         clock: Arc<dyn Clock>,
     ) -> Shared {
         let engine = &config.engine;
+        // No entry with the default lifetime outlives this: older purge records may be
+        // folded (see `PurgeLog`).
+        let retention = config.defaults.expire.map(|expire| {
+            Duration::from_secs(expire.saturating_add(config.defaults.stale_if_error))
+        });
         Shared {
             backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
             regenerations: Arc::new(Semaphore::new(engine.regenerate_concurrency.max(1))),
             config: Arc::new(config),
             store,
-            purge_store,
-            purges: ArcSwap::default(),
-            purge_lock: Mutex::new(()),
-            last_purge: AtomicU64::new(0),
-            purge_floor: AtomicU64::new(0),
+            purges: PurgeLog::new(purge_store, retention),
             clock,
             flights: Arc::default(),
             pass_marks: quick_cache::sync::Cache::new(10_000),
@@ -122,157 +113,27 @@ impl Shared {
 
     /// Load the recorded purges into memory (at start: a restart forgets no purge).
     pub(crate) async fn restore_purges(&self) -> Result<usize, StoreError> {
-        let records = self.purge_store.all().await?;
-        let mut state = PurgeState::default();
-        for (name, invalidation) in &records {
-            if let Some(target) = Target::from_record_name(name) {
-                state.record(&target, *invalidation);
-            }
-        }
-        let count = state.len();
-        let latest = records.iter().map(|(_, inv)| inv.at.0).max().unwrap_or(0);
-        self.purges.store(Arc::new(Purges {
-            len: count,
-            base: Arc::new(state),
-            recent: PurgeState::default(),
-        }));
-        self.last_purge.fetch_max(latest, Ordering::SeqCst);
-        Ok(count)
+        self.purges.restore().await
     }
 
     /// Number of purge records held.
     pub(crate) fn purge_records(&self) -> usize {
-        self.purges.load().len
+        self.purges.len()
     }
 
-    /// Invalidate `targets` now. The record is written durably first, then made visible:
-    /// once this returns, every read honours it. The cost does not depend on how many
-    /// entries a target reaches.
+    /// Invalidate `targets` now (see [`PurgeLog::record`]).
     pub(crate) async fn purge(
         &self,
         targets: &[Target],
         mode: PurgeMode,
     ) -> Result<(), StoreError> {
-        let _serial = self.purge_lock.lock().await;
-        let now = self.clock.now();
-        let invalidation = Invalidation {
-            at: UnixMillis(now.0.max(self.purge_floor.load(Ordering::SeqCst))),
-            mode,
-        };
-        for target in targets {
-            self.purge_store
-                .invalidate(&target.record_name(), invalidation)
-                .await?;
-        }
-        let horizon = self.purge_horizon(invalidation.at);
-        let mut folded_at = None;
-        self.purges.rcu(|current| {
-            // Only the recent records are copied; the base is shared.
-            let mut next = Purges::clone(current);
-            for target in targets {
-                if !next.base.contains(target) && !next.recent.contains(target) {
-                    next.len += 1;
-                }
-                next.recent.record(target, invalidation);
-            }
-            folded_at = None;
-            if next.recent.len() < RECENT_PURGES && next.len <= MAX_PURGE_RECORDS {
-                return next;
-            }
-            // Now and then, merge the recent records into a new base.
-            let mut merged = PurgeState::clone(&next.base);
-            merged.merge(&next.recent);
-            // Records older than any entry can live are forgotten; so are the oldest when
-            // there are too many. Either way they are folded, never simply dropped.
-            folded_at = horizon.filter(|&h| merged.forget_before(h) > 0);
-            if let Some(cut) = merged.bound(MAX_PURGE_RECORDS) {
-                folded_at = Some(folded_at.map_or(cut, |h: UnixMillis| h.max(cut)));
-            }
-            Purges {
-                len: merged.len(),
-                base: Arc::new(merged),
-                recent: PurgeState::default(),
-            }
-        });
-        self.last_purge
-            .fetch_max(invalidation.at.0, Ordering::SeqCst);
-        if let Some(before) = folded_at {
-            // Persist the fold, then forget what it covers, so a restart sees the same state.
-            if let Some(all) = self.purges.load().base.all() {
-                self.purge_store
-                    .invalidate(&Target::All.record_name(), all)
-                    .await?;
-            }
-            self.purge_store.forget_before(before).await?;
-        }
-        Ok(())
-    }
-
-    /// The instant a render starting now dates from (its entry's `created_at`).
-    ///
-    /// Normally now. But a purge at or after `created_at` reaches the entry (at equal
-    /// milliseconds isr cannot tell whether the render saw the change the purge was about),
-    /// so a render that starts in the millisecond of a purge that is already visible, and
-    /// so certainly started after it, would otherwise be purged by it: served stale (or
-    /// rendered again, if hard) until the clock moves on, however often it is redone. Such
-    /// a render dates itself just after the latest purge instead, and raises the floor of
-    /// purge times to that instant, so a purge recorded after this still reaches it.
-    pub(crate) async fn render_started(&self) -> UnixMillis {
-        let now = self.clock.now();
-        if self.last_purge.load(Ordering::SeqCst) < now.0 {
-            return now;
-        }
-        let _serial = self.purge_lock.lock().await;
-        let now = self.clock.now();
-        let latest = self.last_purge.load(Ordering::SeqCst);
-        if latest < now.0 {
-            return now;
-        }
-        let started = latest.saturating_add(1);
-        self.purge_floor.fetch_max(started, Ordering::SeqCst);
-        UnixMillis(started)
-    }
-
-    /// Before this instant no entry with the default lifetime can still be served, so
-    /// purge records older than it may be forgotten (folded).
-    fn purge_horizon(&self, now: UnixMillis) -> Option<UnixMillis> {
-        let defaults = &self.config.defaults;
-        let life_secs = defaults.expire?.saturating_add(defaults.stale_if_error);
-        let life_ms = life_secs.saturating_mul(1000);
-        (now.0 > life_ms).then(|| UnixMillis(now.0 - life_ms))
+        self.purges.record(targets, mode, &*self.clock).await
     }
 
     /// The state of `entry` at `now`, purges included.
     fn freshness_of(&self, entry: &Entry, now: UnixMillis) -> Freshness {
-        let invalidation = self.purges.load().newest_for(&entry.path, &entry.tags);
+        let invalidation = self.purges.newest_for(&entry.path, &entry.tags);
         freshness(entry.created_at, &entry.lifetime, now, invalidation)
-    }
-}
-
-/// Most purge records kept in memory; older ones are folded into one record for
-/// everything (see [`PurgeState::bound`]), so the state stays bounded.
-const MAX_PURGE_RECORDS: usize = 100_000;
-
-/// Records held in [`Purges::recent`] before they are merged into the base.
-const RECENT_PURGES: usize = 1_024;
-
-/// The purge records the hit path reads: a base, rebuilt only every [`RECENT_PURGES`]
-/// records, and the records since. A purge copies only the recent records, so its cost
-/// does not grow with the number of records held.
-#[derive(Clone, Default)]
-struct Purges {
-    base: Arc<PurgeState>,
-    recent: PurgeState,
-    /// Distinct records in `base` and `recent` together.
-    len: usize,
-}
-
-impl Purges {
-    /// The newest invalidation that reaches an entry for `path` with `tags`.
-    fn newest_for(&self, path: &str, tags: &[String]) -> Option<Invalidation> {
-        let base = self.base.newest_for(path, tags);
-        let recent = self.recent.newest_for(path, tags);
-        base.into_iter().chain(recent).reduce(newer)
     }
 }
 
@@ -660,7 +521,7 @@ impl Engine {
         self.shared.counters.render_started();
         // Entries date from when their render started: a purge after that instant
         // applies to them, even if the render arrives after the purge.
-        let started_at = self.shared.render_started().await;
+        let started_at = self.shared.purges.date_render(&*self.shared.clock).await;
         let engine = &self.shared.config.engine;
         let timeout = Duration::from_millis(engine.render_timeout_ms);
         match fetch(&*self.renderer, request, timeout, engine.max_entry_bytes).await {

@@ -61,6 +61,7 @@ mod engine;
 mod flight;
 mod handle;
 mod origin;
+mod purges;
 mod render;
 mod service;
 mod stats;

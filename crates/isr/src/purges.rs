@@ -1,0 +1,213 @@
+//! The purge log: every purge recorded durably, and mirrored in memory for reads. The
+//! page engine and the data cache both keep one.
+//!
+//! Invariants:
+//! - A purge is written to the durable store before it becomes visible, so once
+//!   [`PurgeLog::record`] returns every read honours it, and a restart forgets none.
+//! - A read ([`PurgeLog::newest_for`]) takes no lock and allocates nothing.
+//! - A purge copies at most [`RECENT_PURGES`] records, whatever how many are held, and at
+//!   most [`MAX_PURGE_RECORDS`] are held: older ones are folded (never simply dropped, see
+//!   [`PurgeState::forget_before`]), in memory and in the durable store alike.
+//! - A render dated by [`PurgeLog::date_render`] is reached by every purge recorded after
+//!   it started, and by none that was visible before it started.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use isr_core::UnixMillis;
+use isr_core::freshness::{Invalidation, PurgeMode};
+use isr_core::purge::{PurgeState, Target, newer};
+use isr_core::store::{StoreError, TagStore};
+use tokio::sync::Mutex;
+
+use crate::clock::Clock;
+
+/// Most purge records kept; older ones are folded into one record for everything.
+const MAX_PURGE_RECORDS: usize = 100_000;
+
+/// Records held in [`Purges::recent`] before they are merged into the base.
+const RECENT_PURGES: usize = 1_024;
+
+/// The durable purge records and their in-memory mirror.
+pub(crate) struct PurgeLog {
+    store: Arc<dyn TagStore>,
+    current: ArcSwap<Purges>,
+    /// Held while a purge is recorded, and while a render dates itself after one (see
+    /// [`PurgeLog::date_render`]), so the two never interleave.
+    lock: Mutex<()>,
+    /// The latest instant any visible purge is recorded at (ms).
+    last: AtomicU64,
+    /// No purge is recorded earlier than this (ms): a render that dated itself after a
+    /// purge raised it to its own start, so every later purge still reaches that render.
+    floor: AtomicU64,
+    /// Bumped after every purge becomes visible.
+    generation: AtomicU64,
+    /// No entry outlives this: records older than it may be folded early.
+    retention: Option<Duration>,
+}
+
+/// The records reads see: a base, rebuilt only every [`RECENT_PURGES`] records, and the
+/// records since. A purge copies only the recent records.
+#[derive(Clone, Default)]
+struct Purges {
+    base: Arc<PurgeState>,
+    recent: PurgeState,
+    /// Distinct records in `base` and `recent` together.
+    len: usize,
+}
+
+impl Purges {
+    fn newest_for(&self, path: &str, tags: &[String]) -> Option<Invalidation> {
+        let base = self.base.newest_for(path, tags);
+        let recent = self.recent.newest_for(path, tags);
+        base.into_iter().chain(recent).reduce(newer)
+    }
+}
+
+impl PurgeLog {
+    /// A log over `store`. `retention`: how long the longest-lived entry can be served.
+    pub(crate) fn new(store: Arc<dyn TagStore>, retention: Option<Duration>) -> PurgeLog {
+        PurgeLog {
+            store,
+            current: ArcSwap::default(),
+            lock: Mutex::new(()),
+            last: AtomicU64::new(0),
+            floor: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            retention,
+        }
+    }
+
+    /// Load the durable records (at start). Returns how many there are.
+    pub(crate) async fn restore(&self) -> Result<usize, StoreError> {
+        let records = self.store.all().await?;
+        let mut state = PurgeState::default();
+        for (name, invalidation) in &records {
+            if let Some(target) = Target::from_record_name(name) {
+                state.record(&target, *invalidation);
+            }
+        }
+        let len = state.len();
+        let latest = records.iter().map(|(_, inv)| inv.at.0).max().unwrap_or(0);
+        self.current.store(Arc::new(Purges {
+            len,
+            base: Arc::new(state),
+            recent: PurgeState::default(),
+        }));
+        self.last.fetch_max(latest, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(len)
+    }
+
+    /// Records held.
+    pub(crate) fn len(&self) -> usize {
+        self.current.load().len
+    }
+
+    /// Changes every time a purge becomes visible.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The newest invalidation that reaches an entry for `path` with `tags`.
+    pub(crate) fn newest_for(&self, path: &str, tags: &[String]) -> Option<Invalidation> {
+        self.current.load().newest_for(path, tags)
+    }
+
+    /// Invalidate `targets` now. The cost does not depend on how many entries a target
+    /// reaches.
+    pub(crate) async fn record(
+        &self,
+        targets: &[Target],
+        mode: PurgeMode,
+        clock: &dyn Clock,
+    ) -> Result<(), StoreError> {
+        let _serial = self.lock.lock().await;
+        let now = clock.now();
+        let invalidation = Invalidation {
+            at: UnixMillis(now.0.max(self.floor.load(Ordering::SeqCst))),
+            mode,
+        };
+        for target in targets {
+            self.store
+                .invalidate(&target.record_name(), invalidation)
+                .await?;
+        }
+        let horizon = self.horizon(invalidation.at);
+        let mut folded_at = None;
+        self.current.rcu(|current| {
+            // Only the recent records are copied; the base is shared.
+            let mut next = Purges::clone(current);
+            for target in targets {
+                if !next.base.contains(target) && !next.recent.contains(target) {
+                    next.len += 1;
+                }
+                next.recent.record(target, invalidation);
+            }
+            folded_at = None;
+            if next.recent.len() < RECENT_PURGES && next.len <= MAX_PURGE_RECORDS {
+                return next;
+            }
+            // Now and then, merge the recent records into a new base.
+            let mut merged = PurgeState::clone(&next.base);
+            merged.merge(&next.recent);
+            // Records older than any entry can live are forgotten; so are the oldest when
+            // there are too many. Either way they are folded, never simply dropped.
+            folded_at = horizon.filter(|&h| merged.forget_before(h) > 0);
+            if let Some(cut) = merged.bound(MAX_PURGE_RECORDS) {
+                folded_at = Some(folded_at.map_or(cut, |h: UnixMillis| h.max(cut)));
+            }
+            Purges {
+                len: merged.len(),
+                base: Arc::new(merged),
+                recent: PurgeState::default(),
+            }
+        });
+        self.last.fetch_max(invalidation.at.0, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(before) = folded_at {
+            // Persist the fold, then forget what it covers, so a restart sees the same state.
+            if let Some(all) = self.current.load().base.all() {
+                self.store
+                    .invalidate(&Target::All.record_name(), all)
+                    .await?;
+            }
+            self.store.forget_before(before).await?;
+        }
+        Ok(())
+    }
+
+    /// The instant a render (or fetch) starting now dates from.
+    ///
+    /// Normally now. But a purge at or after an entry's `created_at` reaches it (at equal
+    /// milliseconds isr cannot tell whether the render saw the change the purge was about),
+    /// so a render that starts in the millisecond of a purge that is already visible, and
+    /// so certainly started after it, would otherwise be purged by it: served stale (or
+    /// rendered again, if hard) until the clock moves on, however often it is redone. Such
+    /// a render dates itself just after the latest purge instead, and raises the floor of
+    /// purge times to that instant, so a purge recorded after this still reaches it.
+    pub(crate) async fn date_render(&self, clock: &dyn Clock) -> UnixMillis {
+        let now = clock.now();
+        if self.last.load(Ordering::SeqCst) < now.0 {
+            return now;
+        }
+        let _serial = self.lock.lock().await;
+        let now = clock.now();
+        let latest = self.last.load(Ordering::SeqCst);
+        if latest < now.0 {
+            return now;
+        }
+        let started = latest.saturating_add(1);
+        self.floor.fetch_max(started, Ordering::SeqCst);
+        UnixMillis(started)
+    }
+
+    /// Before this instant no entry can still be served, so purge records older than it
+    /// may be forgotten (folded).
+    fn horizon(&self, now: UnixMillis) -> Option<UnixMillis> {
+        let life_ms = u64::try_from(self.retention?.as_millis()).unwrap_or(u64::MAX);
+        (now.0 > life_ms).then(|| UnixMillis(now.0 - life_ms))
+    }
+}
