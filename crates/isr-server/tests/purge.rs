@@ -547,7 +547,15 @@ async fn eager_regeneration_renders_before_any_request() {
     );
     until("the eager render", || proxy.stats().regenerations_ok == 2).await;
     assert_eq!(origin.renders("/blog/b"), 1);
-    expect(&proxy, "/blog/b", "HIT", "/blog/b render #1").await;
+    // Nothing was cached, so the variant browsers ask for was rendered.
+    let browser = proxy
+        .send(get_with(
+            "/blog/b",
+            &[("accept-encoding", "gzip, deflate, br")],
+        ))
+        .await;
+    assert_eq!(browser.cache(), "HIT");
+    assert_eq!(browser.text(), "/blog/b render #1");
 
     // Through the handle as well.
     purge(&proxy, &[path("/blog/a")], PurgeMode::Hard).await;
@@ -685,4 +693,33 @@ async fn the_purge_state_stays_bounded_and_still_reaches_old_entries() {
         .unwrap();
     assert_eq!(engine.get("/blog/old").await.cache(), "MISS");
     assert_eq!(origin.renders("/blog/old"), 3);
+}
+
+#[tokio::test]
+async fn eager_regeneration_refreshes_every_cached_variant() {
+    let (origin, proxy) = setup().await;
+    let br = || get_with("/blog/a", &[("accept-encoding", "br")]);
+    assert_eq!(proxy.send(br()).await.cache(), "MISS");
+    expect(&proxy, "/blog/a", "MISS", "/blog/a render #2").await; // identity
+    assert_eq!(
+        proxy.handle().regenerate("/blog/a", true).await,
+        isr::Regeneration::Started
+    );
+    until("both variants regenerated", || {
+        proxy.stats().regenerations_ok == 2
+    })
+    .await;
+    assert_eq!(
+        origin.renders("/blog/a"),
+        4,
+        "one render per cached variant"
+    );
+    let refreshed_br = proxy.send(br()).await;
+    assert_eq!(refreshed_br.cache(), "HIT");
+    assert!(
+        refreshed_br.text().ends_with("render #3") || refreshed_br.text().ends_with("render #4")
+    );
+    let refreshed_identity = proxy.get("/blog/a").await;
+    assert_eq!(refreshed_identity.cache(), "HIT");
+    assert_ne!(refreshed_identity.text(), "/blog/a render #2");
 }

@@ -137,6 +137,40 @@ impl Shared {
     }
 }
 
+/// Every variant a path can be cached under; the first is what browsers ask for.
+const VARIANTS: &[(Variant, EncodingClass)] = &[
+    (Variant::Html, EncodingClass::Br),
+    (Variant::Html, EncodingClass::Gzip),
+    (Variant::Html, EncodingClass::Identity),
+    (Variant::Rsc, EncodingClass::Br),
+    (Variant::Rsc, EncodingClass::Gzip),
+    (Variant::Rsc, EncodingClass::Identity),
+    (Variant::RscPrefetch, EncodingClass::Br),
+    (Variant::RscPrefetch, EncodingClass::Gzip),
+    (Variant::RscPrefetch, EncodingClass::Identity),
+];
+
+/// Request headers that plan to `variant` and `encoding`.
+fn variant_request_headers(variant: Variant, encoding: EncodingClass) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static(encoding.accept_encoding()),
+    );
+    let one = HeaderValue::from_static("1");
+    match variant {
+        Variant::Html => {}
+        Variant::Rsc => {
+            headers.insert(RSC, one);
+        }
+        Variant::RscPrefetch => {
+            headers.insert(RSC, one.clone());
+            headers.insert(NEXT_ROUTER_PREFETCH, one);
+        }
+    }
+    headers
+}
+
 /// A random per-process secret for the recursion guard.
 fn render_secret() -> HeaderValue {
     let secret: u128 = rand::random();
@@ -437,27 +471,42 @@ impl Engine {
         true
     }
 
-    /// Regenerate `path` now (its default variant: HTML, identity encoding), in the
-    /// background. With `if_cached`, only if that variant is cached.
+    /// Regenerate `path` now, in the background: every variant of it that is cached (HTML
+    /// and RSC, each encoding class). If none is, the HTML variant browsers ask for, unless
+    /// `if_cached`.
     pub(crate) async fn regenerate_path(
         self: &Arc<Self>,
         path: &str,
         if_cached: bool,
     ) -> Regeneration {
         let config = &self.shared.config;
-        let cache_plan = match plan(config, &Method::GET, path, None, &HeaderMap::new()) {
-            Ok(Plan::Cache(cache_plan)) => cache_plan,
-            Ok(Plan::Bypass { .. }) => return Regeneration::NotCacheable,
-            Err(error) => return Regeneration::Invalid(error.to_string()),
-        };
-        let job = Job::from(&cache_plan);
-        if if_cached {
-            let cached = self.shared.store.get(job.key.storage()).await;
-            if !matches!(cached, Ok(Some(entry)) if entry.key == job.key.raw()) {
-                return Regeneration::NotCached;
+        let mut jobs = Vec::with_capacity(VARIANTS.len());
+        for &(variant, encoding) in VARIANTS {
+            let headers = variant_request_headers(variant, encoding);
+            match plan(config, &Method::GET, path, None, &headers) {
+                Ok(Plan::Cache(cache_plan)) => jobs.push(Job::from(&cache_plan)),
+                Ok(Plan::Bypass { .. }) => return Regeneration::NotCacheable,
+                Err(error) => return Regeneration::Invalid(error.to_string()),
             }
         }
-        if self.spawn_regeneration(job, false) {
+        let mut cached = Vec::new();
+        for job in &jobs {
+            let entry = self.shared.store.get(job.key.storage()).await;
+            if matches!(entry, Ok(Some(entry)) if entry.key == job.key.raw()) {
+                cached.push(job.clone());
+            }
+        }
+        if cached.is_empty() {
+            if if_cached {
+                return Regeneration::NotCached;
+            }
+            cached.extend(jobs.into_iter().take(1));
+        }
+        let mut started = false;
+        for job in cached {
+            started |= self.spawn_regeneration(job, false);
+        }
+        if started {
             Regeneration::Started
         } else {
             Regeneration::AlreadyRunning
@@ -615,21 +664,7 @@ impl Engine {
         for name in KEYED_VARY {
             headers.remove(*name);
         }
-        headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static(job.encoding.accept_encoding()),
-        );
-        let one = HeaderValue::from_static("1");
-        match job.variant {
-            Variant::Html => {}
-            Variant::Rsc => {
-                headers.insert(RSC, one);
-            }
-            Variant::RscPrefetch => {
-                headers.insert(RSC, one.clone());
-                headers.insert(NEXT_ROUTER_PREFETCH, one);
-            }
-        }
+        headers.extend(variant_request_headers(job.variant, job.encoding));
         if let Some(host) = job
             .host
             .as_deref()

@@ -468,10 +468,10 @@ impl TestProxy {
     }
 }
 
-/// Wait until `condition` holds, checking after each yield; panics after 10 s of real time
+/// Wait until `condition` holds, checking after each yield; panics after 60 s of real time
 /// (a hang means a bug, not a slow machine: every condition here is reached in milliseconds).
 pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !condition() {
         assert!(
             tokio::time::Instant::now() < deadline,
