@@ -28,6 +28,8 @@ pub enum Target {
     Path(String),
     /// This normalised path and everything below it.
     Prefix(String),
+    /// The one entry stored under this raw cache key (one variant of one path).
+    Key(String),
     /// Everything.
     All,
 }
@@ -65,6 +67,20 @@ impl Target {
         Ok(Target::Path(normalized(path)?))
     }
 
+    /// A key target: a raw cache key as listed by the admin API.
+    pub fn key(key: &str) -> Result<Target, TargetError> {
+        if key.is_empty() {
+            return Err(TargetError::Empty);
+        }
+        if key.len() > 2 * MAX_TARGET_LEN {
+            return Err(TargetError::TooLong(2 * MAX_TARGET_LEN));
+        }
+        if key.chars().any(char::is_control) {
+            return Err(TargetError::ControlCharacter);
+        }
+        Ok(Target::Key(key.to_owned()))
+    }
+
     /// A prefix target; normalised, without a trailing slash (except `/` itself).
     pub fn prefix(prefix: &str) -> Result<Target, TargetError> {
         let mut prefix = normalized(prefix)?;
@@ -80,6 +96,7 @@ impl Target {
             Target::Tag(tag) => format!("t:{tag}"),
             Target::Path(path) => format!("p:{path}"),
             Target::Prefix(prefix) => format!("x:{prefix}"),
+            Target::Key(key) => format!("k:{key}"),
             Target::All => "*".to_owned(),
         }
     }
@@ -94,6 +111,7 @@ impl Target {
             "t" => Some(Target::Tag(value.to_owned())),
             "p" => Some(Target::Path(value.to_owned())),
             "x" => Some(Target::Prefix(value.to_owned())),
+            "k" => Some(Target::Key(value.to_owned())),
             _ => None,
         }
     }
@@ -109,46 +127,68 @@ fn normalized(path: &str) -> Result<String, TargetError> {
     Ok(normalize_path(path)?)
 }
 
+/// The kinds of named targets, as indices into [`PurgeState`]'s maps.
+const TAG: usize = 0;
+const PATH: usize = 1;
+const PREFIX: usize = 2;
+const KEY: usize = 3;
+
+impl Target {
+    /// Which map a named target lives in, and its name there; `None` for [`Target::All`].
+    fn slot(&self) -> Option<(usize, &str)> {
+        match self {
+            Target::Tag(tag) => Some((TAG, tag)),
+            Target::Path(path) => Some((PATH, path)),
+            Target::Prefix(prefix) => Some((PREFIX, prefix)),
+            Target::Key(key) => Some((KEY, key)),
+            Target::All => None,
+        }
+    }
+}
+
 /// Every recorded invalidation, by target, for answering "what reaches this entry?".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PurgeState {
-    tags: HashMap<String, Invalidation>,
-    paths: HashMap<String, Invalidation>,
-    prefixes: HashMap<String, Invalidation>,
+    /// One map per kind of named target (indexed by `TAG`, `PATH`, `PREFIX`, `KEY`).
+    named: [HashMap<String, Invalidation>; 4],
     all: Option<Invalidation>,
 }
 
 impl PurgeState {
     /// Record `invalidation` for `target`, unless a newer one is already recorded.
     pub fn record(&mut self, target: &Target, invalidation: Invalidation) {
-        let slot = match target {
-            Target::Tag(tag) => self.tags.entry(tag.clone()).or_insert(invalidation),
-            Target::Path(path) => self.paths.entry(path.clone()).or_insert(invalidation),
-            Target::Prefix(prefix) => self.prefixes.entry(prefix.clone()).or_insert(invalidation),
-            Target::All => self.all.get_or_insert(invalidation),
+        let slot = match target.slot() {
+            Some((kind, name)) => self.named[kind]
+                .entry(name.to_owned())
+                .or_insert(invalidation),
+            None => self.all.get_or_insert(invalidation),
         };
         *slot = newer(*slot, invalidation);
     }
 
-    /// The newest invalidation that reaches an entry for `path` with `tags`.
-    pub fn newest_for(&self, path: &str, tags: &[String]) -> Option<Invalidation> {
+    /// The newest invalidation that reaches the entry stored under the raw `key`, for
+    /// `path`, with `tags`.
+    pub fn newest_for(&self, key: &str, path: &str, tags: &[String]) -> Option<Invalidation> {
         let mut newest = self.all;
-        let mut consider = |found: Option<&Invalidation>| {
-            if let Some(&found) = found {
+        let mut consider = |kind: usize, name: &str| {
+            if let Some(&found) = self.named[kind].get(name) {
                 newest = Some(newest.map_or(found, |n| newer(n, found)));
             }
         };
-        if !self.paths.is_empty() {
-            consider(self.paths.get(path));
+        if !self.named[KEY].is_empty() {
+            consider(KEY, key);
         }
-        if !self.prefixes.is_empty() {
+        if !self.named[PATH].is_empty() {
+            consider(PATH, path);
+        }
+        if !self.named[PREFIX].is_empty() {
             for prefix in prefixes_of(path) {
-                consider(self.prefixes.get(prefix));
+                consider(PREFIX, prefix);
             }
         }
-        if !self.tags.is_empty() {
+        if !self.named[TAG].is_empty() {
             for tag in tags {
-                consider(self.tags.get(tag.as_str()));
+                consider(TAG, tag);
             }
         }
         newest
@@ -156,27 +196,19 @@ impl PurgeState {
 
     /// Is a record held for exactly `target`?
     pub fn contains(&self, target: &Target) -> bool {
-        match target {
-            Target::Tag(tag) => self.tags.contains_key(tag),
-            Target::Path(path) => self.paths.contains_key(path),
-            Target::Prefix(prefix) => self.prefixes.contains_key(prefix),
-            Target::All => self.all.is_some(),
+        match target.slot() {
+            Some((kind, name)) => self.named[kind].contains_key(name),
+            None => self.all.is_some(),
         }
     }
 
     /// Record every record of `other` here (see [`PurgeState::record`]).
     pub fn merge(&mut self, other: &PurgeState) {
-        for (tag, &inv) in &other.tags {
-            let slot = self.tags.entry(tag.clone()).or_insert(inv);
-            *slot = newer(*slot, inv);
-        }
-        for (path, &inv) in &other.paths {
-            let slot = self.paths.entry(path.clone()).or_insert(inv);
-            *slot = newer(*slot, inv);
-        }
-        for (prefix, &inv) in &other.prefixes {
-            let slot = self.prefixes.entry(prefix.clone()).or_insert(inv);
-            *slot = newer(*slot, inv);
+        for (mine, theirs) in self.named.iter_mut().zip(&other.named) {
+            for (name, &inv) in theirs {
+                let slot = mine.entry(name.clone()).or_insert(inv);
+                *slot = newer(*slot, inv);
+            }
         }
         if let Some(all) = other.all {
             self.record(&Target::All, all);
@@ -210,8 +242,7 @@ impl PurgeState {
             });
             count - map.len()
         };
-        let forgotten =
-            forget(&mut self.tags) + forget(&mut self.paths) + forget(&mut self.prefixes);
+        let forgotten: usize = self.named.iter_mut().map(&mut forget).sum();
         if let Some(folded) = folded {
             self.record(&Target::All, folded);
         }
@@ -226,10 +257,9 @@ impl PurgeState {
             return None;
         }
         let mut times: Vec<UnixMillis> = self
-            .tags
-            .values()
-            .chain(self.paths.values())
-            .chain(self.prefixes.values())
+            .named
+            .iter()
+            .flat_map(HashMap::values)
             .map(|inv| inv.at)
             .collect();
         let middle = times.len() / 2;
@@ -250,7 +280,7 @@ impl PurgeState {
 
     /// How many records there are.
     pub fn len(&self) -> usize {
-        self.tags.len() + self.paths.len() + self.prefixes.len() + usize::from(self.all.is_some())
+        self.named.iter().map(HashMap::len).sum::<usize>() + usize::from(self.all.is_some())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -304,6 +334,7 @@ mod tests {
             Target::Tag("post:1".into()),
             Target::Path("/a:b".into()),
             Target::Prefix("/docs".into()),
+            Target::Key("v1|0:|0:|html|br|2:/a|0:".into()),
             Target::All,
         ] {
             assert_eq!(
@@ -351,34 +382,37 @@ mod tests {
         state.record(&Target::Tag("news".into()), inv(30, PurgeMode::Soft));
         let tags = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            state.newest_for("/blog", &[]),
+            state.newest_for("", "/blog", &[]),
             Some(inv(10, PurgeMode::Soft))
         );
         assert_eq!(
-            state.newest_for("/blog/a/b", &[]),
+            state.newest_for("", "/blog/a/b", &[]),
             Some(inv(10, PurgeMode::Soft))
         );
-        assert_eq!(state.newest_for("/blogs", &[]), None);
+        assert_eq!(state.newest_for("", "/blogs", &[]), None);
         assert_eq!(
-            state.newest_for("/about", &[]),
+            state.newest_for("", "/about", &[]),
             Some(inv(20, PurgeMode::Hard))
         );
         assert_eq!(
-            state.newest_for("/about/x", &[]),
+            state.newest_for("", "/about/x", &[]),
             None,
             "a path target is exact"
         );
         assert_eq!(
-            state.newest_for("/x", &tags(&["news"])),
+            state.newest_for("", "/x", &tags(&["news"])),
             Some(inv(30, PurgeMode::Soft))
         );
         assert_eq!(
-            state.newest_for("/blog/a", &tags(&["news"])),
+            state.newest_for("", "/blog/a", &tags(&["news"])),
             Some(inv(30, PurgeMode::Soft)),
             "the newest of several wins"
         );
         state.record(&Target::All, inv(5, PurgeMode::Hard));
-        assert_eq!(state.newest_for("/x", &[]), Some(inv(5, PurgeMode::Hard)));
+        assert_eq!(
+            state.newest_for("", "/x", &[]),
+            Some(inv(5, PurgeMode::Hard))
+        );
     }
 
     #[test]
@@ -388,17 +422,17 @@ mod tests {
         state.record(&tag, inv(20, PurgeMode::Soft));
         state.record(&tag, inv(10, PurgeMode::Hard));
         assert_eq!(
-            state.newest_for("/", &["a".into()]),
+            state.newest_for("", "/", &["a".into()]),
             Some(inv(20, PurgeMode::Soft))
         );
         state.record(&tag, inv(20, PurgeMode::Hard));
         assert_eq!(
-            state.newest_for("/", &["a".into()]),
+            state.newest_for("", "/", &["a".into()]),
             Some(inv(20, PurgeMode::Hard))
         );
         state.record(&tag, inv(20, PurgeMode::Soft));
         assert_eq!(
-            state.newest_for("/", &["a".into()]),
+            state.newest_for("", "/", &["a".into()]),
             Some(inv(20, PurgeMode::Hard))
         );
     }
@@ -413,9 +447,12 @@ mod tests {
         assert_eq!(state.len(), 2, "one record left, plus the fold");
         // An entry created before the forgotten purges is still reached, as hard as the
         // hardest of them; an entry created after the fold is not.
-        assert_eq!(state.newest_for("/x", &[]), Some(inv(100, PurgeMode::Hard)));
         assert_eq!(
-            state.newest_for("/x", &["new".into()]),
+            state.newest_for("", "/x", &[]),
+            Some(inv(100, PurgeMode::Hard))
+        );
+        assert_eq!(
+            state.newest_for("", "/x", &["new".into()]),
             Some(inv(200, PurgeMode::Soft))
         );
     }
@@ -429,11 +466,11 @@ mod tests {
             assert!(state.len() <= 1_001);
         }
         assert_eq!(
-            state.newest_for("/", &["t9999".into()]),
+            state.newest_for("", "/", &["t9999".into()]),
             Some(inv(9_999, PurgeMode::Soft))
         );
         assert!(
-            state.newest_for("/", &["t0".into()]).is_some(),
+            state.newest_for("", "/", &["t0".into()]).is_some(),
             "forgotten, but folded"
         );
     }
@@ -449,10 +486,13 @@ mod tests {
         }
         // Forgotten or not, every record still reaches an entry created up to its instant.
         assert_eq!(
-            state.newest_for("/", &["t0".into()]),
+            state.newest_for("", "/", &["t0".into()]),
             Some(inv(7, PurgeMode::Soft))
         );
-        assert_eq!(state.newest_for("/", &[]), Some(inv(7, PurgeMode::Soft)));
+        assert_eq!(
+            state.newest_for("", "/", &[]),
+            Some(inv(7, PurgeMode::Soft))
+        );
     }
 
     #[test]
@@ -470,10 +510,26 @@ mod tests {
         assert!(base.contains(&Target::Prefix("/x".into())));
         assert!(!base.contains(&Target::Tag("b".into())));
         assert_eq!(
-            base.newest_for("/q", &["a".into()]),
+            base.newest_for("", "/q", &["a".into()]),
             Some(inv(20, PurgeMode::Soft))
         );
-        assert_eq!(base.newest_for("/p", &[]), Some(inv(30, PurgeMode::Hard)));
+        assert_eq!(
+            base.newest_for("", "/p", &[]),
+            Some(inv(30, PurgeMode::Hard))
+        );
         assert_eq!(base.all(), Some(inv(1, PurgeMode::Hard)));
+    }
+
+    #[test]
+    fn a_key_target_reaches_that_one_entry_only() {
+        let mut state = PurgeState::default();
+        state.record(&Target::key("key-br").unwrap(), inv(10, PurgeMode::Hard));
+        assert_eq!(
+            state.newest_for("key-br", "/a", &[]),
+            Some(inv(10, PurgeMode::Hard))
+        );
+        assert_eq!(state.newest_for("key-identity", "/a", &[]), None);
+        assert_eq!(Target::key(""), Err(TargetError::Empty));
+        assert_eq!(Target::key("a\nb"), Err(TargetError::ControlCharacter));
     }
 }

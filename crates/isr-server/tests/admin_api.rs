@@ -349,7 +349,7 @@ async fn the_answers_report_what_happened() {
         answer.json(),
         json!({
             "mode": "soft",
-            "purged": { "paths": 2, "tags": 3, "prefixes": 1 },
+            "purged": { "paths": 2, "tags": 3, "prefixes": 1, "keys": 0 },
             "regenerating": ["/blog/b"],
             "skipped": [{ "path": "/blog/nope", "reason": "not cached" }],
         })

@@ -11,13 +11,12 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use http::{Method, Request};
-use isr::Body;
+use http::Method;
 use isr_core::entry::Entry;
 use isr_core::freshness::PurgeMode;
 use isr_core::purge::Target;
 use isr_core::store::EntryStore;
-use support::{Page, TestOrigin, TestProxy, concurrently, until};
+use support::{Page, TestOrigin, TestProxy, concurrently, get_with, until};
 
 const TOKEN: &str = "test-admin-token-0123456789";
 
@@ -69,14 +68,6 @@ async fn expect(proxy: &TestProxy, target: &str, cache: &str, body: &str) {
     assert_eq!(answer.status, 200, "{target}: {}", answer.text());
     assert_eq!(answer.cache(), cache, "{target}: x-isr-cache");
     assert_eq!(answer.text(), body, "{target}: body");
-}
-
-fn get_with(target: &str, headers: &[(&str, &str)]) -> Request<Body> {
-    let mut request = Request::get(target);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.body(Body::empty()).unwrap()
 }
 
 #[tokio::test]
@@ -469,7 +460,7 @@ async fn purges_over_http_reach_paths_tags_and_prefixes() {
     assert_eq!(json["mode"], "hard");
     assert_eq!(
         json["purged"],
-        serde_json::json!({ "paths": 1, "tags": 1, "prefixes": 1 })
+        serde_json::json!({ "paths": 1, "tags": 1, "prefixes": 1, "keys": 0 })
     );
     expect(&proxy, "/about", "MISS", "/about render #2").await;
     expect(&proxy, "/news/b", "MISS", "/news/b render #2").await;
@@ -722,4 +713,43 @@ async fn eager_regeneration_refreshes_every_cached_variant() {
     let refreshed_identity = proxy.get("/blog/a").await;
     assert_eq!(refreshed_identity.cache(), "HIT");
     assert_ne!(refreshed_identity.text(), "/blog/a render #2");
+}
+
+#[tokio::test]
+async fn a_key_purge_reaches_one_variant_and_not_the_others() {
+    let (origin, proxy) = setup().await;
+    let br = || get_with("/blog/a", &[("accept-encoding", "br")]);
+    assert_eq!(proxy.send(br()).await.cache(), "MISS");
+    expect(&proxy, "/blog/a", "MISS", "/blog/a render #2").await;
+    // The listing names each variant's key; purge the br one alone, through the API.
+    let listing = proxy
+        .admin(
+            Method::GET,
+            "/_isr/entries?prefix=/blog/a",
+            Some(TOKEN),
+            None,
+        )
+        .await
+        .json();
+    let keys: Vec<String> = listing["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .collect();
+    let br_key = keys
+        .iter()
+        .find(|k| k.contains("|br|"))
+        .expect("the br variant is listed");
+    let body = serde_json::json!({ "keys": [br_key], "mode": "hard" }).to_string();
+    let answer = proxy
+        .admin(Method::POST, "/_isr/revalidate", Some(TOKEN), Some(&body))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["purged"]["keys"], 1);
+    let again = proxy.send(br()).await;
+    assert_eq!(again.cache(), "MISS", "the purged variant renders again");
+    assert_eq!(again.text(), "/blog/a render #3");
+    expect(&proxy, "/blog/a", "HIT", "/blog/a render #2").await;
+    assert_eq!(origin.renders("/blog/a"), 3);
 }

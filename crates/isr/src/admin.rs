@@ -134,6 +134,8 @@ struct RevalidateRequest {
     paths: Option<Vec<String>>,
     tags: Option<Vec<String>>,
     prefixes: Option<Vec<String>>,
+    /// Raw cache keys (one variant of one path each), as `GET /_isr/entries` lists them.
+    keys: Option<Vec<String>>,
     mode: Option<PurgeMode>,
     #[serde(default)]
     regenerate: bool,
@@ -156,6 +158,7 @@ struct Purged {
     paths: usize,
     tags: usize,
     prefixes: usize,
+    keys: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,9 +191,10 @@ async fn revalidate(
     let paths = targets("paths", request.paths.as_deref(), Target::path)?;
     let tags = targets("tags", request.tags.as_deref(), Target::tag)?;
     let prefixes = targets("prefixes", request.prefixes.as_deref(), Target::prefix)?;
-    if paths.is_empty() && tags.is_empty() && prefixes.is_empty() {
+    let keys = targets("keys", request.keys.as_deref(), Target::key)?;
+    if paths.is_empty() && tags.is_empty() && prefixes.is_empty() && keys.is_empty() {
         return Err(ApiError::bad_request(
-            "nothing to revalidate: give `paths`, `tags` or `prefixes`",
+            "nothing to revalidate: give `paths`, `tags`, `prefixes` or `keys`",
         ));
     }
     let mode = request.mode.unwrap_or(PurgeMode::Soft);
@@ -198,6 +202,7 @@ async fn revalidate(
         .iter()
         .chain(&tags)
         .chain(&prefixes)
+        .chain(&keys)
         .cloned()
         .collect();
     state.isr.purge(&all, mode).await.map_err(|e| {
@@ -212,6 +217,7 @@ async fn revalidate(
             paths: paths.len(),
             tags: tags.len(),
             prefixes: prefixes.len(),
+            keys: keys.len(),
         },
         regenerating: Vec::new(),
         skipped: Vec::new(),

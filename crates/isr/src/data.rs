@@ -598,7 +598,7 @@ impl Inner {
     }
 
     fn freshness_of(&self, entry: &Entry, now: UnixMillis) -> Freshness {
-        let invalidation = self.purges.newest_for(&entry.path, &entry.tags);
+        let invalidation = self.purges.newest_for(&entry.key, &entry.path, &entry.tags);
         freshness(entry.created_at, &entry.lifetime, now, invalidation)
     }
 
@@ -664,7 +664,8 @@ impl Inner {
         generation: u64,
     ) -> UnixMillis {
         let arrived = self.clock.now();
-        let newest = self.purges.newest_for(key, &options.tags);
+        // No entry yet, so no key: data keys are purged as paths (`DataTarget::Key`).
+        let newest = self.purges.newest_for("", key, &options.tags);
         let purged_meanwhile =
             self.purges.generation() != generation && newest.is_some_and(|inv| inv.at >= started);
         match newest {

@@ -132,7 +132,7 @@ impl Shared {
 
     /// The state of `entry` at `now`, purges included.
     fn freshness_of(&self, entry: &Entry, now: UnixMillis) -> Freshness {
-        let invalidation = self.purges.newest_for(&entry.path, &entry.tags);
+        let invalidation = self.purges.newest_for(&entry.key, &entry.path, &entry.tags);
         freshness(entry.created_at, &entry.lifetime, now, invalidation)
     }
 }

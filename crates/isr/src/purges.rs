@@ -59,9 +59,9 @@ struct Purges {
 }
 
 impl Purges {
-    fn newest_for(&self, path: &str, tags: &[String]) -> Option<Invalidation> {
-        let base = self.base.newest_for(path, tags);
-        let recent = self.recent.newest_for(path, tags);
+    fn newest_for(&self, key: &str, path: &str, tags: &[String]) -> Option<Invalidation> {
+        let base = self.base.newest_for(key, path, tags);
+        let recent = self.recent.newest_for(key, path, tags);
         base.into_iter().chain(recent).reduce(newer)
     }
 }
@@ -111,9 +111,15 @@ impl PurgeLog {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// The newest invalidation that reaches an entry for `path` with `tags`.
-    pub(crate) fn newest_for(&self, path: &str, tags: &[String]) -> Option<Invalidation> {
-        self.current.load().newest_for(path, tags)
+    /// The newest invalidation that reaches the entry under the raw `key`, for `path`,
+    /// with `tags`.
+    pub(crate) fn newest_for(
+        &self,
+        key: &str,
+        path: &str,
+        tags: &[String],
+    ) -> Option<Invalidation> {
+        self.current.load().newest_for(key, path, tags)
     }
 
     /// Invalidate `targets` now. The cost does not depend on how many entries a target

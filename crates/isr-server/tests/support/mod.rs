@@ -468,6 +468,15 @@ impl TestProxy {
     }
 }
 
+/// A GET for `target` with extra request headers.
+pub fn get_with(target: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::get(target);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
 /// Wait until `condition` holds, checking after each yield; panics after 60 s of real time
 /// (a hang means a bug, not a slow machine: every condition here is reached in milliseconds).
 pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {

@@ -1,0 +1,68 @@
+//! `isr warm` against the real proxy: pages missing from the cache are rendered, and a
+//! page already cached (and newer than anything warm could render) is left alone.
+
+mod support;
+
+use std::process::Command;
+
+use support::{TestOrigin, TestProxy};
+
+const ROUTES: &str = r#"
+[[route]]
+path = "/blog/[slug]"
+revalidate = 60
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_renders_what_is_missing_and_never_overwrites_what_is_cached() {
+    let origin = TestOrigin::start().await;
+    let proxy = TestProxy::start(&origin, ROUTES).await;
+    let browser = || {
+        support::get_with(
+            "/blog/cached",
+            &[("accept-encoding", "gzip, deflate, br, zstd")],
+        )
+    };
+    assert_eq!(proxy.send(browser()).await.cache(), "MISS");
+    let sitemap = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        sitemap.path(),
+        "<?xml version=\"1.0\"?><urlset>\
+         <url><loc>https://example.com/blog/cached</loc></url>\
+         <url><loc>https://example.com/blog/new</loc></url></urlset>",
+    )
+    .unwrap();
+    let url = format!("http://{}", proxy.addr);
+    let sitemap_path = sitemap.path().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_isr"))
+            .args(["warm", "--url", &url, "--sitemap"])
+            .arg(&sitemap_path)
+            .arg("/blog/extra")
+            .output()
+            .expect("run isr warm")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "isr warm failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        origin.renders("/blog/cached"),
+        1,
+        "the cached page was not rendered again"
+    );
+    assert_eq!(origin.renders("/blog/new"), 1);
+    assert_eq!(origin.renders("/blog/extra"), 1);
+    assert!(stdout.contains("warmed 3"), "summary: {stdout}");
+    let warmed = proxy.send(browser()).await;
+    assert_eq!(warmed.cache(), "HIT");
+    assert_eq!(
+        warmed.text(),
+        "/blog/cached render #1",
+        "the cached render is what is served"
+    );
+}
