@@ -21,11 +21,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use isr_core::freshness::PurgeMode;
+use isr_core::plan::constant_time_eq;
 use isr_core::purge::Target;
 use isr_store::DiskStore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use crate::handle::{Isr, Regeneration};
 
@@ -107,7 +107,7 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
 
 impl AdminState {
     fn token_matches(&self, given: &str) -> bool {
-        !self.token.is_empty() && bool::from(given.as_bytes().ct_eq(self.token.as_bytes()))
+        !self.token.is_empty() && constant_time_eq(given.as_bytes(), self.token.as_bytes())
     }
 
     fn bearer_ok(&self, headers: &HeaderMap) -> bool {

@@ -59,7 +59,6 @@ const NOT_FORWARDED_ON_RENDER: &[HeaderName] = &[
     header::HOST,
     header::CONTENT_LENGTH,
     header::EXPECT,
-    header::ACCEPT_ENCODING,
 ];
 const RSC: HeaderName = HeaderName::from_static("rsc");
 const NEXT_ROUTER_PREFETCH: HeaderName = HeaderName::from_static("next-router-prefetch");
@@ -315,7 +314,7 @@ impl Engine {
                     return Answer::Ready(self.serve(&entry, CacheStatus::Hit, &parts, now));
                 }
                 Freshness::Stale => {
-                    self.regenerate(Job::from(&cache_plan));
+                    self.regenerate(&cache_plan.key, || Job::from(&cache_plan));
                     return Answer::Ready(self.serve(&entry, CacheStatus::Stale, &parts, now));
                 }
                 Freshness::Expired { .. } | Freshness::Purged => {}
@@ -345,7 +344,8 @@ impl Engine {
                 match self.shared.freshness_of(&entry, now) {
                     Freshness::Fresh => return self.serve(&entry, CacheStatus::Hit, &parts, now),
                     Freshness::Stale => {
-                        self.regenerate(job);
+                        let key = job.key.clone();
+                        self.regenerate(&key, move || job);
                         return self.serve(&entry, CacheStatus::Stale, &parts, now);
                     }
                     Freshness::Expired {
@@ -442,20 +442,27 @@ impl Engine {
 
     /// A stale entry was served: regenerate it in the background, once, unless a recent
     /// failure asks to wait.
-    fn regenerate(self: &Arc<Self>, job: Job) {
-        self.spawn_regeneration(job, true);
+    fn regenerate(self: &Arc<Self>, key: &CacheKey, job: impl FnOnce() -> Job) {
+        self.spawn_regeneration(key, job, true);
     }
 
-    /// Start a background regeneration of `job` unless one is running (or, with
+    /// Start a background regeneration of `key` unless one is running (or, with
     /// `respect_backoff`, a recent failure asks to wait). `true` if one was started.
-    fn spawn_regeneration(self: &Arc<Self>, job: Job, respect_backoff: bool) -> bool {
+    /// The job is built only then: every stale answer asks, but only the first starts one.
+    fn spawn_regeneration(
+        self: &Arc<Self>,
+        key: &CacheKey,
+        job: impl FnOnce() -> Job,
+        respect_backoff: bool,
+    ) -> bool {
         let now = self.now();
-        if respect_backoff && !self.shared.backoff.may_retry(job.key.storage(), now) {
+        if respect_backoff && !self.shared.backoff.may_retry(key.storage(), now) {
             return false;
         }
-        let Join::Started(flight) = self.shared.flights.join(job.key.storage()) else {
+        let Join::Started(flight) = self.shared.flights.join(key.storage()) else {
             return false;
         };
+        let job = job();
         let engine = Arc::clone(self);
         tokio::spawn(async move {
             let permits = Arc::clone(&engine.shared.regenerations);
@@ -504,7 +511,8 @@ impl Engine {
         }
         let mut started = false;
         for job in cached {
-            started |= self.spawn_regeneration(job, false);
+            let key = job.key.clone();
+            started |= self.spawn_regeneration(&key, move || job, false);
         }
         if started {
             Regeneration::Started
