@@ -134,6 +134,15 @@ pub fn remove_unkeyed_steering(headers: &mut HeaderMap) {
     }
 }
 
+/// A client's headers as they may reach the origin: without hop-by-hop headers and
+/// without the headers that could steer the origin unkeyed. Only forwarding needs this,
+/// so the hit path never pays for it.
+pub fn forwardable(mut headers: HeaderMap) -> HeaderMap {
+    remove_hop_by_hop(&mut headers);
+    remove_unkeyed_steering(&mut headers);
+    headers
+}
+
 /// The response headers to store, or `None` if a value has a control character.
 pub fn storable_headers(headers: &HeaderMap) -> Option<Vec<(HeaderName, HeaderValue)>> {
     let connection_listed = connection_listed(headers);

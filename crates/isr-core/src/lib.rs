@@ -14,6 +14,9 @@
 //! - [`headers`]: the headers isr stores, forwards and answers with.
 //! - [`config`]: the configuration model shared by every runtime, parsed from TOML.
 //! - [`plan`]: what to do with one request: bypass, or which key to look up and render.
+//! - [`job`]: a render of one key: the request sent to the origin, and the entry its
+//!   answer becomes.
+//! - [`serve`]: the answer sent from a cached entry.
 //! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
 //! - [`store`]: the async storage traits every backend implements.
 
@@ -22,12 +25,14 @@ pub mod config;
 pub mod entry;
 pub mod freshness;
 pub mod headers;
+pub mod job;
 pub mod key;
 pub mod path;
 pub mod plan;
 pub mod policy;
 pub mod purge;
 pub mod route;
+pub mod serve;
 pub mod store;
 mod time;
 

@@ -28,10 +28,10 @@ use isr_core::freshness::{Freshness, PurgeMode, freshness};
 use isr_core::headers::{
     self as policy_headers, CacheStatus, X_ISR_CACHE, X_ISR_RENDER, X_NEXTJS_CACHE,
 };
-use isr_core::key::{CacheKey, EncodingClass, Variant};
-use isr_core::plan::{CachePlan, KEYED_VARY, Plan, PlanError, constant_time_eq, plan};
+use isr_core::job::{Job, PathJobsError, is_render_failure, jobs_for_path};
+use isr_core::key::CacheKey;
+use isr_core::plan::{Plan, PlanError, constant_time_eq, plan};
 use isr_core::policy::BypassReason;
-use isr_core::policy::{NoStoreReason, RouteCachePolicy, storability};
 use isr_core::purge::Target;
 use isr_core::store::{EntryStore, StoreError, TagStore};
 use isr_store::TieredStore;
@@ -48,20 +48,6 @@ use crate::stats::{Counters, Stats};
 /// to the origin directly instead of queueing behind each other.
 const PASS_MARK: Duration = Duration::from_secs(30);
 
-/// Request headers never forwarded on a render (the cache wants a full, plain 200).
-const NOT_FORWARDED_ON_RENDER: &[HeaderName] = &[
-    header::IF_NONE_MATCH,
-    header::IF_MODIFIED_SINCE,
-    header::IF_MATCH,
-    header::IF_UNMODIFIED_SINCE,
-    header::IF_RANGE,
-    header::RANGE,
-    header::HOST,
-    header::CONTENT_LENGTH,
-    header::EXPECT,
-];
-const RSC: HeaderName = HeaderName::from_static("rsc");
-const NEXT_ROUTER_PREFETCH: HeaderName = HeaderName::from_static("next-router-prefetch");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// State shared by every service a layer builds: the stores, the flights, the counters.
@@ -136,40 +122,6 @@ impl Shared {
     }
 }
 
-/// Every variant a path can be cached under; the first is what browsers ask for.
-const VARIANTS: &[(Variant, EncodingClass)] = &[
-    (Variant::Html, EncodingClass::Br),
-    (Variant::Html, EncodingClass::Gzip),
-    (Variant::Html, EncodingClass::Identity),
-    (Variant::Rsc, EncodingClass::Br),
-    (Variant::Rsc, EncodingClass::Gzip),
-    (Variant::Rsc, EncodingClass::Identity),
-    (Variant::RscPrefetch, EncodingClass::Br),
-    (Variant::RscPrefetch, EncodingClass::Gzip),
-    (Variant::RscPrefetch, EncodingClass::Identity),
-];
-
-/// Request headers that plan to `variant` and `encoding`.
-fn variant_request_headers(variant: Variant, encoding: EncodingClass) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::ACCEPT_ENCODING,
-        HeaderValue::from_static(encoding.accept_encoding()),
-    );
-    let one = HeaderValue::from_static("1");
-    match variant {
-        Variant::Html => {}
-        Variant::Rsc => {
-            headers.insert(RSC, one);
-        }
-        Variant::RscPrefetch => {
-            headers.insert(RSC, one.clone());
-            headers.insert(NEXT_ROUTER_PREFETCH, one);
-        }
-    }
-    headers
-}
-
 /// A random per-process secret for the recursion guard.
 fn render_secret() -> HeaderValue {
     let secret: u128 = rand::random();
@@ -180,36 +132,6 @@ fn render_secret() -> HeaderValue {
 pub(crate) struct Engine {
     shared: Arc<Shared>,
     renderer: Arc<dyn Renderer>,
-}
-
-/// A cacheable request, owned so it can move into background work.
-#[derive(Clone, Debug)]
-struct Job {
-    key: CacheKey,
-    path: String,
-    target: String,
-    policy: Option<RouteCachePolicy>,
-    tags: Vec<String>,
-    variant: Variant,
-    encoding: EncodingClass,
-    host: Option<String>,
-    matched: bool,
-}
-
-impl From<&CachePlan<'_>> for Job {
-    fn from(plan: &CachePlan<'_>) -> Job {
-        Job {
-            key: plan.key.clone(),
-            path: plan.path.clone(),
-            target: plan.target.clone(),
-            policy: plan.policy.cloned(),
-            tags: plan.tags(),
-            variant: plan.variant,
-            encoding: plan.encoding,
-            host: plan.host.clone(),
-            matched: plan.route.is_some(),
-        }
-    }
 }
 
 /// A render's result, before anything is stored.
@@ -486,16 +408,11 @@ impl Engine {
         path: &str,
         if_cached: bool,
     ) -> Regeneration {
-        let config = &self.shared.config;
-        let mut jobs = Vec::with_capacity(VARIANTS.len());
-        for &(variant, encoding) in VARIANTS {
-            let headers = variant_request_headers(variant, encoding);
-            match plan(config, &Method::GET, path, None, &headers) {
-                Ok(Plan::Cache(cache_plan)) => jobs.push(Job::from(&cache_plan)),
-                Ok(Plan::Bypass { .. }) => return Regeneration::NotCacheable,
-                Err(error) => return Regeneration::Invalid(error.to_string()),
-            }
-        }
+        let jobs = match jobs_for_path(&self.shared.config, path) {
+            Ok(jobs) => jobs,
+            Err(PathJobsError::NotCacheable) => return Regeneration::NotCacheable,
+            Err(PathJobsError::Invalid(error)) => return Regeneration::Invalid(error.to_string()),
+        };
         let mut cached = Vec::new();
         for job in &jobs {
             let entry = self.shared.store.get(job.key.storage()).await;
@@ -586,7 +503,7 @@ impl Engine {
             Ok(Collected::TooLarge(mut parts, body)) => {
                 policy_headers::remove_hop_by_hop(&mut parts.headers);
                 let response = Response::from_parts(parts, body);
-                if is_failure(response.status()) {
+                if is_render_failure(response.status()) {
                     Rendered::Failed(Failure::Status(response))
                 } else {
                     Rendered::Uncacheable(response)
@@ -594,13 +511,13 @@ impl Engine {
             }
             Ok(Collected::Complete(mut parts, body)) => {
                 policy_headers::remove_hop_by_hop(&mut parts.headers);
-                if is_failure(parts.status) {
+                if is_render_failure(parts.status) {
                     return Rendered::Failed(Failure::Status(Response::from_parts(
                         parts,
                         Body::full(body),
                     )));
                 }
-                match self.entry_from(job, &parts, body.clone(), started_at) {
+                match job.entry_from(&self.shared.config, parts.status, &parts.headers, body.clone(), started_at) {
                     Ok(entry) => Rendered::Storable(Arc::new(entry)),
                     Err(reason) => {
                         tracing::debug!(%reason, path = job.path, "not storing");
@@ -611,78 +528,11 @@ impl Engine {
         }
     }
 
-    fn entry_from(
-        &self,
-        job: &Job,
-        parts: &http::response::Parts,
-        body: Bytes,
-        created_at: UnixMillis,
-    ) -> Result<Entry, NoStoreReason> {
-        let config = &self.shared.config;
-        let lifetime = storability(
-            parts.status,
-            &parts.headers,
-            job.policy.as_ref(),
-            &config.defaults,
-            KEYED_VARY,
-        )?;
-        let mut tags = job.tags.clone();
-        for tag in policy_headers::origin_tags(&parts.headers) {
-            if !tags.contains(&tag) {
-                tags.push(tag);
-            }
-        }
-        let etag = parts
-            .headers
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map_or_else(|| policy_headers::body_etag(&body), str::to_owned);
-        let headers =
-            policy_headers::entry_headers(&parts.headers, &etag, created_at, &lifetime, body.len())
-                .ok_or(NoStoreReason::BadHeader)?;
-        Ok(Entry {
-            key: job.key.raw().to_owned(),
-            path: job.path.clone(),
-            status: parts.status,
-            headers,
-            body,
-            created_at,
-            lifetime,
-            tags,
-            build_id: config.build_id.clone(),
-            etag,
-        })
-    }
-
     /// The request a render sends. On configured routes it is built from the key alone;
     /// for a request no route matched, the client's own headers are forwarded (the answer
     /// is stored only if the origin says it may be shared).
     fn render_request(&self, job: &Job, client: Option<&HeaderMap>) -> Request<Body> {
-        let mut headers = match client {
-            Some(client) if !job.matched => forwardable(client.clone()),
-            _ => HeaderMap::new(),
-        };
-        for name in NOT_FORWARDED_ON_RENDER {
-            headers.remove(name);
-        }
-        // A response may vary on these and still be stored (KEYED_VARY), so what the origin
-        // sees of them must be a function of the key: drop them all, then send exactly the
-        // key's variant and encoding class. (Forwarding a client's `Next-Url` would store
-        // one client's intercepted-route payload for everyone.)
-        for name in KEYED_VARY {
-            headers.remove(*name);
-        }
-        headers.extend(variant_request_headers(job.variant, job.encoding));
-        if let Some(host) = job
-            .host
-            .as_deref()
-            .and_then(|h| HeaderValue::try_from(h).ok())
-        {
-            headers.insert(header::HOST, host);
-        }
-        if job.matched {
-            headers.insert(header::USER_AGENT, HeaderValue::from_static("isr"));
-        }
+        let mut headers = job.render_headers(client);
         headers.insert(X_ISR_RENDER, self.shared.secret.clone());
         let mut request = Request::new(Body::empty());
         *request.headers_mut() = headers;
@@ -702,7 +552,7 @@ impl Engine {
         draft: bool,
     ) -> Response<Body> {
         let method_is_head = parts.method == Method::HEAD;
-        parts.headers = forwardable(parts.headers);
+        parts.headers = policy_headers::forwardable(parts.headers);
         let mut request = Request::from_parts(parts, body);
         match target.parse() {
             Ok(uri) => *request.uri_mut() = uri,
@@ -793,50 +643,12 @@ impl Engine {
         now: UnixMillis,
     ) -> Response<Body> {
         self.shared.counters.answered(status);
-        // Everything but the age and the cache status was computed when the entry was stored
-        // (`entry_headers`): a hit clones shared values, it formats nothing else.
-        let mut headers = HeaderMap::with_capacity(entry.headers.len() + 3);
-        for (name, value) in &entry.headers {
-            headers.append(name.clone(), value.clone());
-        }
-        headers.insert(
-            header::AGE,
-            HeaderValue::from(now.secs_since(entry.created_at)),
-        );
-        headers.insert(X_ISR_CACHE, status.header_value());
-        headers.insert(X_NEXTJS_CACHE, status.header_value());
-        let not_modified = entry.status == StatusCode::OK
-            && policy_headers::is_not_modified(&request.headers, &entry.etag, entry.created_at);
-        let (code, body) = if not_modified {
-            headers.remove(header::CONTENT_LENGTH);
-            (StatusCode::NOT_MODIFIED, Body::empty())
-        } else {
-            let body = if request.method == Method::HEAD {
-                Body::empty()
-            } else {
-                Body::full(entry.body.clone())
-            };
-            (entry.status, body)
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = code;
-        *response.headers_mut() = headers;
+        let served = isr_core::serve::serve(entry, status, &request.method, &request.headers, now);
+        let mut response = Response::new(served.body.map_or_else(Body::empty, Body::full));
+        *response.status_mut() = served.status;
+        *response.headers_mut() = served.headers;
         response
     }
-}
-
-/// A client's headers as they may reach the origin: without hop-by-hop headers and without
-/// the headers that could steer the origin unkeyed. Only forwarding needs this, so the hit
-/// path never pays for it.
-fn forwardable(mut headers: HeaderMap) -> HeaderMap {
-    policy_headers::remove_hop_by_hop(&mut headers);
-    policy_headers::remove_unkeyed_steering(&mut headers);
-    headers
-}
-
-/// Statuses that mean "the render failed", not "this is the page".
-fn is_failure(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 fn unreachable_response(error: &RenderError, status: CacheStatus) -> Response<Body> {
