@@ -235,6 +235,98 @@ impl Default for EngineSettings {
     }
 }
 
+/// Distributed mode: nodes share one Redis (or Valkey) as their durable tier.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `redis://[user:password@]host:port[/db]` or `rediss://...` (TLS).
+    pub url: String,
+    /// Namespace of every key and channel, so several sites can share one Redis.
+    pub prefix: String,
+    /// How long a render lock outlives a holder that died (the holder releases it sooner).
+    pub lock_ttl_ms: u64,
+    /// Longest a Redis operation may take; past it the node answers without Redis.
+    pub timeout_ms: u64,
+    /// Time to live in Redis of an entry that never expires (`expire = false`).
+    pub max_ttl_secs: u64,
+    /// Password used when the URL has none (from the environment, never from a file).
+    pub password: Option<String>,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: String::new(),
+            prefix: "isr".to_owned(),
+            lock_ttl_ms: 10_000,
+            timeout_ms: 250,
+            max_ttl_secs: 7 * 86_400,
+            password: None,
+        }
+    }
+}
+
+/// The URL may carry a password: it is never printed.
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("lock_ttl_ms", &self.lock_ttl_ms)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("max_ttl_secs", &self.max_ttl_secs)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// `url` with any credentials replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+/// Check a Redis URL: `redis://` or `rediss://` with a host. Errors never repeat the URL
+/// (it may hold a password).
+pub fn parse_redis_url(s: &str) -> Result<String, String> {
+    let rest = s
+        .strip_prefix("redis://")
+        .or_else(|| s.strip_prefix("rediss://"))
+        .ok_or_else(|| {
+            "invalid Redis URL: expected redis://host:port[/db] or rediss://host:port[/db]"
+                .to_owned()
+        })?;
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.is_empty() || host.starts_with(':') {
+        return Err("invalid Redis URL: a host is required (redis://127.0.0.1:6379)".to_owned());
+    }
+    Ok(s.to_owned())
+}
+
+/// Check a key prefix: letters, digits and `-_.`, at most 64 of them. (No `{`, `}`, `:`
+/// or glob characters, which would change how Redis hashes or matches keys.)
+pub fn parse_redis_prefix(s: &str) -> Result<String, String> {
+    let valid = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "invalid prefix {s:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
 /// Everything isr is configured with.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -260,6 +352,8 @@ pub struct Config {
     pub bypass_nextjs_preview: bool,
     pub defaults: CacheDefaults,
     pub engine: EngineSettings,
+    /// Distributed mode; `None`: the embedded on-disk store.
+    pub redis: Option<RedisSettings>,
     pub routes: Router<Route>,
 }
 
@@ -278,6 +372,7 @@ impl Default for Config {
             bypass_nextjs_preview: false,
             defaults: CacheDefaults::default(),
             engine: EngineSettings::default(),
+            redis: None,
             routes: Router::new(Vec::new()).expect("no routes cannot conflict"),
         }
     }
@@ -825,8 +920,11 @@ const TOP_KEYS: &[&str] = &[
     "bypass_token",
     "bypass_nextjs_preview",
     "cache",
+    "redis",
     "route",
 ];
+
+const REDIS_KEYS: &[&str] = &["url", "prefix", "lock_ttl", "timeout", "max_ttl"];
 
 const CACHE_KEYS: &[&str] = &[
     "revalidate",
@@ -894,10 +992,38 @@ fn parse_document(
         let section = Section::new(doc, field.table()?, "cache.", CACHE_KEYS)?;
         parse_cache_section(&section, &mut config.defaults, &mut config.engine)?;
     }
+    if let Some(field) = top.field("redis") {
+        let section = Section::new(doc, field.table()?, "redis.", REDIS_KEYS)?;
+        config.redis = Some(parse_redis_section(&section, &field)?);
+    }
     if let Some(field) = top.field("route") {
         config.routes = parse_routes(doc, &field)?;
     }
     Ok(config)
+}
+
+fn parse_redis_section(
+    section: &Section<'_, '_>,
+    table: &Field<'_, '_>,
+) -> Result<RedisSettings, ConfigError> {
+    let mut redis = RedisSettings::default();
+    match section.field("url") {
+        Some(field) => redis.url = parse_redis_url(field.string()?).map_err(|e| field.error(e))?,
+        None => return Err(table.error("needs `url` (redis://host:port)")),
+    }
+    if let Some(field) = section.field("prefix") {
+        redis.prefix = parse_redis_prefix(field.string()?).map_err(|e| field.error(e))?;
+    }
+    if let Some(field) = section.field("lock_ttl") {
+        redis.lock_ttl_ms = field.positive(field.duration_ms()?)?;
+    }
+    if let Some(field) = section.field("timeout") {
+        redis.timeout_ms = field.positive(field.duration_ms()?)?;
+    }
+    if let Some(field) = section.field("max_ttl") {
+        redis.max_ttl_secs = field.positive(field.seconds()?)?;
+    }
+    Ok(redis)
 }
 
 fn token(field: &Field<'_, '_>) -> Result<String, ConfigError> {
@@ -1422,6 +1548,43 @@ tags = ["docs:{rest}"]
         assert_eq!(parse("listen = \"[::1]:80\"").listen, "[::1]:80");
         assert_error("\nlisten = \"localhost:80\"", 2, &["`listen`", "IP:PORT"]);
         assert_error("listen = 8080", 1, &["`listen`", "string"]);
+    }
+
+    #[test]
+    fn redis_section() {
+        let config = parse(
+            "[redis]\nurl = \"redis://:pw@127.0.0.1:6379/2\"\nprefix = \"shop\"\nlock_ttl = \"5s\"\ntimeout = \"100ms\"\nmax_ttl = \"1d\"\n",
+        );
+        let redis = config.redis.unwrap();
+        assert_eq!(redis.prefix, "shop");
+        assert_eq!(redis.lock_ttl_ms, 5_000);
+        assert_eq!(redis.timeout_ms, 100);
+        assert_eq!(redis.max_ttl_secs, 86_400);
+        assert!(
+            !format!("{redis:?}").contains("pw"),
+            "the password is never printed"
+        );
+        assert!(parse("").redis.is_none());
+        assert_error("[redis]\nprefix = \"a\"", 1, &["`redis`", "url"]);
+        assert_error(
+            "[redis]\nurl = \"http://x\"",
+            2,
+            &["`redis.url`", "redis://"],
+        );
+        assert_error("[redis]\nurl = \"redis://:secret@\"", 2, &["host"]);
+        assert_error(
+            "[redis]\nurl = \"redis://h\"\nprefix = \"a{b}\"",
+            3,
+            &["prefix"],
+        );
+        assert_error("[redis]\nurl = \"redis://h\"\nbogus = 1", 3, &["bogus"]);
+    }
+
+    #[test]
+    fn redacted_urls_hide_credentials() {
+        assert_eq!(redact_url("redis://u:p@h:1/0"), "redis://***@h:1/0");
+        assert_eq!(redact_url("redis://h:1"), "redis://h:1");
+        assert_eq!(redact_url("rediss://:p@a@h"), "rediss://***@h");
     }
 
     #[test]

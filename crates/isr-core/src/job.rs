@@ -282,8 +282,14 @@ tags = ["post:{slug}"]
         assert_eq!(entry.created_at, UnixMillis(5));
         headers.insert(header::SET_COOKIE, HeaderValue::from_static("a=b"));
         assert!(
-            job.entry_from(&config, StatusCode::OK, &headers, Bytes::new(), UnixMillis(5))
-                .is_err()
+            job.entry_from(
+                &config,
+                StatusCode::OK,
+                &headers,
+                Bytes::new(),
+                UnixMillis(5)
+            )
+            .is_err()
         );
     }
 }

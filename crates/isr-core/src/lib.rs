@@ -19,7 +19,9 @@
 //! - [`serve`]: the answer sent from a cached entry.
 //! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
 //! - [`store`]: the async storage traits every backend implements.
+//! - [`admin`]: the admin API's revalidate request, its checks and its answer.
 
+pub mod admin;
 pub mod cache_control;
 pub mod config;
 pub mod entry;

@@ -106,7 +106,13 @@ mod tests {
     #[test]
     fn head_has_no_body_and_a_matching_etag_is_304() {
         let now = UnixMillis(10_000);
-        let head = serve(&entry(), CacheStatus::Hit, &Method::HEAD, &HeaderMap::new(), now);
+        let head = serve(
+            &entry(),
+            CacheStatus::Hit,
+            &Method::HEAD,
+            &HeaderMap::new(),
+            now,
+        );
         assert_eq!(head.body, None);
         assert_eq!(head.headers[header::CONTENT_LENGTH], "5");
         let mut conditional = HeaderMap::new();

@@ -7,8 +7,8 @@
 //! - `put` is atomic per key: a reader sees the old entry or the new one, never a mix.
 //! - Keys are opaque storage keys ([`crate::key::CacheKey::storage`]); a backend does not
 //!   interpret them.
-//! - A lock is held by one token at a time, is released only by its holder, and expires
-//!   on its own if the holder dies.
+//! - A lock is held by one token at a time, is released (or extended) only by its holder,
+//!   and expires on its own if the holder dies.
 
 use std::sync::Arc;
 
@@ -84,6 +84,15 @@ pub trait LockStore: MaybeSendSync {
         ttl_ms: u64,
         now: UnixMillis,
     ) -> Result<Option<LockToken>, StoreError>;
+    /// Push the expiry of a lock `token` still holds to `ttl_ms` from now (a long render
+    /// keeps its lock alive this way); `false` if it no longer holds it.
+    async fn extend(
+        &self,
+        key: &str,
+        token: &LockToken,
+        ttl_ms: u64,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError>;
     /// Release the lock if `token` still holds it; `true` if it did.
     async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError>;
 }

@@ -293,13 +293,17 @@ struct Stats {
     coalesced: u64,
     regenerations: Regenerations,
     purge_records: u64,
+    rendered_elsewhere: u64,
+    /// Present when the node shares its store with others (Redis).
+    cluster: Option<Cluster>,
 }
 
+/// `disk` is absent (null) when the durable tier is not the on-disk store.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct TierCounts {
     memory: u64,
-    disk: u64,
+    disk: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,7 +311,18 @@ struct TierCounts {
 struct TierBytes {
     memory: u64,
     memory_capacity: u64,
-    disk: u64,
+    disk: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Cluster {
+    backend: String,
+    address: String,
+    up: bool,
+    errors: u64,
+    transitions: u64,
+    events_received: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -343,17 +358,33 @@ fn format_stats(stats: &Stats) -> String {
     } else {
         format!(" of {}", human_bytes(stats.bytes.memory_capacity))
     };
+    let on_disk = |n: Option<String>| n.map(|n| format!(", {n} on disk")).unwrap_or_default();
+    let (cluster, elsewhere) = match &stats.cluster {
+        None => (String::new(), String::new()),
+        Some(c) => (
+            format!(
+                "cluster:        {} at {}: {} ({} errors, {} state changes, {} announcements heard)\n",
+                c.backend,
+                c.address,
+                if c.up { "up" } else { "DOWN, answering alone" },
+                c.errors,
+                c.transitions,
+                c.events_received,
+            ),
+            format!(", {} taken from other nodes", stats.rendered_elsewhere),
+        ),
+    };
     format!(
-        "entries:        {} in memory, {} on disk\n\
-         bytes:          {}{memory_capacity} in memory, {} on disk\n\
+        "entries:        {} in memory{}\n\
+         bytes:          {}{memory_capacity} in memory{}\n\
          requests:       {} hit, {} stale, {} miss, {} bypass{hit_ratio}\n\
-         renders:        {} ({} coalesced requests waited on another's render)\n\
+         renders:        {} ({} coalesced requests waited on another's render{elsewhere})\n\
          regenerations:  {} ok, {} failed\n\
-         purge records:  {}\n",
+         purge records:  {}\n{cluster}",
         stats.entries.memory,
-        stats.entries.disk,
+        on_disk(stats.entries.disk.map(|n| n.to_string())),
         human_bytes(stats.bytes.memory),
-        human_bytes(stats.bytes.disk),
+        on_disk(stats.bytes.disk.map(human_bytes)),
         r.hit,
         r.stale,
         r.miss,
@@ -581,6 +612,23 @@ mod tests {
     }
 
     #[test]
+    fn stats_summary_of_a_cluster_node() {
+        let stats: Stats = serde_json::from_str(
+            r#"{"entries":{"memory":3,"disk":null},"bytes":{"memory":2048,"memory_capacity":4096,"disk":null},"renders":4,"rendered_elsewhere":2,"cluster":{"backend":"redis","address":"redis://***@h:6379","up":false,"errors":3,"transitions":1,"events_received":9}}"#,
+        )
+        .unwrap();
+        let text = format_stats(&stats);
+        assert!(text.contains("entries:        3 in memory\n"), "{text}");
+        assert!(text.contains("2 taken from other nodes"), "{text}");
+        assert!(
+            text.contains(
+                "cluster:        redis at redis://***@h:6379: DOWN, answering alone (3 errors"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn stats_summary() {
         let stats: Stats = serde_json::from_str(
             r#"{"entries":{"memory":3,"disk":5},"bytes":{"memory":2048,"memory_capacity":268435456,"disk":1572864},"requests":{"hit":6,"stale":2,"miss":2,"bypass":1},"renders":4,"coalesced":1,"regenerations":{"ok":2,"failed":0},"purge_records":7,"new_field":1}"#,
@@ -597,6 +645,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("purge records:  7"), "{text}");
+        assert!(!text.contains("cluster"), "{text}");
         // Fields the server does not send read as zero.
         let text = format_stats(&serde_json::from_str("{}").unwrap());
         assert!(text.contains("0 hit"), "{text}");

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use isr_core::config::{
-    Config, ConfigError, check_concurrency, check_token, parse_build_id_file, parse_bytes,
-    parse_duration_ms, parse_duration_secs, parse_expire, parse_listen, parse_origin,
-    parse_revalidate, require_positive,
+    Config, ConfigError, RedisSettings, check_concurrency, check_token, parse_build_id_file,
+    parse_bytes, parse_duration_ms, parse_duration_secs, parse_expire, parse_listen, parse_origin,
+    parse_redis_prefix, parse_redis_url, parse_revalidate, require_positive,
 };
 use isr_core::policy::Revalidate;
 
@@ -210,6 +210,26 @@ pub(crate) struct ServeArgs {
     /// [default: 10MiB]
     #[arg(long, env = "ISR_MAX_ENTRY_SIZE", value_name = "BYTES", value_parser = parse_positive_bytes)]
     pub(crate) max_entry_size: Option<u64>,
+
+    /// Share the cache with other isr nodes through Redis or Valkey, like
+    /// redis://127.0.0.1:6379/0 (rediss:// for TLS).
+    ///
+    /// Entries, purge records and render locks live in Redis; each node keeps its own
+    /// memory tier, renders a page once across all nodes, and hears every purge at once.
+    /// A password may be in the URL (redis://:PASSWORD@host:port) or in
+    /// ISR_REDIS_PASSWORD. Without this, the embedded on-disk store (--cache-dir) is used.
+    #[arg(long, env = "ISR_REDIS", value_name = "URL", hide_env_values = true, value_parser = secret)]
+    pub(crate) redis: Option<Secret>,
+
+    /// The namespace of isr's keys and channel in Redis, so several sites can share one.
+    /// [default: isr]
+    #[arg(long, env = "ISR_REDIS_PREFIX", value_name = "PREFIX", value_parser = parse_redis_prefix)]
+    pub(crate) redis_prefix: Option<String>,
+
+    /// The Redis password, when the URL has none. Prefer the environment variable: a flag
+    /// is visible in the process list.
+    #[arg(long, env = "ISR_REDIS_PASSWORD", value_name = "PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub(crate) redis_password: Option<Secret>,
 
     /// What to log: error, warn, info, debug or trace, or a filter like isr=debug,warn.
     #[arg(long, env = "ISR_LOG", value_name = "LEVEL", default_value = "info")]
@@ -439,6 +459,37 @@ impl ServeArgs {
         if let Some(path) = &self.build_id_file {
             config.build_id = read_build_id_file(path)?;
         }
+        self.apply_redis_overrides(config)
+    }
+
+    fn apply_redis_overrides(&self, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(url) = &self.redis {
+            let url = parse_redis_url(&url.0).map_err(|e| {
+                ConfigError::unplaced(COMMAND_LINE, format!("--redis (ISR_REDIS): {e}"))
+            })?;
+            let redis = config.redis.take().unwrap_or_default();
+            config.redis = Some(RedisSettings { url, ..redis });
+        }
+        let needs_redis = |flag: &str| {
+            ConfigError::unplaced(
+                COMMAND_LINE,
+                format!("{flag} needs a Redis URL: pass --redis URL or set [redis] url"),
+            )
+        };
+        if let Some(prefix) = &self.redis_prefix {
+            let redis = config
+                .redis
+                .as_mut()
+                .ok_or_else(|| needs_redis("--redis-prefix"))?;
+            redis.prefix.clone_from(prefix);
+        }
+        if let Some(password) = &self.redis_password {
+            let redis = config
+                .redis
+                .as_mut()
+                .ok_or_else(|| needs_redis("--redis-password (ISR_REDIS_PASSWORD)"))?;
+            redis.password = Some(password.0.clone());
+        }
         Ok(())
     }
 }
@@ -655,6 +706,44 @@ max_entry_size = 4
     }
 
     #[test]
+    fn redis_flags_turn_on_distributed_mode() {
+        let origin = ["--origin", "http://127.0.0.1:1"];
+        assert!(load(&origin).unwrap().redis.is_none(), "off by default");
+        let config = load(&[
+            origin[0],
+            origin[1],
+            "--redis",
+            "redis://127.0.0.1:6379/1",
+            "--redis-prefix",
+            "shop",
+            "--redis-password",
+            "pw-from-env",
+        ])
+        .unwrap();
+        let redis = config.redis.unwrap();
+        assert_eq!(redis.url, "redis://127.0.0.1:6379/1");
+        assert_eq!(redis.prefix, "shop");
+        assert_eq!(redis.password.as_deref(), Some("pw-from-env"));
+        assert_eq!(redis.lock_ttl_ms, RedisSettings::default().lock_ttl_ms);
+
+        let error = load(&[origin[0], origin[1], "--redis", "http://user:hunter2@h"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--redis") && error.contains("redis://"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("hunter2"),
+            "a password is never echoed: {error}"
+        );
+        let error = load(&[origin[0], origin[1], "--redis-prefix", "shop"])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--redis URL"), "{error}");
+    }
+
+    #[test]
     fn the_file_beats_the_defaults_where_no_flag_is_given() {
         let file = config_file(
             "origin = \"http://file:1\"\nmemory = \"1MiB\"\nsite = \"file\"\n[[route]]\npath = \"/a\"\n",
@@ -761,7 +850,7 @@ max_entry_size = 4
             assert_eq!(env, Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 20);
+        assert_eq!(checked, 23);
     }
 
     #[test]

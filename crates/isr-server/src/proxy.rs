@@ -21,10 +21,11 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use isr::{Body, Clock, HttpOrigin, IsrLayer, IsrService, OriginError, SystemClock};
 use isr_core::config::Config;
+use isr_core::config::RedisSettings;
 use isr_core::path::normalize_path;
 use isr_core::plan::is_admin_path;
 use isr_core::store::{StoreError, TagStore};
-use isr_store::{DiskError, DiskStore, MemoryStore, TieredStore};
+use isr_store::{DiskError, DiskStore, MemoryStore, RedisStore, RedisTierError, TieredStore};
 use tokio::net::TcpListener;
 use tower::{Layer, Service, ServiceExt};
 
@@ -42,6 +43,8 @@ pub enum StartError {
     Origin(#[from] OriginError),
     #[error(transparent)]
     Store(#[from] DiskError),
+    #[error(transparent)]
+    Redis(#[from] RedisTierError),
     #[error("cannot load the recorded purges: {0}")]
     Purges(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
@@ -51,12 +54,21 @@ pub enum StartError {
     },
 }
 
-/// The stores of one proxy: the memory tier over the on-disk store (entries), and the
-/// on-disk store again as the durable record of purges.
+/// The stores of one proxy: the memory tier over a durable tier (entries), and that
+/// durable tier again as the record of purges.
 #[derive(Clone)]
 pub struct Stores {
     pub entries: Arc<TieredStore>,
-    pub disk: Arc<DiskStore>,
+    pub durable: Durable,
+}
+
+/// The durable tier of one proxy.
+#[derive(Clone)]
+pub enum Durable {
+    /// The embedded on-disk store: this node alone.
+    Disk(Arc<DiskStore>),
+    /// Redis, shared with every node using the same prefix.
+    Redis(Arc<RedisStore>),
 }
 
 /// Open the on-disk store in `dir`, with a memory tier of `memory_bytes` over it.
@@ -64,7 +76,25 @@ pub fn open_store(dir: &Path, memory_bytes: u64) -> Result<Stores, DiskError> {
     let disk = Arc::new(DiskStore::open(dir)?);
     let memory = Arc::new(MemoryStore::new(memory_bytes));
     let entries = Arc::new(TieredStore::new(memory, Arc::clone(&disk) as _));
-    Ok(Stores { entries, disk })
+    Ok(Stores {
+        entries,
+        durable: Durable::Disk(disk),
+    })
+}
+
+/// Connect to the Redis `settings` names (in the background: a Redis that is down is a
+/// degraded start, not a failed one), with a memory tier of `memory_bytes` in front.
+pub fn open_redis_store(
+    settings: &RedisSettings,
+    memory_bytes: u64,
+) -> Result<Stores, RedisTierError> {
+    let redis = RedisStore::connect(settings)?;
+    let memory = Arc::new(MemoryStore::new(memory_bytes));
+    let entries = Arc::new(TieredStore::shared(memory, Arc::clone(&redis) as _));
+    Ok(Stores {
+        entries,
+        durable: Durable::Redis(redis),
+    })
 }
 
 /// A configured proxy, ready to serve.
@@ -76,7 +106,10 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy for `config` on the system clock, with the store `config` names.
     pub async fn from_config(config: Config) -> Result<Proxy, StartError> {
-        let stores = open_store(Path::new(&config.cache_dir), config.memory_bytes)?;
+        let stores = match &config.redis {
+            Some(redis) => open_redis_store(redis, config.memory_bytes)?,
+            None => open_store(Path::new(&config.cache_dir), config.memory_bytes)?,
+        };
         Proxy::new(config, stores, Arc::new(SystemClock)).await
     }
 
@@ -89,12 +122,25 @@ impl Proxy {
     ) -> Result<Proxy, StartError> {
         let origin = HttpOrigin::new(config.origin.as_deref().ok_or(StartError::NoOrigin)?)?;
         let admin_token = config.admin_token.clone();
-        let purges: Arc<dyn TagStore> = Arc::clone(&stores.disk) as _;
-        let layer = IsrLayer::with_clock(config, stores.entries, purges, clock);
-        layer.restore_purges().await?;
+        let (layer, disk) = match stores.durable {
+            Durable::Disk(disk) => {
+                let purges: Arc<dyn TagStore> = Arc::clone(&disk) as _;
+                let layer = IsrLayer::with_clock(config, stores.entries, purges, clock);
+                layer.restore_purges().await?;
+                (layer, Some(disk))
+            }
+            Durable::Redis(redis) => {
+                let layer = IsrLayer::clustered(config, stores.entries, redis, clock);
+                // Without Redis the node starts degraded; the purge records are loaded as
+                // soon as it is reachable (the subscription asks for a resync).
+                if let Err(error) = layer.restore_purges().await {
+                    tracing::warn!(%error, "cannot load the purge records from redis yet");
+                }
+                (layer, None)
+            }
+        };
         let isr = layer.layer(origin);
-        let admin =
-            admin_token.map(|token| isr::admin::router(isr.handle(), token, Some(stores.disk)));
+        let admin = admin_token.map(|token| isr::admin::router(isr.handle(), token, disk));
         Ok(Proxy {
             layer,
             service: Dispatch { isr, admin },

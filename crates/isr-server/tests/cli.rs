@@ -3,16 +3,14 @@
 
 mod support;
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output, Stdio};
 
 use http::Request;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use isr::Body;
-use support::TestOrigin;
+use support::{KillOnDrop, TestOrigin, free_port, wait_until_listening};
 
 const ISR: &str = env!("CARGO_BIN_EXE_isr");
 
@@ -137,24 +135,6 @@ fn help_lists_the_commands_and_flags() {
     }
 }
 
-/// Kills the child process when dropped, whatever happened to the test.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn serve_serves_a_miss_then_a_hit() {
     let origin = TestOrigin::start().await;
@@ -172,21 +152,7 @@ async fn serve_serves_a_miss_then_a_hit() {
             .spawn()
             .expect("start isr serve"),
     );
-    // Wait until it accepts connections (or exits, which is a failure).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if tokio::net::TcpStream::connect(&listen).await.is_ok() {
-            break;
-        }
-        if let Some(status) = child.0.try_wait().unwrap() {
-            panic!("isr serve exited early with {status}");
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "isr serve never listened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_listening(&mut child, &listen).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
     let mut answers = Vec::new();
     for _ in 0..2 {

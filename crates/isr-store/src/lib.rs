@@ -1,5 +1,6 @@
 //! Native storage backends for isr: the byte-bounded memory tier, the on-disk store
-//! (redb), and the tiered store that puts the first in front of the second.
+//! (redb), the Redis tier shared by several nodes, and the tiered store that puts the
+//! memory tier in front of either.
 //!
 //! Every backend implements the `isr-core` storage traits and passes the one
 //! conformance suite (`tests/conformance.rs`). Invariants they all keep:
@@ -13,13 +14,22 @@
 //! - [`memory`]: [`MemoryStore`] (the L1, with a synchronous hit path), [`MemoryTags`],
 //!   [`MemoryLocks`].
 //! - [`disk`]: [`DiskStore`], entries and tags persisted in one redb file.
+//! - [`redis_tier`]: [`RedisStore`], entries, purge records and render locks in Redis,
+//!   with announcements between nodes.
+//! - [`cluster`]: [`Cluster`], what nodes sharing one tier hear from each other.
 //! - [`tiered`]: [`TieredStore`], L1 over any durable [`EntryStore`](isr_core::store::EntryStore),
 //!   or L1 alone ([`TieredStore::memory_only`]).
 
+pub mod cluster;
 pub mod disk;
 pub mod memory;
+pub mod redis_tier;
 pub mod tiered;
 
+pub use cluster::{Cluster, ClusterEvent, ClusterStatus};
 pub use disk::{DiskError, DiskStats, DiskStore};
 pub use memory::{EntryWeighter, MemoryLocks, MemoryStore, MemoryTags};
+#[cfg(feature = "testing")]
+pub use redis_tier::testing;
+pub use redis_tier::{RedisStore, RedisTierError};
 pub use tiered::{Absent, TieredStore};

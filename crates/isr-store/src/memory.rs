@@ -334,6 +334,23 @@ impl LockStore for MemoryLocks {
         Ok(Some(token))
     }
 
+    async fn extend(
+        &self,
+        key: &str,
+        token: &LockToken,
+        ttl_ms: u64,
+        now: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let mut locks = lock(&self.locks);
+        match locks.get_mut(key) {
+            Some((holder, expires_at)) if holder == token && *expires_at > now => {
+                *expires_at = UnixMillis(now.0.saturating_add(ttl_ms));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError> {
         let mut locks = lock(&self.locks);
         match locks.get(key) {

@@ -2,7 +2,9 @@
 //!
 //! Invariants:
 //! - What is in L1 was committed to L2: a put writes L2 first, then L1; a failed L2
-//!   write leaves L1 untouched.
+//!   write leaves L1 untouched. One exception, for an L2 shared over the network
+//!   ([`TieredStore::shared`]): while it is unreachable ([`StoreError::Unavailable`]), a
+//!   put still lands in L1, so the node keeps serving what it renders (degraded, not down).
 //! - A read that misses L1 refills it from L2, but never over a newer write: the refill
 //!   reserves the key in L1 before reading L2, and any put or remove in between cancels
 //!   it. So L1 never resurrects a removed entry or an overwritten one.
@@ -23,6 +25,8 @@ pub struct TieredStore {
     l2: Arc<dyn EntryStore>,
     /// No durable tier: `l2` is [`Absent`] and every operation goes to `l1` alone.
     memory_only: bool,
+    /// `l2` is shared over the network: when it is unreachable, puts still fill `l1`.
+    degrade_to_l1: bool,
 }
 
 impl std::fmt::Debug for TieredStore {
@@ -39,6 +43,17 @@ impl TieredStore {
             l1,
             l2,
             memory_only: false,
+            degrade_to_l1: false,
+        }
+    }
+
+    /// L1 over an L2 shared by several nodes over the network (Redis). While the L2 is
+    /// unreachable, a put still fills L1 (and reports the L2's error), so the node keeps
+    /// answering from memory.
+    pub fn shared(l1: Arc<MemoryStore>, l2: Arc<dyn EntryStore>) -> TieredStore {
+        TieredStore {
+            degrade_to_l1: true,
+            ..TieredStore::new(l1, l2)
         }
     }
 
@@ -49,6 +64,7 @@ impl TieredStore {
             l1: Arc::new(MemoryStore::new(capacity_bytes)),
             l2: Arc::new(Absent),
             memory_only: true,
+            degrade_to_l1: false,
         }
     }
 
@@ -93,7 +109,14 @@ impl EntryStore for TieredStore {
 
     async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError> {
         if !self.memory_only {
-            self.l2.put(key, Arc::clone(&entry)).await?;
+            match self.l2.put(key, Arc::clone(&entry)).await {
+                Ok(()) => {}
+                Err(error @ StoreError::Unavailable(_)) if self.degrade_to_l1 => {
+                    self.l1.insert_sync(key, entry);
+                    return Err(error);
+                }
+                Err(error) => return Err(error),
+            }
         }
         self.l1.insert_sync(key, entry);
         Ok(())
@@ -268,6 +291,21 @@ mod tests {
         });
         assert!(store.put("k", entry(1)).await.is_err());
         assert!(l1.get_sync("k").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_shared_l2_that_is_unreachable_still_fills_l1() {
+        let l1 = Arc::new(MemoryStore::new(1024 * 1024));
+        let l2 = Arc::new(ScriptedL2 {
+            fail_puts: true,
+            ..ScriptedL2::default()
+        });
+        let store = TieredStore::shared(Arc::clone(&l1), l2);
+        assert!(matches!(
+            store.put("k", entry(1)).await,
+            Err(StoreError::Unavailable(_))
+        ));
+        assert_eq!(l1.get_sync("k"), Some(entry(1)));
     }
 
     #[tokio::test]

@@ -2,20 +2,23 @@
 //!
 //! The checks are written once, as generic async functions over the `isr-core` traits
 //! (modules `entries`, `tags`, `locks`), and instantiated per backend by the
-//! `*_suite!` macros at the bottom. To add a backend (Redis, say), write a fixture that
-//! returns it and add one macro line; lock checks take a [`locks::Clock`] so a backend
-//! with its own clock waits in real time instead of being handed a future `now`.
+//! `*_suite!` macros at the bottom. To add a backend, write a fixture that returns it (and
+//! whatever must outlive it) and add one macro line; lock checks take a [`locks::Clock`]
+//! so a backend with its own clock (Redis) waits in real time instead of being handed a
+//! future `now`. The Redis fixtures start their own `redis-server` on a free port.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use isr_core::UnixMillis;
+use isr_core::config::RedisSettings;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
-use isr_core::store::{EntryStore, LockStore, TagStore};
-use isr_store::{DiskStore, MemoryLocks, MemoryStore, MemoryTags, TieredStore};
+use isr_core::store::{EntryStore, LockStore, LockToken, TagStore};
+use isr_store::testing::RedisServer;
+use isr_store::{DiskStore, MemoryLocks, MemoryStore, MemoryTags, RedisStore, TieredStore};
 use tempfile::TempDir;
 
 /// A deterministic entry whose every field depends on `seed`, with a binary body.
@@ -516,7 +519,6 @@ pub(crate) mod locks {
         /// The backend uses the `now` passed in: expiry is tested by passing a later `now`.
         Caller,
         /// The backend keeps its own clock (e.g. Redis `PX`): expiry is tested by waiting.
-        #[allow(dead_code)]
         Own,
     }
 
@@ -570,6 +572,45 @@ pub(crate) mod locks {
         assert!(!locks.unlock("render:never", &token).await.unwrap());
     }
 
+    pub(crate) async fn only_the_holder_extends<L: LockStore>(locks: &L, clock: Clock) {
+        let ttl_ms = 300;
+        let token = locks
+            .try_lock("render:f", ttl_ms, NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let stranger = LockToken("not-the-holder".to_owned());
+        assert!(
+            !locks
+                .extend("render:f", &stranger, 60_000, NOW)
+                .await
+                .unwrap()
+        );
+        assert!(locks.extend("render:f", &token, 60_000, NOW).await.unwrap());
+        // Past the first ttl, the extended lock is still held.
+        let later = match clock {
+            Clock::Caller => UnixMillis(NOW.0 + ttl_ms * 2),
+            Clock::Own => {
+                tokio::time::sleep(std::time::Duration::from_millis(ttl_ms * 2)).await;
+                NOW
+            }
+        };
+        assert!(
+            locks
+                .try_lock("render:f", ttl_ms, later)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(locks.unlock("render:f", &token).await.unwrap());
+        assert!(
+            !locks
+                .extend("render:f", &token, 60_000, later)
+                .await
+                .unwrap()
+        );
+    }
+
     pub(crate) async fn lock_expires<L: LockStore>(locks: &L, clock: Clock) {
         let ttl_ms = 200;
         let first = locks
@@ -619,6 +660,23 @@ fn memory_locks() -> (Arc<MemoryLocks>, Option<TempDir>) {
     (Arc::new(MemoryLocks::new()), None)
 }
 
+/// A Redis store on a server of its own (stopped when the test ends).
+fn redis_store() -> (Arc<RedisStore>, RedisServer) {
+    let server = RedisServer::start();
+    let settings = RedisSettings {
+        url: server.url(),
+        timeout_ms: 5_000,
+        ..RedisSettings::default()
+    };
+    (RedisStore::connect(&settings).unwrap(), server)
+}
+
+fn tiered_over_redis() -> (Arc<TieredStore>, RedisServer) {
+    let (redis, server) = redis_store();
+    let l1 = Arc::new(MemoryStore::new(64 * 1024 * 1024));
+    (Arc::new(TieredStore::new(l1, redis)), server)
+}
+
 macro_rules! entry_store_suite {
     ($name:ident, $fixture:path) => {
         mod $name {
@@ -638,7 +696,7 @@ macro_rules! entry_store_suite {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_puts_leave_one_whole_entry() {
-                let (store, _dir) = $fixture();
+                let (store, _guard) = $fixture();
                 entries::concurrent_puts_leave_one_whole_entry(store).await;
             }
         }
@@ -646,7 +704,7 @@ macro_rules! entry_store_suite {
     (@test $fixture:path, $check:ident) => {
         #[tokio::test]
         async fn $check() {
-            let (store, _dir) = $fixture();
+            let (store, _guard) = $fixture();
             entries::$check(&*store).await;
         }
     };
@@ -670,7 +728,7 @@ macro_rules! tag_store_suite {
     (@test $fixture:path, $check:ident) => {
         #[tokio::test]
         async fn $check() {
-            let (tags, _dir) = $fixture();
+            let (tags, _guard) = $fixture();
             tags::$check(&*tags).await;
         }
     };
@@ -683,19 +741,25 @@ macro_rules! lock_store_suite {
 
             #[tokio::test]
             async fn lock_is_exclusive() {
-                let (locks, _dir) = $fixture();
+                let (locks, _guard) = $fixture();
                 locks::lock_is_exclusive(&*locks).await;
             }
 
             #[tokio::test]
             async fn only_the_holder_unlocks() {
-                let (locks, _dir) = $fixture();
+                let (locks, _guard) = $fixture();
                 locks::only_the_holder_unlocks(&*locks).await;
             }
 
             #[tokio::test]
+            async fn only_the_holder_extends() {
+                let (locks, _guard) = $fixture();
+                locks::only_the_holder_extends(&*locks, $clock).await;
+            }
+
+            #[tokio::test]
             async fn lock_expires() {
-                let (locks, _dir) = $fixture();
+                let (locks, _guard) = $fixture();
                 locks::lock_expires(&*locks, $clock).await;
             }
         }
@@ -705,8 +769,12 @@ macro_rules! lock_store_suite {
 entry_store_suite!(memory_entry_store, memory_entries);
 entry_store_suite!(disk_entry_store, disk_store);
 entry_store_suite!(tiered_entry_store, tiered_over_disk);
+entry_store_suite!(redis_entry_store, redis_store);
+entry_store_suite!(tiered_over_redis_entry_store, tiered_over_redis);
 
 tag_store_suite!(memory_tag_store, memory_tags);
 tag_store_suite!(disk_tag_store, disk_store);
+tag_store_suite!(redis_tag_store, redis_store);
 
 lock_store_suite!(memory_lock_store, memory_locks, locks::Clock::Caller);
+lock_store_suite!(redis_lock_store, redis_store, locks::Clock::Own);

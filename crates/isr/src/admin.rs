@@ -20,19 +20,15 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use isr_core::freshness::PurgeMode;
-use isr_core::plan::constant_time_eq;
-use isr_core::purge::Target;
+use isr_core::admin::{RevalidateRequest, Skipped, UNAUTHORIZED, bearer_token, token_matches};
 use isr_store::DiskStore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::handle::{Isr, Regeneration};
 
-/// Largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Most items in one list of a revalidate request.
-pub const MAX_ITEMS: usize = 1_000;
+pub use isr_core::admin::{MAX_BODY_BYTES, MAX_ITEMS};
+
 /// Most entries in one listing page.
 pub const MAX_PAGE: usize = 1_000;
 
@@ -80,10 +76,7 @@ impl ApiError {
     }
 
     fn unauthorized() -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong admin token: send Authorization: Bearer <ISR_ADMIN_TOKEN>",
-        )
+        ApiError::new(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
     }
 }
 
@@ -106,16 +99,12 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
 }
 
 impl AdminState {
-    fn token_matches(&self, given: &str) -> bool {
-        !self.token.is_empty() && constant_time_eq(given.as_bytes(), self.token.as_bytes())
-    }
-
     fn bearer_ok(&self, headers: &HeaderMap) -> bool {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|token| self.token_matches(token.trim()))
+            .and_then(bearer_token)
+            .is_some_and(|token| token_matches(&self.token, token))
     }
 
     fn require_bearer(&self, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -127,46 +116,7 @@ impl AdminState {
     }
 }
 
-/// `POST /_isr/revalidate`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevalidateRequest {
-    paths: Option<Vec<String>>,
-    tags: Option<Vec<String>>,
-    prefixes: Option<Vec<String>>,
-    /// Raw cache keys (one variant of one path each), as `GET /_isr/entries` lists them.
-    keys: Option<Vec<String>>,
-    mode: Option<PurgeMode>,
-    #[serde(default)]
-    regenerate: bool,
-    #[serde(default)]
-    if_cached: bool,
-    /// The webhook shape: the token in the body instead of a header.
-    secret: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct RevalidateAnswer {
-    mode: PurgeMode,
-    purged: Purged,
-    regenerating: Vec<String>,
-    skipped: Vec<Skipped>,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct Purged {
-    paths: usize,
-    tags: usize,
-    prefixes: usize,
-    keys: usize,
-}
-
-#[derive(Debug, Serialize)]
-struct Skipped {
-    path: String,
-    reason: &'static str,
-}
-
+/// `POST /_isr/revalidate` (see [`RevalidateRequest`]).
 async fn revalidate(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
@@ -175,102 +125,47 @@ async fn revalidate(
     let bearer_ok = state.bearer_ok(&headers);
     let body =
         body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
-    let request = match axum::Json::<RevalidateRequest>::from_bytes(&body) {
-        Ok(axum::Json(request)) => request,
+    let request = match RevalidateRequest::from_json(&body) {
+        Ok(request) => request,
         // Say nothing about the body to a caller without the token.
         Err(_) if !bearer_ok => return Err(ApiError::unauthorized()),
-        Err(rejection) => return Err(ApiError::bad_request(rejection.body_text())),
+        Err(message) => return Err(ApiError::bad_request(message)),
     };
     let secret_ok = request
         .secret
         .as_deref()
-        .is_some_and(|secret| state.token_matches(secret));
+        .is_some_and(|secret| token_matches(&state.token, secret));
     if !bearer_ok && !secret_ok {
         return Err(ApiError::unauthorized());
     }
-    let paths = targets("paths", request.paths.as_deref(), Target::path)?;
-    let tags = targets("tags", request.tags.as_deref(), Target::tag)?;
-    let prefixes = targets("prefixes", request.prefixes.as_deref(), Target::prefix)?;
-    let keys = targets("keys", request.keys.as_deref(), Target::key)?;
-    if paths.is_empty() && tags.is_empty() && prefixes.is_empty() && keys.is_empty() {
-        return Err(ApiError::bad_request(
-            "nothing to revalidate: give `paths`, `tags`, `prefixes` or `keys`",
-        ));
-    }
-    let mode = request.mode.unwrap_or(PurgeMode::Soft);
-    let all: Vec<Target> = paths
-        .iter()
-        .chain(&tags)
-        .chain(&prefixes)
-        .chain(&keys)
-        .cloned()
-        .collect();
-    state.isr.purge(&all, mode).await.map_err(|e| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("purge failed: {e}"),
-        )
-    })?;
-    let mut answer = RevalidateAnswer {
-        mode,
-        purged: Purged {
-            paths: paths.len(),
-            tags: tags.len(),
-            prefixes: prefixes.len(),
-            keys: keys.len(),
-        },
-        regenerating: Vec::new(),
-        skipped: Vec::new(),
-    };
-    if request.regenerate {
-        for target in &paths {
-            let Target::Path(path) = target else { continue };
-            let reason = match state.isr.regenerate(path, request.if_cached).await {
-                Regeneration::Started | Regeneration::AlreadyRunning => {
-                    answer.regenerating.push(path.clone());
-                    continue;
-                }
-                Regeneration::NotCached => "not cached",
-                Regeneration::NotCacheable => "not cacheable",
-                Regeneration::Invalid(_) => "invalid path",
-            };
-            answer.skipped.push(Skipped {
-                path: path.clone(),
-                reason,
-            });
-        }
+    let revalidation = request.check().map_err(ApiError::bad_request)?;
+    state
+        .isr
+        .purge(&revalidation.targets(), revalidation.mode)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("purge failed: {e}"),
+            )
+        })?;
+    let mut answer = revalidation.answer();
+    for path in revalidation.paths_to_regenerate() {
+        let reason = match state.isr.regenerate(path, revalidation.if_cached).await {
+            Regeneration::Started | Regeneration::AlreadyRunning => {
+                answer.regenerating.push(path.to_owned());
+                continue;
+            }
+            Regeneration::NotCached => "not cached",
+            Regeneration::NotCacheable => "not cacheable",
+            Regeneration::Invalid(_) => "invalid path",
+        };
+        answer.skipped.push(Skipped {
+            path: path.to_owned(),
+            reason,
+        });
     }
     Ok(json_response(StatusCode::OK, &answer))
-}
-
-/// Parse one list of a revalidate request: absent is fine, empty is an error, and each
-/// item must be a valid target.
-fn targets(
-    field: &str,
-    items: Option<&[String]>,
-    parse: impl Fn(&str) -> Result<Target, isr_core::purge::TargetError>,
-) -> Result<Vec<Target>, ApiError> {
-    let Some(items) = items else {
-        return Ok(Vec::new());
-    };
-    if items.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "`{field}` is empty: leave it out, or list at least one"
-        )));
-    }
-    if items.len() > MAX_ITEMS {
-        return Err(ApiError::bad_request(format!(
-            "`{field}` has {} items; at most {MAX_ITEMS} per request",
-            items.len()
-        )));
-    }
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            parse(item).map_err(|e| ApiError::bad_request(format!("`{field}[{i}]` {e}")))
-        })
-        .collect()
 }
 
 /// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`.
@@ -370,9 +265,11 @@ async fn stats(
                 "bypass": counters.bypasses,
             },
             "renders": counters.renders,
+            "rendered_elsewhere": counters.rendered_elsewhere,
             "coalesced": counters.coalesced,
             "regenerations": { "ok": counters.regenerations_ok, "failed": counters.regenerations_failed },
             "purge_records": state.isr.purge_records(),
+            "cluster": state.isr.cluster(),
         }),
     ))
 }

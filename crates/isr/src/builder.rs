@@ -8,7 +8,7 @@ use std::sync::Arc;
 use isr_core::config::{Config, ConfigError};
 use isr_core::policy::Revalidate;
 use isr_core::store::TagStore;
-use isr_store::{DiskStore, MemoryStore, MemoryTags, TieredStore};
+use isr_store::{Cluster, DiskStore, MemoryStore, MemoryTags, RedisStore, TieredStore};
 
 use crate::clock::{Clock, SystemClock};
 use crate::service::IsrLayer;
@@ -170,6 +170,7 @@ pub struct IsrBuilder {
     routes: Vec<(String, RouteRule)>,
     store: Option<Arc<TieredStore>>,
     purges: Option<Arc<dyn TagStore>>,
+    cluster: Option<Arc<dyn Cluster>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -196,6 +197,7 @@ impl IsrBuilder {
             routes: Vec::new(),
             store: None,
             purges: None,
+            cluster: None,
             clock: Arc::new(SystemClock),
         }
     }
@@ -250,13 +252,26 @@ impl IsrBuilder {
         self
     }
 
+    /// Share entries, purges and render locks with every node using the same Redis (and
+    /// prefix): entries in memory in front of Redis, one render per key across all nodes,
+    /// purges announced to every node. While Redis is unreachable the layer answers from
+    /// memory and the app. [`IsrBuilder::build`] must then run within a Tokio runtime.
+    pub fn redis(mut self, redis: Arc<RedisStore>) -> IsrBuilder {
+        let memory = Arc::new(MemoryStore::new(self.config.memory_bytes));
+        let shared = TieredStore::shared(memory, Arc::clone(&redis) as _);
+        self.store = Some(Arc::new(shared));
+        self.purges = None;
+        self.cluster = Some(redis);
+        self
+    }
+
     /// Keep entries in `store`.
     pub fn store(mut self, store: Arc<TieredStore>) -> IsrBuilder {
         self.store = Some(store);
         self
     }
 
-    /// Record purges in `purges` (default: in memory).
+    /// Record purges in `purges` (default: in memory; with [`IsrBuilder::redis`], in Redis).
     pub fn purges(mut self, purges: Arc<dyn TagStore>) -> IsrBuilder {
         self.purges = Some(purges);
         self
@@ -288,6 +303,9 @@ impl IsrBuilder {
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(TieredStore::memory_only(config.memory_bytes)));
+        if let Some(cluster) = self.cluster {
+            return Ok(IsrLayer::clustered(config, store, cluster, self.clock));
+        }
         let purges = self
             .purges
             .unwrap_or_else(|| Arc::new(MemoryTags::new()) as Arc<dyn TagStore>);

@@ -27,6 +27,11 @@
 //! `data|<key>`, in any [`EntryStore`] (memory, on-disk, tiered). Purge records live in a
 //! [`TagStore`]: give the data cache its own (e.g. a [`MemoryTags`]), since
 //! [`DataCache::invalidate_all`] records a purge of everything in it.
+//!
+//! Several nodes share values and invalidations through Redis
+//! ([`DataCache::redis_builder`]): a value fetched on one node is read by the others, and an
+//! invalidation on any node is honoured by every node. (The fetch itself is deduplicated
+//! per node, not across nodes.)
 
 use std::any::Any;
 use std::fmt;
@@ -43,13 +48,14 @@ use isr_core::freshness::{Freshness, PurgeMode, freshness};
 use isr_core::policy::{Lifetime, Revalidate};
 use isr_core::purge::Target;
 use isr_core::store::{EntryStore, StoreError, TagStore};
-use isr_store::{MemoryStore, MemoryTags};
+use isr_store::{Cluster, MemoryStore, MemoryTags, RedisStore, TieredStore};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
 use crate::flight::{Backoff, Flight, Flights, Join, Outcome};
+use crate::follow::{Follower, follow};
 use crate::purges::PurgeLog;
 
 /// Prefix of every storage key the data cache writes.
@@ -104,6 +110,9 @@ impl fmt::Debug for DataCache {
 
 struct Inner {
     store: Arc<dyn EntryStore>,
+    /// With [`DataCache::redis_builder`]: this node's memory tier over Redis, and its id in
+    /// the cluster's announcements.
+    shared: Option<(Arc<TieredStore>, u64)>,
     /// Every invalidation, durable and mirrored for reads (the same log pages use).
     purges: PurgeLog,
     clock: Arc<dyn Clock>,
@@ -279,6 +288,7 @@ impl Outcome for DataOutcome {
 pub struct DataCacheBuilder {
     store: Arc<dyn EntryStore>,
     purges: Arc<dyn TagStore>,
+    cluster: Option<(Arc<TieredStore>, Arc<dyn Cluster>)>,
     clock: Arc<dyn Clock>,
     retry_min: Duration,
     retry_max: Duration,
@@ -318,9 +328,13 @@ impl DataCacheBuilder {
         let retention = self
             .expire
             .map(|expire| expire.saturating_add(self.stale_if_error));
-        DataCache {
+        let events = self.cluster.as_ref().map(|(_, cluster)| cluster.events());
+        let cache = DataCache {
             inner: Arc::new(Inner {
                 store: self.store,
+                shared: self
+                    .cluster
+                    .map(|(tiered, cluster)| (tiered, cluster.node_id())),
                 purges: PurgeLog::new(self.purges, retention),
                 clock: self.clock,
                 flights: Arc::default(),
@@ -330,7 +344,25 @@ impl DataCacheBuilder {
                 running: watch::Sender::new(0),
                 counters: Counters::default(),
             }),
+        };
+        if let Some(events) = events {
+            tokio::spawn(follow(Arc::downgrade(&cache.inner), events));
         }
+        cache
+    }
+}
+
+impl Follower for Inner {
+    fn purge_log(&self) -> &PurgeLog {
+        &self.purges
+    }
+
+    fn memory(&self) -> Option<&MemoryStore> {
+        self.shared.as_ref().map(|(tiered, _)| tiered.l1())
+    }
+
+    fn node_id(&self) -> u64 {
+        self.shared.as_ref().map_or(0, |(_, node)| *node)
     }
 }
 
@@ -344,12 +376,26 @@ impl DataCache {
         .build()
     }
 
+    /// A cache whose values and invalidations are shared by every node using `redis`,
+    /// with up to `memory_bytes` of values in this node's memory. Give it a Redis store of
+    /// its own prefix (not the pages'): [`DataCache::invalidate_all`] invalidates everything
+    /// under that prefix. [`DataCacheBuilder::build`] must then run within a Tokio runtime
+    /// (it starts the task that hears the other nodes' invalidations).
+    pub fn redis_builder(redis: Arc<RedisStore>, memory_bytes: u64) -> DataCacheBuilder {
+        let memory = Arc::new(MemoryStore::new(memory_bytes));
+        let tiered = Arc::new(TieredStore::shared(memory, Arc::clone(&redis) as _));
+        let mut builder = DataCache::builder(Arc::clone(&tiered) as _, Arc::clone(&redis) as _);
+        builder.cluster = Some((tiered, redis));
+        builder
+    }
+
     /// A cache storing values in `store` (memory, on-disk, tiered; it may be shared with
     /// the page cache) and its purge records in `purges`.
     pub fn builder(store: Arc<dyn EntryStore>, purges: Arc<dyn TagStore>) -> DataCacheBuilder {
         DataCacheBuilder {
             store,
             purges,
+            cluster: None,
             clock: Arc::new(SystemClock),
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),

@@ -23,6 +23,7 @@ use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
 use isr_core::UnixMillis;
 use isr_core::config::Config;
+use isr_core::config::RedisSettings;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Freshness, PurgeMode, freshness};
 use isr_core::headers::{
@@ -33,13 +34,14 @@ use isr_core::key::CacheKey;
 use isr_core::plan::{Plan, PlanError, constant_time_eq, plan};
 use isr_core::policy::BypassReason;
 use isr_core::purge::Target;
-use isr_core::store::{EntryStore, StoreError, TagStore};
-use isr_store::TieredStore;
-use tokio::sync::{Semaphore, oneshot};
+use isr_core::store::{EntryStore, LockToken, StoreError, TagStore};
+use isr_store::{Cluster, ClusterEvent, MemoryStore, TieredStore};
+use tokio::sync::{Semaphore, broadcast, oneshot};
 
 use crate::body::{Body, BoxError};
 use crate::clock::Clock;
 use crate::flight::{Backoff, FlightOutcome, Flights, Join};
+use crate::follow::Follower;
 use crate::purges::PurgeLog;
 use crate::render::{Collected, RenderError, Renderer, fetch};
 use crate::stats::{Counters, Stats};
@@ -47,6 +49,10 @@ use crate::stats::{Counters, Stats};
 /// How long a key whose render was uncacheable skips single flight: its next requests go
 /// to the origin directly instead of queueing behind each other.
 const PASS_MARK: Duration = Duration::from_secs(30);
+
+/// How often a node waiting for another node's render looks for its entry, in case the
+/// announcement was missed.
+const LOCK_POLL: Duration = Duration::from_millis(200);
 
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
@@ -63,6 +69,9 @@ pub(crate) struct Shared {
     regenerations: Arc<Semaphore>,
     secret: HeaderValue,
     counters: Counters,
+    /// The nodes this one shares its store with, if any.
+    pub(crate) cluster: Option<Arc<dyn Cluster>>,
+    lock_ttl_ms: u64,
 }
 
 impl Shared {
@@ -70,8 +79,15 @@ impl Shared {
         config: Config,
         store: Arc<TieredStore>,
         purge_store: Arc<dyn TagStore>,
+        cluster: Option<Arc<dyn Cluster>>,
         clock: Arc<dyn Clock>,
     ) -> Shared {
+        let lock_ttl_ms = config
+            .redis
+            .as_ref()
+            .map_or(RedisSettings::default().lock_ttl_ms, |redis| {
+                redis.lock_ttl_ms
+            });
         let engine = &config.engine;
         // No entry with the default lifetime outlives this: older purge records may be
         // folded (see `PurgeLog`).
@@ -89,6 +105,8 @@ impl Shared {
             pass_marks: quick_cache::sync::Cache::new(10_000),
             secret: render_secret(),
             counters: Counters::default(),
+            cluster,
+            lock_ttl_ms,
         }
     }
 
@@ -122,6 +140,20 @@ impl Shared {
     }
 }
 
+impl Follower for Shared {
+    fn purge_log(&self) -> &PurgeLog {
+        &self.purges
+    }
+
+    fn memory(&self) -> Option<&MemoryStore> {
+        Some(self.store.l1())
+    }
+
+    fn node_id(&self) -> u64 {
+        self.cluster.as_ref().map_or(0, |cluster| cluster.node_id())
+    }
+}
+
 /// A random per-process secret for the recursion guard.
 fn render_secret() -> HeaderValue {
     let secret: u128 = rand::random();
@@ -137,6 +169,8 @@ pub(crate) struct Engine {
 /// A render's result, before anything is stored.
 enum Rendered {
     Storable(Arc<Entry>),
+    /// Another node rendered and stored it while this one waited (already in L1).
+    Found(Arc<Entry>),
     Uncacheable(Response<Body>),
     Failed(Failure),
 }
@@ -151,7 +185,9 @@ enum Failure {
 impl Rendered {
     fn for_joiners(&self) -> FlightOutcome {
         match self {
-            Rendered::Storable(entry) => FlightOutcome::Stored(Arc::clone(entry)),
+            Rendered::Storable(entry) | Rendered::Found(entry) => {
+                FlightOutcome::Stored(Arc::clone(entry))
+            }
             Rendered::Uncacheable(_) => FlightOutcome::Uncacheable,
             Rendered::Failed(_) => FlightOutcome::Failed,
         }
@@ -236,7 +272,7 @@ impl Engine {
                     return Answer::Ready(self.serve(&entry, CacheStatus::Hit, &parts, now));
                 }
                 Freshness::Stale => {
-                    self.regenerate(&cache_plan.key, || Job::from(&cache_plan));
+                    self.regenerate(&cache_plan.key, &entry, || Job::from(&cache_plan));
                     return Answer::Ready(self.serve(&entry, CacheStatus::Stale, &parts, now));
                 }
                 Freshness::Expired { .. } | Freshness::Purged => {}
@@ -267,7 +303,7 @@ impl Engine {
                     Freshness::Fresh => return self.serve(&entry, CacheStatus::Hit, &parts, now),
                     Freshness::Stale => {
                         let key = job.key.clone();
-                        self.regenerate(&key, move || job);
+                        self.regenerate(&key, &entry, move || job);
                         return self.serve(&entry, CacheStatus::Stale, &parts, now);
                     }
                     Freshness::Expired {
@@ -319,10 +355,10 @@ impl Engine {
                 let (sender, receiver) = oneshot::channel();
                 let request = self.render_request(&job, Some(&parts.headers));
                 let engine = Arc::clone(&self);
-                let had_entry = fallback.is_some();
                 let task_job = job.clone();
+                let had = fallback.clone();
                 tokio::spawn(async move {
-                    let rendered = engine.render_and_store(&task_job, request, had_entry).await;
+                    let rendered = engine.render_once(&task_job, request, had.as_ref()).await;
                     flight.finish(rendered.for_joiners());
                     let _ = sender.send(rendered);
                 });
@@ -364,8 +400,8 @@ impl Engine {
 
     /// A stale entry was served: regenerate it in the background, once, unless a recent
     /// failure asks to wait.
-    fn regenerate(self: &Arc<Self>, key: &CacheKey, job: impl FnOnce() -> Job) {
-        self.spawn_regeneration(key, job, true);
+    fn regenerate(self: &Arc<Self>, key: &CacheKey, stale: &Arc<Entry>, job: impl FnOnce() -> Job) {
+        self.spawn_regeneration(key, Some(stale), job, true);
     }
 
     /// Start a background regeneration of `key` unless one is running (or, with
@@ -374,6 +410,7 @@ impl Engine {
     fn spawn_regeneration(
         self: &Arc<Self>,
         key: &CacheKey,
+        had: Option<&Arc<Entry>>,
         job: impl FnOnce() -> Job,
         respect_backoff: bool,
     ) -> bool {
@@ -385,6 +422,7 @@ impl Engine {
             return false;
         };
         let job = job();
+        let had = had.cloned();
         let engine = Arc::clone(self);
         tokio::spawn(async move {
             let permits = Arc::clone(&engine.shared.regenerations);
@@ -392,9 +430,15 @@ impl Engine {
                 return;
             };
             let request = engine.render_request(&job, None);
-            let rendered = engine.render_and_store(&job, request, true).await;
-            let ok = matches!(rendered, Rendered::Storable(_));
-            engine.shared.counters.regenerated(ok);
+            let rendered = engine.render_once(&job, request, had.as_ref()).await;
+            match rendered {
+                Rendered::Storable(_) => engine.shared.counters.regenerated(true),
+                Rendered::Failed(_) | Rendered::Uncacheable(_) => {
+                    engine.shared.counters.regenerated(false);
+                }
+                // Another node's render: counted as `rendered_elsewhere`.
+                Rendered::Found(_) => {}
+            }
             flight.finish(rendered.for_joiners());
         });
         true
@@ -416,20 +460,22 @@ impl Engine {
         let mut cached = Vec::new();
         for job in &jobs {
             let entry = self.shared.store.get(job.key.storage()).await;
-            if matches!(entry, Ok(Some(entry)) if entry.key == job.key.raw()) {
-                cached.push(job.clone());
+            if let Ok(Some(entry)) = entry
+                && entry.key == job.key.raw()
+            {
+                cached.push((job.clone(), Some(entry)));
             }
         }
         if cached.is_empty() {
             if if_cached {
                 return Regeneration::NotCached;
             }
-            cached.extend(jobs.into_iter().take(1));
+            cached.extend(jobs.into_iter().take(1).map(|job| (job, None)));
         }
         let mut started = false;
-        for job in cached {
+        for (job, had) in cached {
             let key = job.key.clone();
-            started |= self.spawn_regeneration(&key, move || job, false);
+            started |= self.spawn_regeneration(&key, had.as_ref(), move || job, false);
         }
         if started {
             Regeneration::Started
@@ -445,6 +491,73 @@ impl Engine {
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// Render `job` and store it, once across every node sharing the store. Without a
+    /// cluster this is [`Engine::render_and_store`]. With one: take the cluster's lock on
+    /// the key (kept alive while the render runs); while another node holds it, wait for
+    /// its entry (announced, or found by polling now and then) and take that instead. A
+    /// node that cannot reach the cluster, or waits past `lock_timeout`, renders itself.
+    /// `had`: the entry this node already has, which another node's must be newer than.
+    async fn render_once(
+        &self,
+        job: &Job,
+        request: Request<Body>,
+        had: Option<&Arc<Entry>>,
+    ) -> Rendered {
+        let Some(cluster) = self.shared.cluster.as_deref() else {
+            return self.render_and_store(job, request, had.is_some()).await;
+        };
+        let key = job.key.storage();
+        let ttl_ms = self.shared.lock_ttl_ms;
+        // Listen before asking, so an announcement between the two is not missed.
+        let mut events = cluster.events();
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(self.shared.config.engine.lock_timeout_ms);
+        loop {
+            match cluster.try_lock(key, ttl_ms, self.now()).await {
+                Ok(Some(token)) => {
+                    let rendered = match self.stored_elsewhere(job, had).await {
+                        Some(entry) => Rendered::Found(entry),
+                        None => {
+                            let work = self.render_and_store(job, request, had.is_some());
+                            keep_lock(cluster, key, &token, ttl_ms, &*self.shared.clock, work).await
+                        }
+                    };
+                    if let Err(error) = cluster.unlock(key, &token).await {
+                        tracing::debug!(%error, key = job.key.raw(), "could not release a render lock; it will expire");
+                    }
+                    return rendered;
+                }
+                Ok(None) => {
+                    wait_for_stored(&mut events, key, LOCK_POLL).await;
+                    if let Some(entry) = self.stored_elsewhere(job, had).await {
+                        return Rendered::Found(entry);
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                }
+                // Degraded: no cross-node dedup until the cluster is back.
+                Err(_) => break,
+            }
+        }
+        self.render_and_store(job, request, had.is_some()).await
+    }
+
+    /// A servable entry for `job` that another node stored in the shared tier, newer than
+    /// `had`; put in this node's memory tier.
+    async fn stored_elsewhere(&self, job: &Job, had: Option<&Arc<Entry>>) -> Option<Arc<Entry>> {
+        let key = job.key.storage();
+        let entry = self.shared.store.l2().get(key).await.ok()??;
+        let usable = entry.key == job.key.raw()
+            && had.is_none_or(|had| entry.created_at > had.created_at)
+            && self.shared.freshness_of(&entry, self.now()) == Freshness::Fresh;
+        usable.then(|| {
+            self.shared.counters.rendered_elsewhere();
+            self.shared.store.l1().insert_sync(key, Arc::clone(&entry));
+            entry
+        })
     }
 
     /// Render, then act on the result: store it, or remember the failure or that the key
@@ -473,6 +586,7 @@ impl Engine {
                     tracing::warn!(%error, key = job.key.raw(), "could not remove an entry");
                 }
             }
+            Rendered::Found(_) => {}
             Rendered::Failed(failure) => {
                 self.shared.backoff.failed(key, self.now());
                 match failure {
@@ -517,7 +631,13 @@ impl Engine {
                         Body::full(body),
                     )));
                 }
-                match job.entry_from(&self.shared.config, parts.status, &parts.headers, body.clone(), started_at) {
+                match job.entry_from(
+                    &self.shared.config,
+                    parts.status,
+                    &parts.headers,
+                    body.clone(),
+                    started_at,
+                ) {
                     Ok(entry) => Rendered::Storable(Arc::new(entry)),
                     Err(reason) => {
                         tracing::debug!(%reason, path = job.path, "not storing");
@@ -608,7 +728,9 @@ impl Engine {
             return self.serve(stale, CacheStatus::Stale, parts, now);
         }
         let mut response = match rendered {
-            Rendered::Storable(entry) => return self.serve(&entry, CacheStatus::Miss, parts, now),
+            Rendered::Storable(entry) | Rendered::Found(entry) => {
+                return self.serve(&entry, CacheStatus::Miss, parts, now);
+            }
             Rendered::Uncacheable(mut response) => {
                 self.mark(&mut response, CacheStatus::Bypass);
                 response
@@ -678,4 +800,46 @@ pub(crate) fn error_response(
     headers.insert(X_ISR_CACHE, status.header_value());
     headers.insert(X_NEXTJS_CACHE, status.header_value());
     response
+}
+
+/// Run `work` while holding a cluster lock, extending it every third of its time to live
+/// so a long render keeps it; a holder that dies stops extending, and the lock expires.
+async fn keep_lock<F: Future>(
+    cluster: &dyn Cluster,
+    key: &str,
+    token: &LockToken,
+    ttl_ms: u64,
+    clock: &dyn Clock,
+    work: F,
+) -> F::Output {
+    let period = Duration::from_millis((ttl_ms / 3).max(1));
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            output = &mut work => return output,
+            () = tokio::time::sleep(period) => {
+                if let Err(error) = cluster.extend(key, token, ttl_ms, clock.now()).await {
+                    tracing::debug!(%error, key, "could not extend a render lock");
+                }
+            }
+        }
+    }
+}
+
+/// Wait until an entry is announced as stored under `key`, or `at_most` passes.
+async fn wait_for_stored(
+    events: &mut broadcast::Receiver<ClusterEvent>,
+    key: &str,
+    at_most: Duration,
+) {
+    let announced = async {
+        loop {
+            match events.recv().await {
+                Ok(ClusterEvent::Stored { key: stored, .. }) if stored == key => return,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(at_most, announced).await;
 }

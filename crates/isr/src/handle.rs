@@ -124,6 +124,12 @@ impl Isr {
         self.engine.shared().stats()
     }
 
+    /// The state of the store shared with other nodes (`None` on a single node).
+    pub fn cluster(&self) -> Option<isr_store::ClusterStatus> {
+        let cluster = self.engine.shared().cluster.as_ref()?;
+        Some(cluster.status())
+    }
+
     /// Purge records held (bounded).
     pub fn purge_records(&self) -> usize {
         self.engine.shared().purge_records()

@@ -19,9 +19,10 @@
 //! - Data: [`DataCache::with_revalidate`], stale-while-revalidate for any serialisable
 //!   value, with single flight and invalidation by key, tag or everything.
 //!
-//! Stores: memory ([`isr_store::TieredStore::memory_only`], the builder's default) or the
-//! embedded on-disk store behind it ([`IsrBuilder::disk`]). A Redis store does not exist
-//! yet.
+//! Stores: memory ([`isr_store::TieredStore::memory_only`], the builder's default), the
+//! embedded on-disk store behind it ([`IsrBuilder::disk`]), or Redis shared by several
+//! nodes ([`IsrBuilder::redis`]: one render per key across all of them, purges announced
+//! to every node).
 //!
 //! ```
 //! use axum::Router;
@@ -59,6 +60,7 @@ mod clock;
 pub mod data;
 mod engine;
 mod flight;
+mod follow;
 mod handle;
 mod origin;
 mod purges;

@@ -80,25 +80,10 @@ impl PurgeLog {
         }
     }
 
-    /// Load the durable records (at start). Returns how many there are.
+    /// Load the durable records (at start). Returns how many are held.
     pub(crate) async fn restore(&self) -> Result<usize, StoreError> {
-        let records = self.store.all().await?;
-        let mut state = PurgeState::default();
-        for (name, invalidation) in &records {
-            if let Some(target) = Target::from_record_name(name) {
-                state.record(&target, *invalidation);
-            }
-        }
-        let len = state.len();
-        let latest = records.iter().map(|(_, inv)| inv.at.0).max().unwrap_or(0);
-        self.current.store(Arc::new(Purges {
-            len,
-            base: Arc::new(state),
-            recent: PurgeState::default(),
-        }));
-        self.last.fetch_max(latest, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        Ok(len)
+        self.resync().await?;
+        Ok(self.len())
     }
 
     /// Records held.
@@ -142,15 +127,39 @@ impl PurgeLog {
                 .await?;
         }
         let horizon = self.horizon(invalidation.at);
+        let records: Vec<(Target, Invalidation)> =
+            targets.iter().map(|t| (t.clone(), invalidation)).collect();
+        let folded_at = self.mirror(&records, horizon);
+        self.last.fetch_max(invalidation.at.0, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(before) = folded_at {
+            // Persist the fold, then forget what it covers, so a restart sees the same state.
+            if let Some(all) = self.current.load().base.all() {
+                self.store
+                    .invalidate(&Target::All.record_name(), all)
+                    .await?;
+            }
+            self.store.forget_before(before).await?;
+        }
+        Ok(())
+    }
+
+    /// Add `records` to the in-memory mirror. Returns the instant before which records
+    /// were folded, if a fold happened (the caller persists it if it recorded them).
+    fn mirror(
+        &self,
+        records: &[(Target, Invalidation)],
+        horizon: Option<UnixMillis>,
+    ) -> Option<UnixMillis> {
         let mut folded_at = None;
         self.current.rcu(|current| {
             // Only the recent records are copied; the base is shared.
             let mut next = Purges::clone(current);
-            for target in targets {
+            for (target, invalidation) in records {
                 if !next.base.contains(target) && !next.recent.contains(target) {
                     next.len += 1;
                 }
-                next.recent.record(target, invalidation);
+                next.recent.record(target, *invalidation);
             }
             folded_at = None;
             if next.recent.len() < RECENT_PURGES && next.len <= MAX_PURGE_RECORDS {
@@ -171,18 +180,40 @@ impl PurgeLog {
                 recent: PurgeState::default(),
             }
         });
+        folded_at
+    }
+
+    /// Honour invalidations another node recorded (they are already in the shared durable
+    /// store): memory only. Applying one twice, or an older one, changes nothing.
+    pub(crate) fn apply(&self, name: &str, invalidation: Invalidation) {
+        let Some(target) = Target::from_record_name(name) else {
+            return;
+        };
+        let horizon = self.horizon(invalidation.at);
+        self.mirror(&[(target, invalidation)], horizon);
         self.last.fetch_max(invalidation.at.0, Ordering::SeqCst);
         self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Some(before) = folded_at {
-            // Persist the fold, then forget what it covers, so a restart sees the same state.
-            if let Some(all) = self.current.load().base.all() {
-                self.store
-                    .invalidate(&Target::All.record_name(), all)
-                    .await?;
-            }
-            self.store.forget_before(before).await?;
-        }
-        Ok(())
+    }
+
+    /// Reload every durable record and merge it into memory (after announcements may have
+    /// been missed). Merging never undoes a newer record. Returns how many were read.
+    pub(crate) async fn resync(&self) -> Result<usize, StoreError> {
+        let records: Vec<(Target, Invalidation)> = self
+            .store
+            .all()
+            .await?
+            .into_iter()
+            .filter_map(|(name, invalidation)| {
+                Some((Target::from_record_name(&name)?, invalidation))
+            })
+            .collect();
+        let Some(latest) = records.iter().map(|(_, inv)| inv.at).max() else {
+            return Ok(0);
+        };
+        self.mirror(&records, self.horizon(latest));
+        self.last.fetch_max(latest.0, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(records.len())
     }
 
     /// The instant a render (or fetch) starting now dates from.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use isr_core::config::Config;
 use isr_core::store::{StoreError, TagStore};
-use isr_store::TieredStore;
+use isr_store::{Cluster, ClusterStatus, TieredStore};
 use tower::{Layer, Service};
 
 use crate::body::{Body, BoxError};
@@ -43,8 +43,31 @@ impl IsrLayer {
         clock: Arc<dyn Clock>,
     ) -> IsrLayer {
         IsrLayer {
-            shared: Arc::new(Shared::new(config, store, purges, clock)),
+            shared: Arc::new(Shared::new(config, store, purges, None, clock)),
         }
+    }
+
+    /// A layer for one of several nodes sharing a store through `cluster` (see
+    /// [`isr_store::RedisStore`]): purges are recorded in it and announced to every node,
+    /// and a key is rendered once across all of them. `store` is this node's memory tier
+    /// over the shared one ([`TieredStore::shared`]). Must be called within a Tokio
+    /// runtime: it starts the task that applies the other nodes' announcements.
+    pub fn clustered(
+        config: Config,
+        store: Arc<TieredStore>,
+        cluster: Arc<dyn Cluster>,
+        clock: Arc<dyn Clock>,
+    ) -> IsrLayer {
+        let events = cluster.events();
+        let purges: Arc<dyn TagStore> = Arc::clone(&cluster) as _;
+        let shared = Arc::new(Shared::new(config, store, purges, Some(cluster), clock));
+        tokio::spawn(crate::follow::follow(Arc::downgrade(&shared), events));
+        IsrLayer { shared }
+    }
+
+    /// The state of the shared store, when this node is one of several.
+    pub fn cluster_status(&self) -> Option<ClusterStatus> {
+        self.shared.cluster.as_ref().map(|cluster| cluster.status())
     }
 
     /// Load the purges recorded by earlier runs, so a restart honours every purge.

@@ -15,6 +15,7 @@ pub(crate) struct Counters {
     coalesced: AtomicU64,
     regenerations_ok: AtomicU64,
     regenerations_failed: AtomicU64,
+    rendered_elsewhere: AtomicU64,
 }
 
 /// A snapshot of the engine's counters.
@@ -30,6 +31,9 @@ pub struct Stats {
     pub coalesced: u64,
     pub regenerations_ok: u64,
     pub regenerations_failed: u64,
+    /// Renders this node needed and took from another node sharing its store, instead of
+    /// rendering them itself.
+    pub rendered_elsewhere: u64,
 }
 
 impl Counters {
@@ -60,6 +64,10 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn rendered_elsewhere(&self) {
+        self.rendered_elsewhere.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
@@ -71,6 +79,7 @@ impl Counters {
             coalesced: load(&self.coalesced),
             regenerations_ok: load(&self.regenerations_ok),
             regenerations_failed: load(&self.regenerations_failed),
+            rendered_elsewhere: load(&self.rendered_elsewhere),
         }
     }
 }

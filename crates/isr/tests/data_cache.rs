@@ -519,3 +519,52 @@ async fn a_memory_only_tiered_store_works_too() {
     assert_eq!(get(&cache, &source).await.unwrap(), post(3));
     assert_eq!(source.calls(), 1);
 }
+
+/// Two data caches (two nodes) on one real Redis: a value fetched by one is read by the
+/// other without fetching, and an invalidation on either is honoured by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_values_and_invalidations_through_redis() {
+    let server = isr_store::testing::RedisServer::start();
+    let settings = isr_core::config::RedisSettings {
+        url: server.url(),
+        prefix: "data".to_owned(),
+        ..Default::default()
+    };
+    let node = || {
+        let redis = isr_store::RedisStore::connect(&settings).unwrap();
+        DataCache::redis_builder(redis, 1 << 20).build()
+    };
+    let (a, b) = (node(), node());
+    let fetched = Arc::new(AtomicUsize::new(0));
+    let fetch = |value: &'static str| {
+        let fetched = Arc::clone(&fetched);
+        move || async move {
+            fetched.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, std::io::Error>(value.to_owned())
+        }
+    };
+    let options = || DataOptions::new(Duration::from_secs(60)).tag("posts");
+    let first: String = a.with_options("k", options(), fetch("one")).await.unwrap();
+    let shared: String = b.with_options("k", options(), fetch("two")).await.unwrap();
+    assert_eq!((first.as_str(), shared.as_str()), ("one", "one"));
+    assert_eq!(fetched.load(Ordering::SeqCst), 1, "b read a's value");
+
+    a.invalidate_tag("posts").await.unwrap();
+    // b hears of it, and fetches a new value of its own (60 s bound: a hang is a failure).
+    let refreshed = async {
+        loop {
+            let value: String = b
+                .with_options("k", options(), fetch("three"))
+                .await
+                .unwrap();
+            if value == "three" {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), refreshed)
+        .await
+        .expect("b honoured a's invalidation");
+    assert_eq!(fetched.load(Ordering::SeqCst), 2);
+}

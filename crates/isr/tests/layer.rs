@@ -457,3 +457,54 @@ async fn the_layer_takes_the_proxys_isr_toml() {
     assert_eq!(app.get("/").await.body, "home render #2");
     app.isr.revalidate_tag("post:9").await.unwrap();
 }
+
+/// Two app instances (two nodes) whose layers share one real Redis: a page rendered by one
+/// is a HIT on the other without rendering, and a purge through either handle is honoured
+/// by both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_apps_sharing_redis_render_once_and_purge_together() {
+    let server = isr_store::testing::RedisServer::start();
+    let settings = isr_core::config::RedisSettings {
+        url: server.url(),
+        ..Default::default()
+    };
+    let node = || async {
+        let redis = isr_store::RedisStore::connect(&settings).unwrap();
+        TestApp::start_with(
+            IsrLayer::builder()
+                .route("/posts/[id]", RouteRule::revalidate(60).tags(["post:{id}"]))
+                .redis(redis),
+        )
+        .await
+    };
+    let (a, b) = (node().await, node().await);
+
+    assert_eq!(a.get("/posts/1").await.cache, "MISS");
+    let hit = b.get("/posts/1").await;
+    assert_eq!(
+        (hit.cache.as_str(), hit.body.as_str()),
+        ("HIT", "post 1 render #1")
+    );
+    assert_eq!(b.renders("/posts/1"), 0, "b never rendered it");
+
+    let before = b.isr.purge_records();
+    a.isr
+        .revalidate_tag_with("post:1", PurgeMode::Hard)
+        .await
+        .unwrap();
+    let heard = async {
+        while b.isr.purge_records() == before {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), heard)
+        .await
+        .expect("b heard of the purge");
+    let after = b.get("/posts/1").await;
+    assert_eq!(
+        (after.cache.as_str(), after.body.as_str()),
+        ("MISS", "post 1 render #1")
+    );
+    assert_eq!(b.renders("/posts/1"), 1, "b rendered it after the purge");
+    assert!(b.isr.cluster().is_some_and(|status| status.up));
+}

@@ -24,7 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use isr::{Body, ManualClock, Stats};
 use isr_core::UnixMillis;
 use isr_core::config::Config;
-use isr_server::proxy::{Proxy, open_store};
+use isr_core::config::RedisSettings;
+use isr_server::proxy::{Proxy, Stores, open_redis_store, open_store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -358,20 +359,9 @@ impl TestProxy {
         config.listen = listener.local_addr().unwrap().to_string();
         config.cache_dir = dir.path().display().to_string();
         let clock = ManualClock::new(START);
-        // A previous proxy on the same directory may still be letting go of the store
-        // (its last connections closing): wait for the lock, as a restarted process would.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let store = loop {
-            match open_store(dir.path(), config.memory_bytes) {
-                Ok(store) => break store,
-                Err(error) => {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "open store: {error}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
+        let store = match &config.redis {
+            Some(redis) => open_redis_store(redis, config.memory_bytes).expect("redis store"),
+            None => open_disk_store(&dir, config.memory_bytes).await,
         };
         let proxy = Proxy::new(config, store, Arc::new(clock.clone()))
             .await
@@ -396,6 +386,18 @@ impl TestProxy {
             server: Some(server),
             dir,
         }
+    }
+
+    /// One of several nodes sharing the Redis at `redis_url` (each has its own clock and
+    /// memory tier).
+    pub async fn start_node(origin: &TestOrigin, toml: &str, redis_url: &str) -> TestProxy {
+        let mut config = Config::from_toml(toml, "test.toml").expect("test config");
+        let redis = config.redis.take().unwrap_or_default();
+        config.redis = Some(RedisSettings {
+            url: redis_url.to_owned(),
+            ..redis
+        });
+        TestProxy::start_with(origin, config, Arc::new(tempfile::tempdir().unwrap())).await
     }
 
     pub fn stats(&self) -> Stats {
@@ -464,6 +466,25 @@ impl TestProxy {
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+    }
+}
+
+/// The on-disk store in `dir`. A previous proxy on the same directory may still be letting
+/// go of it (its last connections closing): wait for the lock, as a restarted process
+/// would.
+async fn open_disk_store(dir: &tempfile::TempDir, memory_bytes: u64) -> Stores {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match open_store(dir.path(), memory_bytes) {
+            Ok(store) => return store,
+            Err(error) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "open store: {error}"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
     }
 }
@@ -587,4 +608,88 @@ impl TestEngine {
             body,
         }
     }
+}
+
+/// Kills the child process (by its PID) when dropped, whatever happened to the test.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    /// Kill it now (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until `child` accepts connections on `listen` (its exiting first is a failure).
+pub async fn wait_until_listening(child: &mut KillOnDrop, listen: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if tokio::net::TcpStream::connect(listen).await.is_ok() {
+            return;
+        }
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!("isr serve exited early with {status}");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "isr serve never listened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// GET an absolute URL; `None` if the connection failed (the server died).
+pub async fn get_url(url: String) -> Option<Answer> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    let response = client
+        .request(Request::get(url).body(Body::empty()).unwrap())
+        .await
+        .ok()?;
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.ok()?.to_bytes();
+    Some(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// The time to live (ms) of every Redis key matching `pattern`.
+pub async fn redis_ttls(url: &str, pattern: &str) -> Vec<i64> {
+    let client = redis::Client::open(url).expect("redis url");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut connection)
+        .await
+        .expect("KEYS");
+    let mut ttls = Vec::new();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .expect("PTTL");
+        ttls.push(ttl);
+    }
+    ttls
 }

@@ -1,0 +1,440 @@
+//! Distributed mode: three proxy nodes sharing one real `redis-server` (started here on a
+//! free loopback port, no persistence) behave as one cache. Render counts come from the
+//! origin; waits are on counters and the origin's gate, never on sleeps.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use isr_core::freshness::PurgeMode;
+use isr_core::purge::Target;
+use isr_store::testing::RedisServer;
+use support::{TestOrigin, TestProxy, concurrently, until};
+
+const BLOG: &str = r#"
+[[route]]
+path = "/blog/[slug]"
+revalidate = 10
+expire = 100
+tags = ["blog", "post:{slug}"]
+
+# The URL is each test's own server. A generous timeout: the tests run many at once on a
+# small machine, and an operation past it would (rightly) be treated as Redis being down.
+[redis]
+url = "redis://127.0.0.1:1"
+timeout = "5s"
+"#;
+
+/// [`BLOG`] with another key prefix.
+fn blog_with_prefix(prefix: &str) -> String {
+    format!("{BLOG}prefix = \"{prefix}\"\n")
+}
+
+/// Three nodes on one Redis.
+async fn three_nodes(origin: &TestOrigin, redis: &RedisServer, toml: &str) -> Vec<Arc<TestProxy>> {
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(
+            TestProxy::start_node(origin, toml, &redis.url()).await,
+        ));
+    }
+    nodes
+}
+
+fn advance_all(nodes: &[Arc<TestProxy>], secs: u64) {
+    for node in nodes {
+        node.advance(secs);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_page_rendered_through_one_node_is_a_hit_on_the_others() {
+    let mut redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis, BLOG).await;
+
+    let first = nodes[0].get("/blog/a").await;
+    assert_eq!(first.cache(), "MISS");
+    for node in &nodes[1..] {
+        let answer = node.get("/blog/a").await;
+        assert_eq!(
+            answer.cache(),
+            "HIT",
+            "filled from Redis into this node's memory"
+        );
+        assert_eq!(answer.body, first.body);
+        assert_eq!(node.stats().renders, 0);
+    }
+    assert_eq!(origin.renders("/blog/a"), 1);
+    // Now in every node's memory: still a HIT with Redis gone.
+    redis.kill();
+    for node in &nodes {
+        assert_eq!(node.get("/blog/a").await.cache(), "HIT");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_misses_over_three_nodes_render_once() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    origin.close();
+
+    let requests = {
+        let nodes = nodes.clone();
+        tokio::spawn(concurrently(1_000, move |i| {
+            let node = Arc::clone(&nodes[i % 3]);
+            async move { node.get("/blog/cold").await }
+        }))
+    };
+    // Every request has arrived: one render at the origin, and on each node every request
+    // but that node's leader is waiting on it.
+    until("one render held and every request waiting", || {
+        let waiting: u64 = nodes.iter().map(|n| n.stats().coalesced).sum();
+        origin.held() == 1 && waiting == 1_000 - 3
+    })
+    .await;
+    origin.open();
+    let answers = requests.await.unwrap();
+
+    assert_eq!(
+        origin.renders("/blog/cold"),
+        1,
+        "one render across the cluster"
+    );
+    assert!(answers.iter().all(|a| a.status == 200));
+    assert!(answers.iter().all(|a| a.body == answers[0].body));
+    let elsewhere: u64 = nodes.iter().map(|n| n.stats().rendered_elsewhere).sum();
+    assert_eq!(elsewhere, 2, "the two other nodes took the one render");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_page_is_regenerated_once_across_the_cluster() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    nodes[0].get("/blog/a").await;
+    for node in &nodes[1..] {
+        assert_eq!(node.get("/blog/a").await.cache(), "HIT");
+    }
+    advance_all(&nodes, 11);
+    origin.close();
+
+    let answers = {
+        let nodes = nodes.clone();
+        concurrently(1_000, move |i| {
+            let node = Arc::clone(&nodes[i % 3]);
+            async move { node.get("/blog/a").await }
+        })
+        .await
+    };
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.cache() == "STALE" && a.text() == "/blog/a render #1"),
+        "every request is answered at once from memory"
+    );
+    until("one regeneration at the origin", || origin.held() == 1).await;
+    origin.open();
+    // The node that won the lock stored the render; the two others took it.
+    until("every node to have the regenerated page", || {
+        let ok: u64 = nodes.iter().map(|n| n.stats().regenerations_ok).sum();
+        let elsewhere: u64 = nodes.iter().map(|n| n.stats().rendered_elsewhere).sum();
+        ok == 1 && elsewhere == 2
+    })
+    .await;
+    assert_eq!(origin.renders("/blog/a"), 2, "exactly one regeneration");
+    for node in &nodes {
+        let fresh = node.get("/blog/a").await;
+        assert_eq!(fresh.cache(), "HIT");
+        assert_eq!(fresh.text(), "/blog/a render #2");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_on_one_node_is_honoured_by_every_node() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    let mut visible_after = Vec::new();
+    for (round, mode) in [(0, PurgeMode::Hard), (1, PurgeMode::Soft)] {
+        let path = format!("/blog/p{round}");
+        nodes[0].get(&path).await;
+        for node in &nodes[1..] {
+            assert_eq!(node.get(&path).await.cache(), "HIT");
+        }
+        let before: Vec<usize> = nodes.iter().map(|n| n.handle().purge_records()).collect();
+        let sent = Instant::now();
+        nodes[0]
+            .handle()
+            .purge(&[Target::Tag(format!("post:p{round}"))], mode)
+            .await
+            .unwrap();
+        until("every node to hold the purge", || {
+            nodes
+                .iter()
+                .zip(&before)
+                .all(|(node, before)| node.handle().purge_records() > *before)
+        })
+        .await;
+        visible_after.push(sent.elapsed());
+        // Each node judges the entry by the purge records it holds.
+        let expected = match mode {
+            PurgeMode::Hard => "purged",
+            PurgeMode::Soft => "stale",
+        };
+        for node in &nodes {
+            let page = node.handle().entries("/", None, 10).await.unwrap();
+            let entry = page
+                .entries
+                .iter()
+                .find(|e| e.path == path)
+                .expect("listed");
+            assert_eq!(entry.state, expected, "{mode:?} purge");
+        }
+        match mode {
+            PurgeMode::Hard => {
+                let rendered = nodes[1].get(&path).await;
+                assert_eq!(rendered.cache(), "MISS");
+                assert_eq!(rendered.text(), format!("{path} render #2"));
+                let elsewhere = nodes[2].get(&path).await;
+                assert_eq!(
+                    elsewhere.text(),
+                    format!("{path} render #2"),
+                    "never the purged page"
+                );
+            }
+            PurgeMode::Soft => {
+                let stale = nodes[2].get(&path).await;
+                assert_eq!(stale.cache(), "STALE");
+                assert_eq!(stale.text(), format!("{path} render #1"));
+            }
+        }
+    }
+    // Reported, not asserted (timing is measured, never tested): see the issue's 50 ms.
+    eprintln!("purge visible on every node after: {visible_after:?}");
+}
+
+/// A purge whose announcement never reached the nodes (recorded straight into Redis, as
+/// if published while they were disconnected) is honoured once they reconnect: every
+/// (re)subscription reloads the recorded purges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_a_node_missed_is_honoured_after_it_reconnects() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    nodes[0].get("/blog/a").await;
+    assert_eq!(nodes[1].get("/blog/a").await.cache(), "HIT");
+    let before = nodes[1].handle().purge_records();
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let unannounced = format!("{}:1", support::START.0);
+    let _: () = redis::cmd("HSET")
+        .arg("{isr}:purges")
+        .arg("p:/blog/a")
+        .arg(&unannounced)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(
+        nodes[1].get("/blog/a").await.cache(),
+        "HIT",
+        "not heard of yet"
+    );
+
+    // Drop every subscription: the nodes subscribe again, and reload what they missed.
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    until("node 1 to reload the purge it missed", || {
+        nodes[1].handle().purge_records() > before
+    })
+    .await;
+    assert_eq!(nodes[1].get("/blog/a").await.cache(), "MISS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_going_down_and_coming_back_fails_no_request() {
+    let mut redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    for page in 0..10 {
+        nodes[0].get(&format!("/blog/warm{page}")).await;
+    }
+    let failures = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let nodes = nodes.clone();
+        let (failures, answered, stop) = (failures.clone(), answered.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let node = &nodes[(i % 3) as usize];
+                // Warm pages (hits), and new pages (misses that must render).
+                let path = if i.is_multiple_of(2) {
+                    format!("/blog/warm{}", i % 10)
+                } else {
+                    format!("/blog/new{i}")
+                };
+                let answer = node.get(&path).await;
+                if answer.status != 200 {
+                    failures.fetch_add(1, Ordering::SeqCst);
+                }
+                answered.fetch_add(1, Ordering::SeqCst);
+                i += 1;
+            }
+        })
+    };
+    let served = |n: u64| {
+        let answered = answered.clone();
+        move || answered.load(Ordering::SeqCst) >= n
+    };
+    until("load before the outage", served(100)).await;
+    redis.kill();
+    until("every node to notice Redis is down", || {
+        nodes
+            .iter()
+            .all(|n| n.handle().cluster().is_some_and(|c| !c.up))
+    })
+    .await;
+    // A purge cannot reach the other nodes now: it is refused, not applied on one node.
+    let refused = nodes[0]
+        .handle()
+        .purge(&[Target::Tag("blog".to_owned())], PurgeMode::Soft)
+        .await;
+    assert!(refused.is_err());
+    let during = answered.load(Ordering::SeqCst);
+    until("load during the outage", served(during + 100)).await;
+    redis.restart();
+    until("every node to recover by itself", || {
+        nodes
+            .iter()
+            .all(|n| n.handle().cluster().is_some_and(|c| c.up))
+    })
+    .await;
+    let after = answered.load(Ordering::SeqCst);
+    until("load after the outage", served(after + 100)).await;
+    stop.store(true, Ordering::SeqCst);
+    load.await.unwrap();
+    assert_eq!(
+        failures.load(Ordering::SeqCst),
+        0,
+        "no request failed because of Redis"
+    );
+
+    // Whole again: a page rendered through one node is a hit on another.
+    let renders = origin.renders("/blog/after");
+    assert_eq!(nodes[0].get("/blog/after").await.cache(), "MISS");
+    assert_eq!(nodes[2].get("/blog/after").await.cache(), "HIT");
+    assert_eq!(origin.renders("/blog/after"), renders + 1);
+    let status = nodes[0].handle().cluster().unwrap();
+    assert!(status.errors > 0 && status.transitions >= 2, "{status:?}");
+}
+
+/// The lock holder is a real `isr` process, killed (SIGKILL) while its render is held at
+/// the origin; a node in this process then takes the lock over once it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_render_whose_lock_holder_died_is_taken_over() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The holder's lock lives 1 s unless extended: once it is killed, it expires soon.
+    let toml = format!("{BLOG}lock_ttl = \"1s\"\n").replace("redis://127.0.0.1:1", &redis.url());
+    let config = dir.path().join("isr.toml");
+    std::fs::write(&config, &toml).unwrap();
+    let listen = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    origin.close();
+    let mut holder = support::KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_isr"))
+            .args(["serve", "--origin", &origin.url(), "--listen", &listen])
+            .arg("--config")
+            .arg(&config)
+            .args(["--log", "warn"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start isr serve"),
+    );
+    support::wait_until_listening(&mut holder, &listen).await;
+    let held = tokio::spawn(support::get_url(format!("http://{listen}/blog/a")));
+    until("the holder's render to reach the origin", || {
+        origin.held() == 1
+    })
+    .await;
+
+    let node = Arc::new(TestProxy::start_node(&origin, BLOG, &redis.url()).await);
+    let waiting = {
+        let node = Arc::clone(&node);
+        tokio::spawn(async move { node.get("/blog/a").await })
+    };
+    holder.kill();
+    let _ = held.await;
+    origin.open();
+    let answer = waiting.await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.cache(), "MISS");
+    assert_eq!(
+        answer.text(),
+        "/blog/a render #2",
+        "this node rendered it after the holder died"
+    );
+    assert_eq!(node.stats().renders, 1);
+    assert_eq!(origin.renders("/blog/a"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn entries_in_redis_expire_with_their_page() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    nodes[0].get("/blog/a").await;
+    let ttl = support::redis_ttls(&redis.url(), "isr:e:*").await;
+    assert_eq!(ttl.len(), 1);
+    // expire 100 s + stale_if_error (default 1 day) + a 60 s margin.
+    let expected_ms = (100 + 86_400 + 60) * 1_000;
+    assert!(
+        ttl[0] > 0 && ttl[0] <= expected_ms && ttl[0] > expected_ms - 60_000,
+        "ttl {} ms",
+        ttl[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sites_with_different_prefixes_share_one_redis_without_meeting() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let shop = TestProxy::start_node(&origin, &blog_with_prefix("shop"), &redis.url()).await;
+    let docs = TestProxy::start_node(&origin, &blog_with_prefix("docs"), &redis.url()).await;
+    assert_eq!(shop.get("/blog/a").await.cache(), "MISS");
+    assert_eq!(
+        docs.get("/blog/a").await.cache(),
+        "MISS",
+        "another site's entry is not this one's"
+    );
+    let before = docs.handle().purge_records();
+    shop.handle()
+        .purge(&[Target::Tag("blog".to_owned())], PurgeMode::Hard)
+        .await
+        .unwrap();
+    assert_eq!(shop.get("/blog/a").await.cache(), "MISS");
+    assert_eq!(
+        docs.get("/blog/a").await.cache(),
+        "HIT",
+        "a purge stays within its prefix"
+    );
+    assert_eq!(docs.handle().purge_records(), before);
+}

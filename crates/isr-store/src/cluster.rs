@@ -1,0 +1,66 @@
+//! Several nodes sharing one durable tier: what a node must hear from the others, and the
+//! lock that makes a render happen once across all of them.
+//!
+//! Invariants every implementation keeps:
+//! - Every invalidation recorded through its [`TagStore`] is announced to every node
+//!   ([`ClusterEvent::Purged`]), including the one that recorded it.
+//! - After a node may have missed announcements (it was disconnected), it is told so
+//!   ([`ClusterEvent::Resync`]) once it hears announcements again, so it can reload the
+//!   recorded invalidations instead of trusting what it heard.
+//! - Trouble with the shared tier is reported once per change of state, never per
+//!   operation, and shows in [`Cluster::status`].
+
+use isr_core::UnixMillis;
+use isr_core::freshness::Invalidation;
+use isr_core::store::{LockStore, TagStore};
+use tokio::sync::broadcast;
+
+/// What another node did (or this one: a node hears its own announcements too).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// An invalidation was recorded under this record name
+    /// ([`isr_core::purge::Target::record_name`]).
+    Purged {
+        name: String,
+        invalidation: Invalidation,
+    },
+    /// An entry was stored under `key` (a storage key) by node `node`, rendered at
+    /// `created_at`.
+    Stored {
+        node: u64,
+        key: String,
+        created_at: UnixMillis,
+    },
+    /// Every entry was removed by node `node`.
+    Cleared { node: u64 },
+    /// Announcements may have been missed: reload the recorded invalidations.
+    Resync,
+}
+
+/// The state of the connection to the shared tier.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterStatus {
+    /// What the backend is (`"redis"`).
+    pub backend: &'static str,
+    /// Where, with any credentials hidden.
+    pub address: String,
+    /// Did the last operation succeed?
+    pub up: bool,
+    /// Operations that failed since start.
+    pub errors: u64,
+    /// Times the state changed (up to down or back) since start.
+    pub transitions: u64,
+    /// Announcements this node heard.
+    pub events_received: u64,
+}
+
+/// A shared tier several nodes coordinate through: its invalidation records, its render
+/// locks, and its announcements.
+pub trait Cluster: TagStore + LockStore {
+    /// This node's id, as it appears in the announcements it makes.
+    fn node_id(&self) -> u64;
+    /// A receiver of every announcement from now on.
+    fn events(&self) -> broadcast::Receiver<ClusterEvent>;
+    /// The connection's state now.
+    fn status(&self) -> ClusterStatus;
+}

@@ -1,0 +1,558 @@
+//! The Redis (or Valkey) tier: entries, purge records and render locks shared by every
+//! node, and the announcements that keep each node's memory tier in step.
+//!
+//! Invariants:
+//! - Every operation is bounded by the configured timeout; a slow or absent Redis makes an
+//!   operation fail with [`StoreError::Unavailable`], never hang a request.
+//! - An entry is one Redis string in the core's checksummed format, written with its TTL
+//!   in one command: a reader sees the old entry or the new one, and a corrupt value is a
+//!   miss (and is removed, unless it was replaced meanwhile).
+//! - A purge record only moves forward (a script compares and sets), and is announced in
+//!   the same script, so no node hears of a record that was not stored.
+//! - A lock is `SET NX PX` with a random token and is released by a script that deletes
+//!   it only if it still holds that token.
+//! - The connection comes back by itself: commands reconnect on their own, and the
+//!   subscription is re-established in a loop that announces [`ClusterEvent::Resync`]
+//!   each time it is (re)subscribed.
+//!
+//! Key layout: see [`layout`].
+
+mod events;
+mod health;
+pub mod layout;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use isr_core::UnixMillis;
+use isr_core::config::{RedisSettings, redact_url};
+use isr_core::entry::Entry;
+use isr_core::freshness::Invalidation;
+use isr_core::policy::Lifetime;
+use isr_core::purge::newer;
+use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, IntoConnectionInfo, RedisError, Script};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::cluster::{Cluster, ClusterEvent, ClusterStatus};
+use events::{mode_digit, parse_record};
+use health::Health;
+use layout::Layout;
+
+/// Kept in Redis past an entry's last servable instant, so a node's clock running a little
+/// ahead of Redis's never loses an entry it may still serve.
+const TTL_MARGIN_SECS: u64 = 60;
+
+/// Keys looked at per `SCAN` step.
+const SCAN_COUNT: usize = 1_000;
+
+/// Announcements buffered per listener; one that falls further behind is told to resync.
+const EVENT_BUFFER: usize = 4_096;
+
+/// Why the Redis tier could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisTierError {
+    #[error("invalid Redis URL {url}: {source}")]
+    Url { url: String, source: RedisError },
+}
+
+/// Entries, purge records and locks in Redis, shared by every node with the same prefix.
+pub struct RedisStore {
+    connection: ConnectionManager,
+    layout: Layout,
+    timeout: Duration,
+    max_ttl_secs: u64,
+    node: u64,
+    health: Arc<Health>,
+    events: broadcast::Sender<ClusterEvent>,
+    subscriber: JoinHandle<()>,
+    scripts: Scripts,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("layout", &self.layout)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Scripts {
+    invalidate: Script,
+    forget_before: Script,
+    unlock: Script,
+    extend: Script,
+    remove_if_unchanged: Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            // KEYS[1] purge hash; ARGV: name, at, mode digit, channel, announcement.
+            invalidate: Script::new(
+                r"
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local at = tonumber(ARGV[2])
+local hard = tonumber(ARGV[3])
+if current then
+  local sep = string.find(current, ':', 1, true)
+  local current_at = tonumber(string.sub(current, 1, sep - 1))
+  local current_hard = tonumber(string.sub(current, sep + 1))
+  if current_at > at or (current_at == at and current_hard >= hard) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return 1
+",
+            ),
+            // KEYS[1] purge hash; ARGV[1] before (ms).
+            forget_before: Script::new(
+                r"
+local all = redis.call('HGETALL', KEYS[1])
+local before = tonumber(ARGV[1])
+local forgotten = 0
+for i = 1, #all, 2 do
+  local value = all[i + 1]
+  local sep = string.find(value, ':', 1, true)
+  if sep and tonumber(string.sub(value, 1, sep - 1)) < before then
+    redis.call('HDEL', KEYS[1], all[i])
+    forgotten = forgotten + 1
+  end
+end
+return forgotten
+",
+            ),
+            // KEYS[1] lock; ARGV[1] token.
+            unlock: Script::new(
+                r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+",
+            ),
+            // KEYS[1] lock; ARGV[1] token, ARGV[2] ttl (ms).
+            extend: Script::new(
+                r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+",
+            ),
+            // KEYS[1] entry; ARGV[1] the corrupt value read.
+            remove_if_unchanged: Script::new(
+                r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+",
+            ),
+        }
+    }
+}
+
+impl RedisStore {
+    /// A store on the Redis `settings` names. Connects lazily and in the background: a
+    /// Redis that is down at start is a degraded node, not a failed start. Must be called
+    /// within a Tokio runtime.
+    pub fn connect(settings: &RedisSettings) -> Result<Arc<RedisStore>, RedisTierError> {
+        let address = redact_url(&settings.url);
+        let url_error = |source| RedisTierError::Url {
+            url: address.clone(),
+            source,
+        };
+        if settings.url.starts_with("rediss://") {
+            // rustls needs a process-wide crypto provider; another one may already be set.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let mut info = settings
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(url_error)?;
+        if let Some(password) = &settings.password
+            && info.redis_settings().password().is_none()
+        {
+            let with_password = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(with_password);
+        }
+        let client = redis::Client::open(info).map_err(url_error)?;
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(url_error)?;
+        let layout = Layout::new(&settings.prefix);
+        let health = Arc::new(Health::new(address));
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let subscriber = tokio::spawn(listen(
+            client,
+            layout.channel.clone(),
+            events.clone(),
+            Arc::clone(&health),
+        ));
+        Ok(Arc::new(RedisStore {
+            connection,
+            layout,
+            timeout,
+            max_ttl_secs: settings.max_ttl_secs,
+            node: rand::random(),
+            health,
+            events,
+            subscriber,
+            scripts: Scripts::new(),
+        }))
+    }
+
+    /// Run one operation within the timeout, and note what it says of Redis's health.
+    async fn run<T>(
+        &self,
+        operation: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(Ok(value)) => {
+                self.health.succeeded();
+                Ok(value)
+            }
+            Ok(Err(error)) if is_unavailable(&error) => {
+                self.health.failed(&error);
+                Err(StoreError::Unavailable(format!("redis: {error}")))
+            }
+            Ok(Err(error)) => {
+                // Redis answered: it is up, the command itself was refused.
+                self.health.succeeded();
+                Err(StoreError::Backend(format!("redis: {error}")))
+            }
+            Err(_) => {
+                let why = format!("no answer within {} ms", self.timeout.as_millis());
+                self.health.failed(&why);
+                Err(StoreError::Unavailable(format!("redis: {why}")))
+            }
+        }
+    }
+
+    /// How long Redis keeps an entry: until it can no longer be served, plus a margin.
+    fn ttl_secs(&self, lifetime: &Lifetime) -> u64 {
+        lifetime.expire.map_or(self.max_ttl_secs, |expire| {
+            expire
+                .saturating_add(lifetime.stale_if_error)
+                .saturating_add(TTL_MARGIN_SECS)
+        })
+    }
+
+    fn announce(&self, event: &ClusterEvent) -> redis::Cmd {
+        let mut publish = redis::cmd("PUBLISH");
+        publish
+            .arg(&self.layout.channel)
+            .arg(events::encode(event).unwrap_or_default());
+        publish
+    }
+
+    /// Every entry's Redis key under this prefix, via `SCAN` (never `KEYS`, which would
+    /// block Redis).
+    async fn entry_keys(&self) -> Result<Vec<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&self.layout.entry_pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            let step = scan.query_async::<(u64, Vec<String>)>(&mut connection);
+            let (next, batch) = self.run(step).await?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.subscriber.abort();
+    }
+}
+
+/// Errors that mean "Redis cannot be reached", as opposed to "Redis refused this command".
+fn is_unavailable(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || error.is_unrecoverable_error()
+}
+
+/// Hear announcements for as long as the store lives: subscribe, pass on what arrives,
+/// and when the connection is lost, subscribe again (with backoff), then announce
+/// [`ClusterEvent::Resync`]: whatever was said meanwhile was missed.
+async fn listen(
+    client: redis::Client,
+    channel: String,
+    events: broadcast::Sender<ClusterEvent>,
+    health: Arc<Health>,
+) {
+    const MIN_WAIT: Duration = Duration::from_millis(50);
+    const MAX_WAIT: Duration = Duration::from_secs(2);
+    let mut wait = MIN_WAIT;
+    loop {
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, RedisError>(pubsub)
+        };
+        match tokio::time::timeout(MAX_WAIT, subscribed).await {
+            Ok(Ok(pubsub)) => {
+                wait = MIN_WAIT;
+                health.succeeded();
+                let _ = events.send(ClusterEvent::Resync);
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    let Ok(text) = message.get_payload::<String>() else {
+                        continue;
+                    };
+                    if let Some(event) = events::decode(&text) {
+                        health.heard();
+                        let _ = events.send(event);
+                    }
+                }
+                health.failed(&"the subscription to announcements was lost");
+            }
+            Ok(Err(error)) => health.failed(&error),
+            Err(_) => health.failed(&"subscribing timed out"),
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MAX_WAIT);
+    }
+}
+
+#[async_trait::async_trait]
+impl EntryStore for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<Arc<Entry>>, StoreError> {
+        let redis_key = self.layout.entry(key);
+        let mut connection = self.connection.clone();
+        let value: Option<Vec<u8>> = self.run(connection.get(&redis_key)).await?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        match Entry::decode(Bytes::from(value.clone())) {
+            Ok(entry) => Ok(Some(Arc::new(entry))),
+            Err(error) => {
+                tracing::warn!(%error, key, "corrupt entry in redis; removing it");
+                let mut invocation = self.scripts.remove_if_unchanged.key(&redis_key);
+                invocation.arg(value);
+                let removed = invocation.invoke_async::<i64>(&mut connection);
+                self.run(removed).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError> {
+        let stored = ClusterEvent::Stored {
+            node: self.node,
+            key: key.to_owned(),
+            created_at: entry.created_at,
+        };
+        let ttl_ms = self.ttl_secs(&entry.lifetime).saturating_mul(1_000);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("SET")
+            .arg(self.layout.entry(key))
+            .arg(entry.encode())
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
+            .add_command(self.announce(&stored))
+            .ignore();
+        let mut connection = self.connection.clone();
+        self.run(pipe.query_async::<()>(&mut connection)).await
+    }
+
+    async fn remove(&self, key: &str) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let removed: i64 = self.run(connection.del(self.layout.entry(key))).await?;
+        Ok(removed > 0)
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        let keys = self.entry_keys().await?;
+        let mut connection = self.connection.clone();
+        for batch in keys.chunks(SCAN_COUNT) {
+            let mut unlink = redis::cmd("UNLINK");
+            unlink.arg(batch);
+            self.run(unlink.query_async::<i64>(&mut connection)).await?;
+        }
+        let cleared = self.announce(&ClusterEvent::Cleared { node: self.node });
+        self.run(cleared.query_async::<i64>(&mut connection))
+            .await?;
+        Ok(())
+    }
+
+    /// Lists by `SCAN`ning every entry key, then sorting: O(entries) per page. Meant for
+    /// administration, as the trait says.
+    async fn scan(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut keys: Vec<String> = self
+            .entry_keys()
+            .await?
+            .iter()
+            .filter_map(|redis_key| self.layout.key_of_entry(redis_key))
+            .filter(|key| after.is_none_or(|after| *key > after))
+            .map(str::to_owned)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut page = Vec::with_capacity(limit);
+        for key in keys {
+            // Entries that expired or were removed since the scan are skipped.
+            if let Some(entry) = self.get(&key).await? {
+                page.push((key, entry));
+                if page.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(page)
+    }
+}
+
+#[async_trait::async_trait]
+impl TagStore for RedisStore {
+    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+        let announcement = events::encode(&ClusterEvent::Purged {
+            name: tag.to_owned(),
+            invalidation,
+        })
+        .unwrap_or_default();
+        let mut invocation = self.scripts.invalidate.key(&self.layout.purges);
+        invocation
+            .arg(tag)
+            .arg(invalidation.at.0)
+            .arg(mode_digit(invalidation.mode))
+            .arg(&self.layout.channel)
+            .arg(announcement);
+        let mut connection = self.connection.clone();
+        self.run(invocation.invoke_async::<i64>(&mut connection))
+            .await?;
+        Ok(())
+    }
+
+    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
+        if tags.is_empty() {
+            return Ok(None);
+        }
+        let mut connection = self.connection.clone();
+        let mut hmget = redis::cmd("HMGET");
+        hmget.arg(&self.layout.purges).arg(tags);
+        let values = hmget.query_async::<Vec<Option<String>>>(&mut connection);
+        let values = self.run(values).await?;
+        Ok(values
+            .iter()
+            .flatten()
+            .filter_map(|value| parse_record(value))
+            .reduce(newer))
+    }
+
+    async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
+        let mut invocation = self.scripts.forget_before.key(&self.layout.purges);
+        invocation.arg(before.0);
+        let mut connection = self.connection.clone();
+        let forgotten = self
+            .run(invocation.invoke_async::<u64>(&mut connection))
+            .await?;
+        Ok(forgotten)
+    }
+
+    async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError> {
+        let mut connection = self.connection.clone();
+        let records: Vec<(String, String)> =
+            self.run(connection.hgetall(&self.layout.purges)).await?;
+        let mut records: Vec<(String, Invalidation)> = records
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, parse_record(&value)?)))
+            .collect();
+        records.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(records)
+    }
+}
+
+#[async_trait::async_trait]
+impl LockStore for RedisStore {
+    /// Redis keeps the time: `now` is not used.
+    async fn try_lock(
+        &self,
+        key: &str,
+        ttl_ms: u64,
+        _now: UnixMillis,
+    ) -> Result<Option<LockToken>, StoreError> {
+        let token = format!("{:032x}", rand::random::<u128>());
+        let mut connection = self.connection.clone();
+        let mut set = redis::cmd("SET");
+        set.arg(self.layout.lock(key))
+            .arg(&token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1));
+        let taken = set.query_async::<Option<String>>(&mut connection);
+        Ok(self.run(taken).await?.map(|_| LockToken(token)))
+    }
+
+    async fn extend(
+        &self,
+        key: &str,
+        token: &LockToken,
+        ttl_ms: u64,
+        _now: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = self.scripts.extend.key(self.layout.lock(key));
+        invocation.arg(&token.0).arg(ttl_ms.max(1));
+        let mut connection = self.connection.clone();
+        let extended = self
+            .run(invocation.invoke_async::<i64>(&mut connection))
+            .await?;
+        Ok(extended > 0)
+    }
+
+    async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError> {
+        let mut invocation = self.scripts.unlock.key(self.layout.lock(key));
+        invocation.arg(&token.0);
+        let mut connection = self.connection.clone();
+        let released = self
+            .run(invocation.invoke_async::<i64>(&mut connection))
+            .await?;
+        Ok(released > 0)
+    }
+}
+
+impl Cluster for RedisStore {
+    fn node_id(&self) -> u64 {
+        self.node
+    }
+
+    fn events(&self) -> broadcast::Receiver<ClusterEvent> {
+        self.events.subscribe()
+    }
+
+    fn status(&self) -> ClusterStatus {
+        self.health.status()
+    }
+}
