@@ -56,6 +56,7 @@ use tokio::sync::watch;
 use crate::clock::{Clock, SystemClock};
 use crate::flight::{Backoff, Flight, Flights, Join, Outcome};
 use crate::follow::{Follower, follow};
+use crate::store_errors;
 use crate::purges::PurgeLog;
 
 /// Prefix of every storage key the data cache writes.
@@ -637,7 +638,7 @@ impl Inner {
         match self.store.get(key).await {
             Ok(found) => found.filter(|entry| entry.key == key),
             Err(error) => {
-                tracing::warn!(%error, key, "data cache: store read failed; fetching");
+                store_errors::log(&error, key, "data cache: store read failed; fetching");
                 None
             }
         }
@@ -694,7 +695,7 @@ impl Inner {
         let created_at = self.created_at(key, options, started, generation);
         let entry = Arc::new(self.entry(key, options, body, created_at));
         if let Err(error) = self.store.put(key, Arc::clone(&entry)).await {
-            tracing::warn!(%error, key, "data cache: could not store a value");
+            store_errors::log(&error, key, "data cache: could not store a value");
         }
         DataOutcome::Stored(entry)
     }

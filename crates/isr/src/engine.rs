@@ -42,6 +42,7 @@ use crate::body::{Body, BoxError};
 use crate::clock::Clock;
 use crate::flight::{Backoff, FlightOutcome, Flights, Join};
 use crate::follow::Follower;
+use crate::store_errors;
 use crate::purges::PurgeLog;
 use crate::render::{Collected, RenderError, Renderer, fetch};
 use crate::stats::{Counters, Stats};
@@ -314,7 +315,7 @@ impl Engine {
             }
             Ok(_) => {}
             Err(error) => {
-                tracing::warn!(%error, key = job.key.raw(), "cache read failed; rendering")
+                store_errors::log(&error, job.key.raw(), "cache read failed; rendering")
             }
         }
         if let Some(stale) = &fallback
@@ -575,7 +576,7 @@ impl Engine {
                 self.shared.backoff.succeeded(key);
                 self.shared.pass_marks.remove(key);
                 if let Err(error) = self.shared.store.put(key, Arc::clone(entry)).await {
-                    tracing::warn!(%error, key = job.key.raw(), "could not store a render");
+                    store_errors::log(&error, job.key.raw(), "could not store a render");
                 }
             }
             Rendered::Uncacheable(_) => {
@@ -583,7 +584,7 @@ impl Engine {
                 let until = self.now().plus(PASS_MARK);
                 self.shared.pass_marks.insert(key.to_owned(), until);
                 if had_entry && let Err(error) = self.shared.store.remove(key).await {
-                    tracing::warn!(%error, key = job.key.raw(), "could not remove an entry");
+                    store_errors::log(&error, job.key.raw(), "could not remove an entry");
                 }
             }
             Rendered::Found(_) => {}

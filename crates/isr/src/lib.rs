@@ -67,6 +67,7 @@ mod purges;
 mod render;
 mod service;
 mod stats;
+mod store_errors;
 
 pub use body::{Body, BoxError};
 pub use builder::{IsrBuilder, RouteRule};
