@@ -27,9 +27,9 @@ url = "redis://127.0.0.1:1"
 timeout = "5s"
 "#;
 
-/// [`BLOG`] with another key prefix.
-fn blog_with_prefix(prefix: &str) -> String {
-    format!("{BLOG}prefix = \"{prefix}\"\n")
+/// [`BLOG`] with more `[redis]` settings (`key = value` lines).
+fn blog_with(redis_settings: &str) -> String {
+    format!("{BLOG}{redis_settings}\n")
 }
 
 /// Three nodes on one Redis.
@@ -347,7 +347,7 @@ async fn a_render_whose_lock_holder_died_is_taken_over() {
     let origin = TestOrigin::start().await;
     let dir = tempfile::tempdir().unwrap();
     // The holder's lock lives 1 s unless extended: once it is killed, it expires soon.
-    let toml = format!("{BLOG}lock_ttl = \"1s\"\n").replace("redis://127.0.0.1:1", &redis.url());
+    let toml = blog_with("lock_ttl = \"1s\"").replace("redis://127.0.0.1:1", &redis.url());
     let config = dir.path().join("isr.toml");
     std::fs::write(&config, &toml).unwrap();
     let listen = format!(
@@ -417,8 +417,8 @@ async fn entries_in_redis_expire_with_their_page() {
 async fn sites_with_different_prefixes_share_one_redis_without_meeting() {
     let redis = RedisServer::start();
     let origin = TestOrigin::start().await;
-    let shop = TestProxy::start_node(&origin, &blog_with_prefix("shop"), &redis.url()).await;
-    let docs = TestProxy::start_node(&origin, &blog_with_prefix("docs"), &redis.url()).await;
+    let shop = TestProxy::start_node(&origin, &blog_with("prefix = \"shop\""), &redis.url()).await;
+    let docs = TestProxy::start_node(&origin, &blog_with("prefix = \"docs\""), &redis.url()).await;
     assert_eq!(shop.get("/blog/a").await.cache(), "MISS");
     assert_eq!(
         docs.get("/blog/a").await.cache(),
@@ -437,4 +437,132 @@ async fn sites_with_different_prefixes_share_one_redis_without_meeting() {
         "a purge stays within its prefix"
     );
     assert_eq!(docs.handle().purge_records(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deploys_with_different_build_ids_never_share_entries() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let old =
+        TestProxy::start_node(&origin, &format!("build_id = \"b1\"\n{BLOG}"), &redis.url()).await;
+    let new =
+        TestProxy::start_node(&origin, &format!("build_id = \"b2\"\n{BLOG}"), &redis.url()).await;
+    assert_eq!(old.get("/blog/a").await.cache(), "MISS");
+    assert_eq!(
+        new.get("/blog/a").await.cache(),
+        "MISS",
+        "another build's page is not served"
+    );
+    assert_eq!(origin.renders("/blog/a"), 2);
+}
+
+/// `DEBUG SLEEP` makes Redis answer nothing for a while: every operation times out, the
+/// nodes answer from memory and the origin, then recover on their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_redis_is_not_an_outage() {
+    let redis = RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let toml = BLOG.replace("timeout = \"5s\"", "timeout = \"200ms\"");
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(TestProxy::start_node(&origin, &toml, &redis.url()).await);
+    }
+    nodes[0].get("/blog/warm").await;
+    for node in &nodes[1..] {
+        assert_eq!(node.get("/blog/warm").await.cache(), "HIT");
+    }
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let sleeping = tokio::spawn(async move {
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(3)
+            .query_async::<()>(&mut connection)
+            .await
+    });
+    // Keep asking until every node has found Redis unresponsive; every answer is a 200.
+    let mut page = 0;
+    while !nodes
+        .iter()
+        .all(|n| n.handle().cluster().is_some_and(|c| !c.up))
+    {
+        for node in &nodes {
+            page += 1;
+            let fresh = node.get(&format!("/blog/new{page}")).await;
+            assert_eq!(fresh.status, 200, "rendered without Redis");
+            assert_eq!(
+                node.get("/blog/warm").await.cache(),
+                "HIT",
+                "memory still answers"
+            );
+        }
+        assert!(
+            page < 10_000,
+            "the nodes never noticed Redis was unresponsive"
+        );
+    }
+    // (The client that sent it may give up waiting for its answer: either way is fine.)
+    let _ = sleeping.await.unwrap();
+    // Redis answers again: the next operations succeed and each node is whole again.
+    while !nodes
+        .iter()
+        .all(|n| n.handle().cluster().is_some_and(|c| c.up))
+    {
+        for node in &nodes {
+            page += 1;
+            assert_eq!(node.get(&format!("/blog/new{page}")).await.status, 200);
+        }
+        assert!(page < 20_000, "the nodes never recovered");
+    }
+    assert_eq!(nodes[0].get("/blog/shared").await.cache(), "MISS");
+    assert_eq!(nodes[1].get("/blog/shared").await.cache(), "HIT");
+}
+
+/// Two `isr` processes on a TLS-only Redis (`rediss://`), its certificate signed by a test
+/// CA that they trust through `SSL_CERT_FILE`: they share pages as over plain TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_share_a_redis_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = support::test_certificates(dir.path());
+    let redis = RedisServer::with_tls(&files);
+    let origin = TestOrigin::start().await;
+    let token = "admin-token-0123456789";
+    let mut processes = Vec::new();
+    let mut addresses = Vec::new();
+    for _ in 0..2 {
+        let listen = format!("127.0.0.1:{}", support::free_port());
+        let mut process = support::KillOnDrop(
+            std::process::Command::new(env!("CARGO_BIN_EXE_isr"))
+                .args(["serve", "--origin", &origin.url(), "--listen", &listen])
+                .args(["--redis", &format!("{}/0", redis.url()), "--log", "warn"])
+                .env("ISR_ADMIN_TOKEN", token)
+                .env("SSL_CERT_FILE", &files.ca)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start isr serve"),
+        );
+        support::wait_until_listening(&mut process, &listen).await;
+        processes.push(process);
+        addresses.push(listen);
+    }
+    let first = support::get_url(format!("http://{}/blog/a", addresses[0]))
+        .await
+        .unwrap();
+    assert_eq!(first.cache(), "MISS");
+    let second = support::get_url(format!("http://{}/blog/a", addresses[1]))
+        .await
+        .unwrap();
+    assert_eq!(second.cache(), "HIT", "shared over TLS");
+    assert_eq!(origin.renders("/blog/a"), 1);
+    let bearer = format!("Bearer {token}");
+    let stats = support::get_url_with(
+        format!("http://{}/_isr/stats", addresses[1]),
+        &[("authorization", &bearer)],
+    )
+    .await
+    .unwrap()
+    .json();
+    assert_eq!(stats["cluster"]["backend"], "redis");
+    assert_eq!(stats["cluster"]["up"], true, "{stats}");
+    assert_eq!(stats["entries"]["disk"], serde_json::Value::Null);
 }

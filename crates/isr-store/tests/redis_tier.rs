@@ -210,3 +210,23 @@ async fn a_bad_url_is_a_clear_error_that_hides_the_password() {
     assert!(error.contains("invalid Redis URL"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
 }
+
+#[tokio::test]
+async fn a_password_comes_from_the_url_or_from_the_settings() {
+    let server = RedisServer::with_password("s3cret-pw");
+    let from_settings = RedisStore::connect(&RedisSettings {
+        password: Some("s3cret-pw".to_owned()),
+        ..settings(&server, "isr")
+    })
+    .unwrap();
+    from_settings.put("k", entry(1)).await.unwrap();
+    let in_url = RedisStore::connect(&RedisSettings {
+        url: server.url().replace("redis://", "redis://:s3cret-pw@"),
+        ..settings(&server, "isr")
+    })
+    .unwrap();
+    assert_eq!(in_url.get("k").await.unwrap(), Some(entry(1)));
+    let without = RedisStore::connect(&settings(&server, "isr")).unwrap();
+    assert!(without.get("k").await.is_err(), "no password, no data");
+    assert!(!without.status().up);
+}

@@ -56,8 +56,8 @@ use tokio::sync::watch;
 use crate::clock::{Clock, SystemClock};
 use crate::flight::{Backoff, Flight, Flights, Join, Outcome};
 use crate::follow::{Follower, follow};
-use crate::store_errors;
 use crate::purges::PurgeLog;
+use crate::store_errors;
 
 /// Prefix of every storage key the data cache writes.
 const KEY_PREFIX: &str = "data|";

@@ -42,10 +42,10 @@ use crate::body::{Body, BoxError};
 use crate::clock::Clock;
 use crate::flight::{Backoff, FlightOutcome, Flights, Join};
 use crate::follow::Follower;
-use crate::store_errors;
 use crate::purges::PurgeLog;
 use crate::render::{Collected, RenderError, Renderer, fetch};
 use crate::stats::{Counters, Stats};
+use crate::store_errors;
 
 /// How long a key whose render was uncacheable skips single flight: its next requests go
 /// to the origin directly instead of queueing behind each other.
@@ -314,9 +314,7 @@ impl Engine {
                 }
             }
             Ok(_) => {}
-            Err(error) => {
-                store_errors::log(&error, job.key.raw(), "cache read failed; rendering")
-            }
+            Err(error) => store_errors::log(&error, job.key.raw(), "cache read failed; rendering"),
         }
         if let Some(stale) = &fallback
             && !self.shared.backoff.may_retry(job.key.storage(), now)

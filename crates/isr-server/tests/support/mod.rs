@@ -656,11 +656,13 @@ pub async fn wait_until_listening(child: &mut KillOnDrop, listen: &str) {
 
 /// GET an absolute URL; `None` if the connection failed (the server died).
 pub async fn get_url(url: String) -> Option<Answer> {
+    get_url_with(url, &[]).await
+}
+
+/// GET an absolute URL with extra request headers.
+pub async fn get_url_with(url: String, headers: &[(&str, &str)]) -> Option<Answer> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
-    let response = client
-        .request(Request::get(url).body(Body::empty()).unwrap())
-        .await
-        .ok()?;
+    let response = client.request(get_with(&url, headers)).await.ok()?;
     let (parts, body) = response.into_parts();
     let body = body.collect().await.ok()?.to_bytes();
     Some(Answer {
@@ -692,4 +694,79 @@ pub async fn redis_ttls(url: &str, pattern: &str) -> Vec<i64> {
         ttls.push(ttl);
     }
     ttls
+}
+
+/// A test CA and a certificate for 127.0.0.1 signed by it, made with `openssl` in `dir`.
+pub fn test_certificates(dir: &std::path::Path) -> isr_store::testing::TlsFiles {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let subject = |cn: &str| format!("/CN={cn}");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        &subject("isr test CA"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        &subject("127.0.0.1"),
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "server.ext",
+    ]);
+    isr_store::testing::TlsFiles {
+        cert: dir.join("server.pem"),
+        key: dir.join("server.key"),
+        ca: dir.join("ca.pem"),
+    }
 }

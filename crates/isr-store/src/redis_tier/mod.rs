@@ -286,13 +286,16 @@ impl Drop for RedisStore {
     }
 }
 
-/// Errors that mean "Redis cannot be reached", as opposed to "Redis refused this command".
+/// Errors that mean "Redis cannot be used", as opposed to "Redis refused this command":
+/// unreachable, or refusing this client (no or wrong password).
 fn is_unavailable(error: &RedisError) -> bool {
     error.is_io_error()
         || error.is_timeout()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
         || error.is_unrecoverable_error()
+        || error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("NOAUTH" | "WRONGPASS"))
 }
 
 /// Hear announcements for as long as the store lives: subscribe, pass on what arrives,
