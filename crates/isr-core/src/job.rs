@@ -75,7 +75,7 @@ impl From<&CachePlan<'_>> for Job {
         Job {
             key: plan.key.clone(),
             path: plan.path.clone(),
-            target: plan.target.clone(),
+            target: plan.target(),
             policy: plan.policy.cloned(),
             tags: plan.tags(),
             variant: plan.variant,

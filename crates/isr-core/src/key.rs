@@ -203,7 +203,8 @@ pub struct KeyParts<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     raw: String,
-    storage: String,
+    /// `None`: the raw key is short enough to be the storage key too (no second copy).
+    hashed: Option<String>,
 }
 
 impl CacheKey {
@@ -216,12 +217,8 @@ impl CacheKey {
     /// can be read back into exactly one tuple: two different tuples never share a key.
     pub fn new(parts: &KeyParts<'_>) -> CacheKey {
         let raw = raw_key(parts);
-        let storage = if raw.len() <= MAX_RAW_KEY_LEN {
-            raw.clone()
-        } else {
-            hashed_storage_key(&raw)
-        };
-        CacheKey { raw, storage }
+        let hashed = (raw.len() > MAX_RAW_KEY_LEN).then(|| hashed_storage_key(&raw));
+        CacheKey { raw, hashed }
     }
 
     /// The full, unhashed key (kept in the entry).
@@ -232,27 +229,64 @@ impl CacheKey {
     /// The key backends store under: the raw key, or `h:` + 32 hex digits of its blake3
     /// hash when the raw key is longer than [`MAX_RAW_KEY_LEN`].
     pub fn storage(&self) -> &str {
-        &self.storage
+        self.hashed.as_deref().unwrap_or(&self.raw)
     }
 }
 
 /// Bump when the raw key format changes, so old entries are simply never found.
 const KEY_FORMAT_VERSION: &str = "v1";
 
+/// Built by hand into one allocation of the right size: this runs on every request, and
+/// `format!` costs several times as much.
 fn raw_key(parts: &KeyParts<'_>) -> String {
-    format!(
-        "{KEY_FORMAT_VERSION}|{}:{}|{}:{}|{}|{}|{}:{}|{}:{}",
-        parts.site.len(),
-        parts.site,
-        parts.build_id.len(),
-        parts.build_id,
-        parts.variant.as_str(),
-        parts.encoding.accept_encoding(),
-        parts.path.len(),
-        parts.path,
-        parts.query.len(),
-        parts.query,
-    )
+    let variant = parts.variant.as_str();
+    let encoding = parts.encoding.accept_encoding();
+    // Each length takes at most 20 digits; four of them, plus the separators.
+    let capacity = KEY_FORMAT_VERSION.len()
+        + parts.site.len()
+        + parts.build_id.len()
+        + variant.len()
+        + encoding.len()
+        + parts.path.len()
+        + parts.query.len()
+        + 4 * 20
+        + 11;
+    let mut raw = String::with_capacity(capacity);
+    raw.push_str(KEY_FORMAT_VERSION);
+    raw.push('|');
+    push_counted(&mut raw, parts.site);
+    raw.push('|');
+    push_counted(&mut raw, parts.build_id);
+    raw.push('|');
+    raw.push_str(variant);
+    raw.push('|');
+    raw.push_str(encoding);
+    raw.push('|');
+    push_counted(&mut raw, parts.path);
+    raw.push('|');
+    push_counted(&mut raw, parts.query);
+    raw
+}
+
+/// Append `<byte length of value>:<value>`.
+fn push_counted(out: &mut String, value: &str) {
+    let mut digits = [0u8; 20];
+    let mut n = value.len();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        // `n % 10` is a single decimal digit.
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
+    out.push(':');
+    out.push_str(value);
 }
 
 /// Length in bytes of the hash prefix used in hashed storage keys (128 bits).
@@ -277,6 +311,38 @@ fn hashed_storage_key(raw: &str) -> String {
 mod tests {
     use super::*;
     use http::HeaderValue;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hand-built key is exactly the documented format.
+        #[test]
+        fn raw_keys_read_as_documented(
+            site in ".{0,30}", build_id in ".{0,30}", path in "/.{0,300}", query in ".{0,40}",
+        ) {
+            let parts = KeyParts {
+                site: &site,
+                build_id: &build_id,
+                variant: Variant::Rsc,
+                encoding: EncodingClass::Gzip,
+                path: &path,
+                query: &query,
+            };
+            let expected = format!(
+                "v1|{}:{site}|{}:{build_id}|rsc|gzip|{}:{path}|{}:{query}",
+                site.len(),
+                build_id.len(),
+                path.len(),
+                query.len(),
+            );
+            let key = CacheKey::new(&parts);
+            prop_assert_eq!(key.raw(), expected.as_str());
+            if expected.len() <= MAX_RAW_KEY_LEN {
+                prop_assert_eq!(key.storage(), key.raw());
+            } else {
+                prop_assert!(key.storage().starts_with("h:"));
+            }
+        }
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -72,8 +72,8 @@ pub struct CachePlan<'c> {
     pub key: CacheKey,
     /// Normalised path.
     pub path: String,
-    /// `path?query` to forward: the normalised path and exactly the keyed query.
-    pub target: String,
+    /// The keyed query, canonical (what a render forwards; see [`CachePlan::target`]).
+    pub query: String,
     /// The matched route, if any (`None`: only the origin's headers can make it storable).
     pub route: Option<&'c Route>,
     /// The route's cache policy, if a route matched.
@@ -134,8 +134,8 @@ pub fn plan<'c>(
     });
     Ok(Plan::Cache(CachePlan {
         key,
-        target: join_target(&path, &query),
         path,
+        query,
         route,
         policy,
         params: matched.map(|m| m.params).unwrap_or_default(),
@@ -146,6 +146,12 @@ pub fn plan<'c>(
 }
 
 impl CachePlan<'_> {
+    /// `path?query` to forward: the normalised path and exactly the keyed query. Built on
+    /// demand: a hit never needs it.
+    pub fn target(&self) -> String {
+        join_target(&self.path, &self.query)
+    }
+
     /// Tags from the route's templates, rendered with the match's parameters. Computed on
     /// demand: only a render that is stored needs them, never a hit.
     pub fn tags(&self) -> Vec<String> {
