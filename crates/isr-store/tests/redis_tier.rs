@@ -230,3 +230,13 @@ async fn a_password_comes_from_the_url_or_from_the_settings() {
     assert!(without.get("k").await.is_err(), "no password, no data");
     assert!(!without.status().up);
 }
+
+#[test]
+fn outside_a_runtime_connect_is_an_error_not_a_panic() {
+    let error = RedisStore::connect(&RedisSettings {
+        url: "redis://127.0.0.1:1".to_owned(),
+        ..RedisSettings::default()
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("Tokio runtime"), "{error}");
+}

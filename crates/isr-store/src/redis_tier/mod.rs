@@ -60,6 +60,8 @@ const EVENT_BUFFER: usize = 4_096;
 pub enum RedisTierError {
     #[error("invalid Redis URL {url}: {source}")]
     Url { url: String, source: RedisError },
+    #[error("the Redis store must be created within a Tokio runtime (it runs a subscription task)")]
+    NoRuntime,
 }
 
 /// Entries, purge records and locks in Redis, shared by every node with the same prefix.
@@ -161,6 +163,8 @@ impl RedisStore {
     /// Redis that is down at start is a degraded node, not a failed start. Must be called
     /// within a Tokio runtime.
     pub fn connect(settings: &RedisSettings) -> Result<Arc<RedisStore>, RedisTierError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| RedisTierError::NoRuntime)?;
         let address = redact_url(&settings.url);
         let url_error = |source| RedisTierError::Url {
             url: address.clone(),
@@ -193,7 +197,7 @@ impl RedisStore {
         let layout = Layout::new(&settings.prefix);
         let health = Arc::new(Health::new(address));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let subscriber = tokio::spawn(listen(
+        let subscriber = runtime.spawn(listen(
             client,
             layout.channel.clone(),
             events.clone(),
