@@ -7,6 +7,7 @@
 //!   request purges nothing.
 //! - Tokens are compared in constant time, and an empty configured token matches nothing.
 
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::freshness::PurgeMode;
@@ -20,6 +21,37 @@ pub const MAX_ITEMS: usize = 1_000;
 /// What a caller without the right token is told.
 pub const UNAUTHORIZED: &str =
     "missing or wrong admin token: send Authorization: Bearer <ISR_ADMIN_TOKEN>";
+
+/// An admin API error: a status, and a message a person can act on. Answered as
+/// `{"error": "<message>"}`, never cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+    }
+
+    /// The JSON body of the answer.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({ "error": self.message }))
+            .unwrap_or_else(|_| b"{}".to_vec())
+    }
+}
 
 /// `POST /_isr/revalidate`, as sent.
 #[derive(Debug, Deserialize)]
@@ -230,6 +262,14 @@ mod tests {
             vec![r#""t""#; MAX_ITEMS + 1].join(",")
         );
         assert!(check(&many).unwrap_err().contains("at most"));
+    }
+
+    #[test]
+    fn errors_are_json_with_their_message() {
+        let error = ApiError::unauthorized();
+        assert_eq!(error.status, StatusCode::UNAUTHORIZED);
+        let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap();
+        assert_eq!(body["error"], UNAUTHORIZED);
     }
 
     #[test]

@@ -20,7 +20,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use isr_core::admin::{RevalidateRequest, Skipped, UNAUTHORIZED, bearer_token, token_matches};
+use isr_core::admin::{
+    ApiError as AdminError, RevalidateRequest, Skipped, bearer_token, token_matches,
+};
 use isr_store::DiskStore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -51,51 +53,48 @@ pub fn router(isr: Isr, token: impl Into<String>, disk: Option<Arc<DiskStore>>) 
         .route("/_isr/entries", get(entries))
         .route("/_isr/stats", get(stats))
         .route("/_isr/cache", delete(clear))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such admin endpoint") })
+        .fallback(|| async {
+            ApiError::from(AdminError::new(
+                StatusCode::NOT_FOUND,
+                "no such admin endpoint",
+            ))
+        })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
-/// An error answer: `{"error": "..."}`.
+/// An admin API error as an axum answer (see [`AdminError`]).
 #[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
+pub struct ApiError(AdminError);
 
-impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-        }
-    }
-
-    fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
-    }
-
-    fn unauthorized() -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+impl From<AdminError> for ApiError {
+    fn from(error: AdminError) -> ApiError {
+        ApiError(error)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(self.status, &json!({ "error": self.message }))
+        let mut response = (self.0.status, self.0.body()).into_response();
+        set_json_headers(&mut response);
+        response
     }
 }
 
 fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = (status, body).into_response();
+    set_json_headers(&mut response);
+    response
+}
+
+fn set_json_headers(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 impl AdminState {
@@ -111,7 +110,7 @@ impl AdminState {
         if self.bearer_ok(headers) {
             Ok(())
         } else {
-            Err(ApiError::unauthorized())
+            Err(AdminError::unauthorized().into())
         }
     }
 }
@@ -124,27 +123,27 @@ async fn revalidate(
 ) -> Result<Response, ApiError> {
     let bearer_ok = state.bearer_ok(&headers);
     let body =
-        body.map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+        body.map_err(|rejection| AdminError::new(rejection.status(), rejection.body_text()))?;
     let request = match RevalidateRequest::from_json(&body) {
         Ok(request) => request,
         // Say nothing about the body to a caller without the token.
-        Err(_) if !bearer_ok => return Err(ApiError::unauthorized()),
-        Err(message) => return Err(ApiError::bad_request(message)),
+        Err(_) if !bearer_ok => return Err(AdminError::unauthorized().into()),
+        Err(message) => return Err(AdminError::bad_request(message).into()),
     };
     let secret_ok = request
         .secret
         .as_deref()
         .is_some_and(|secret| token_matches(&state.token, secret));
     if !bearer_ok && !secret_ok {
-        return Err(ApiError::unauthorized());
+        return Err(AdminError::unauthorized().into());
     }
-    let revalidation = request.check().map_err(ApiError::bad_request)?;
+    let revalidation = request.check().map_err(AdminError::bad_request)?;
     state
         .isr
         .purge(&revalidation.targets(), revalidation.mode)
         .await
         .map_err(|e| {
-            ApiError::new(
+            AdminError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("purge failed: {e}"),
             )
@@ -183,16 +182,18 @@ async fn entries(
     query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     state.require_bearer(&headers)?;
-    let Query(query) = query.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let Query(query) = query.map_err(|rejection| AdminError::bad_request(rejection.body_text()))?;
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::bad_request(format!(
-            "`limit` must be from 1 to {MAX_PAGE}"
-        )));
+        return Err(
+            AdminError::bad_request(format!("`limit` must be from 1 to {MAX_PAGE}")).into(),
+        );
     }
     let cursor = match query.cursor.as_deref() {
         Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
-            ApiError::bad_request("`cursor` is not one isr gave: pass back `next_cursor` as it is")
+            AdminError::bad_request(
+                "`cursor` is not one isr gave: pass back `next_cursor` as it is",
+            )
         })?),
         None => None,
     };
@@ -205,7 +206,7 @@ async fn entries(
         )
         .await
         .map_err(|e| {
-            ApiError::new(
+            AdminError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("listing failed: {e}"),
             )
@@ -281,7 +282,7 @@ async fn clear(
 ) -> Result<Response, ApiError> {
     state.require_bearer(&headers)?;
     state.isr.clear().await.map_err(|e| {
-        ApiError::new(
+        AdminError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("clear failed: {e}"),
         )

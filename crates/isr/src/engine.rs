@@ -349,6 +349,12 @@ impl Engine {
         }
         match self.shared.flights.join(&key) {
             Join::Started(flight) => {
+                // A render of this key may have finished between this request's lookup and
+                // its joining the flights: then it is in memory, and rendering is not needed.
+                if let Some(entry) = self.stored_meanwhile(&job.key, fallback.as_ref()) {
+                    flight.finish(FlightOutcome::Stored(Arc::clone(&entry)));
+                    return self.serve(&entry, CacheStatus::Hit, &parts, self.now());
+                }
                 // The render runs in its own task so that a client going away cannot cancel
                 // it while others are waiting for it.
                 let (sender, receiver) = oneshot::channel();
@@ -420,6 +426,13 @@ impl Engine {
         let Join::Started(flight) = self.shared.flights.join(key.storage()) else {
             return false;
         };
+        // The regeneration that made `had` stale may have finished since it was read.
+        if had.is_some()
+            && let Some(entry) = self.stored_meanwhile(key, had)
+        {
+            flight.finish(FlightOutcome::Stored(entry));
+            return false;
+        }
         let job = job();
         let had = had.cloned();
         let engine = Arc::clone(self);
@@ -542,6 +555,16 @@ impl Engine {
             }
         }
         self.render_and_store(job, request, had.is_some()).await
+    }
+
+    /// A fresh entry for `key` in memory, newer than `had`: one a render stored after the
+    /// caller looked (and found only `had`, or nothing).
+    fn stored_meanwhile(&self, key: &CacheKey, had: Option<&Arc<Entry>>) -> Option<Arc<Entry>> {
+        let entry = self.shared.store.l1().get_sync(key.storage())?;
+        let newer = entry.key == key.raw()
+            && had.is_none_or(|had| entry.created_at > had.created_at)
+            && self.shared.freshness_of(&entry, self.now()) == Freshness::Fresh;
+        newer.then_some(entry)
     }
 
     /// A servable entry for `job` that another node stored in the shared tier, newer than

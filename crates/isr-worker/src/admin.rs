@@ -1,0 +1,204 @@
+//! The admin API on the Worker, under `/_isr/`: the same `POST /_isr/revalidate` as the
+//! native server (purges, and `"regenerate": true` in the background), and
+//! `DELETE /_isr/cache`.
+//!
+//! Invariants:
+//! - Off unless an admin token is configured (`ISR_ADMIN_TOKEN`, a Worker secret): then
+//!   every path under `/_isr/` is 404 and nothing is done.
+//! - Every call needs `Authorization: Bearer <token>` (or, for revalidate, `"secret"` in the
+//!   body), compared in constant time; a missing or wrong token is 401 and nothing is done.
+//! - Input is checked before anything happens: malformed JSON, unknown fields, empty lists,
+//!   invalid paths and tags are 400 naming the field; a body over [`MAX_BODY_BYTES`] is 413.
+//! - A purge is one Durable Object write (one row per target), and it is in this isolate's
+//!   copy of the purge records before the answer is sent.
+//! - Answers are JSON (`{"error": "..."}` for errors) and never cached.
+
+use std::rc::Rc;
+
+use http::StatusCode;
+use isr_core::UnixMillis;
+use isr_core::admin::{
+    ApiError, MAX_BODY_BYTES, RevalidateRequest, Skipped, bearer_token, token_matches,
+};
+use isr_core::freshness::{Invalidation, PurgeMode};
+use isr_core::purge::Target;
+use serde::Serialize;
+use serde_json::json;
+use worker::{Context, Headers, Request, Response, Result};
+
+use crate::engine::Engine;
+use crate::settings::note_purge;
+use crate::state::PurgeRequest;
+
+fn json_response(status: StatusCode, value: &impl Serialize) -> Result<Response> {
+    json_bytes(
+        status,
+        serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
+fn json_bytes(status: StatusCode, body: Vec<u8>) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    headers.set("cache-control", "no-store")?;
+    Ok(Response::from_bytes(body)?
+        .with_status(status.as_u16())
+        .with_headers(headers))
+}
+
+/// Answer a request under `/_isr/`.
+pub(crate) async fn handle(engine: &Rc<Engine>, req: &Request, ctx: &Context) -> Result<Response> {
+    let answer = match &engine.settings.config.admin_token {
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the admin API is off: set the ISR_ADMIN_TOKEN secret to turn it on",
+        )),
+        Some(token) => route(engine, req, ctx, token).await,
+    };
+    match answer {
+        Ok(response) => Ok(response),
+        Err(error) => json_bytes(error.status, error.body()),
+    }
+}
+
+async fn route(
+    engine: &Rc<Engine>,
+    req: &Request,
+    ctx: &Context,
+    token: &str,
+) -> std::result::Result<Response, ApiError> {
+    let url = req
+        .url()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let path = isr_core::path::normalize_path(url.path())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let method = req.inner().method();
+    let bearer_ok = bearer_matches(req, token);
+    match (method.as_str(), path.as_str()) {
+        ("POST", "/_isr/revalidate") => revalidate(engine, req, ctx, token, bearer_ok).await,
+        ("DELETE", "/_isr/cache") => {
+            if !bearer_ok {
+                return Err(ApiError::unauthorized());
+            }
+            // KV cannot be emptied at once: a hard purge of everything has the same effect
+            // (nothing rendered before now is served again), in one write.
+            purge(engine, &[Target::All], PurgeMode::Hard).await?;
+            ok(&json!({ "cleared": true }))
+        }
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such admin endpoint on the Worker (it has POST /_isr/revalidate and DELETE /_isr/cache)",
+        )),
+    }
+}
+
+fn ok(value: &impl Serialize) -> std::result::Result<Response, ApiError> {
+    json_response(StatusCode::OK, value)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+fn bearer_matches(req: &Request, token: &str) -> bool {
+    req.headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .as_deref()
+        .and_then(bearer_token)
+        .is_some_and(|given| token_matches(token, given))
+}
+
+async fn revalidate(
+    engine: &Rc<Engine>,
+    req: &Request,
+    ctx: &Context,
+    token: &str,
+    bearer_ok: bool,
+) -> std::result::Result<Response, ApiError> {
+    let body = read_body(req).await?;
+    let request = match RevalidateRequest::from_json(&body) {
+        Ok(request) => request,
+        // Say nothing about the body to a caller without the token.
+        Err(_) if !bearer_ok => return Err(ApiError::unauthorized()),
+        Err(message) => return Err(ApiError::bad_request(message)),
+    };
+    let secret_ok = request
+        .secret
+        .as_deref()
+        .is_some_and(|secret| token_matches(token, secret));
+    if !bearer_ok && !secret_ok {
+        return Err(ApiError::unauthorized());
+    }
+    let revalidation = request.check().map_err(ApiError::bad_request)?;
+    purge(engine, &revalidation.targets(), revalidation.mode).await?;
+    let mut answer = revalidation.answer();
+    for path in revalidation.paths_to_regenerate() {
+        let regeneration = engine
+            .regenerate_path(ctx, path, revalidation.if_cached)
+            .await;
+        match regeneration.skipped_because() {
+            None => answer.regenerating.push(path.to_owned()),
+            Some(reason) => answer.skipped.push(Skipped {
+                path: path.to_owned(),
+                reason,
+            }),
+        }
+    }
+    ok(&answer)
+}
+
+/// Record the purge in the Durable Object, then in this isolate's copy.
+async fn purge(
+    engine: &Engine,
+    targets: &[Target],
+    mode: PurgeMode,
+) -> std::result::Result<(), ApiError> {
+    let names = targets.iter().map(Target::record_name).collect();
+    let answer = engine
+        .state
+        .purge(&PurgeRequest { names, mode })
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("purge failed: {e}"),
+            )
+        })?;
+    note_purge(
+        targets,
+        Invalidation {
+            at: UnixMillis(answer.at),
+            mode,
+        },
+    );
+    Ok(())
+}
+
+/// The request body, at most [`MAX_BODY_BYTES`].
+async fn read_body(req: &Request) -> std::result::Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut copy = req
+        .clone()
+        .map_err(|e| ApiError::bad_request(format!("the body cannot be read: {e}")))?;
+    let body = copy
+        .bytes()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("the body cannot be read: {e}")))?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(body)
+}

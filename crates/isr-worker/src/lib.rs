@@ -1,0 +1,162 @@
+//! `isr-worker`: isr on Cloudflare Workers, from the same core as the native proxy.
+//!
+//! Two ways to use it:
+//! - **The isr Worker** (feature `entry`, on by default): deployed in front of a site, it
+//!   answers every request from the cache or the origin (a URL, or a service binding
+//!   `ORIGIN` to the site's own Worker).
+//! - **A library** inside a Rust Worker: [`handle`] returns the cached answer, rendering
+//!   through the app's own function on a miss, or `None` for a request that is not
+//!   cacheable (the app answers it itself).
+//!
+//! Tiers and state: L1 is the Cache API of the data centre, L2 is Workers KV (binding
+//! `ISR_KV`); purge records, single-flight locks and the recursion-guard secret live in the
+//! SQLite Durable Object [`IsrState`] (binding `ISR_STATE`). Every decision (what is
+//! cacheable, the key, freshness, the served headers) is isr-core's.
+//!
+//! - `engine`: the flow of one request.
+//! - `store`: the Cache API and KV tiers.
+//! - `state`: the Durable Object and its client.
+//! - `origin`: renders and forwarding.
+//! - `admin`: the admin API.
+//! - `settings`: configuration, and what an isolate keeps between requests.
+//! - `convert`: `http` types to and from the runtime's JS objects.
+
+mod admin;
+mod convert;
+mod engine;
+mod origin;
+mod settings;
+mod state;
+mod store;
+
+use std::future::Future;
+use std::rc::Rc;
+
+use http::StatusCode;
+use isr_core::headers::CacheStatus;
+use worker::{Context, Env, Request, Response, Result};
+
+pub use state::IsrState;
+
+use engine::{Engine, Handled, error_response};
+use origin::{Origin, Render};
+use settings::SettingsError;
+use state::StateClient;
+
+/// Binding of the KV namespace (L2).
+pub const KV_BINDING: &str = "ISR_KV";
+/// Binding of the Durable Object namespace of [`IsrState`].
+pub const STATE_BINDING: &str = "ISR_STATE";
+/// Optional service binding to the origin Worker.
+pub const ORIGIN_BINDING: &str = "ORIGIN";
+
+/// 32 random hex digits (128 bits from the platform's CSPRNG).
+pub(crate) fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    if let Err(error) = getrandom::getrandom(&mut bytes) {
+        worker::console_error!("isr: no random numbers: {error}");
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The engine for one request, or the answer explaining why there is none.
+fn engine(
+    req: &Request,
+    env: &Env,
+    origin: Option<Origin>,
+) -> std::result::Result<Rc<Engine>, String> {
+    let settings = settings::load(env).map_err(|e| format!("isr: bad configuration: {e}"))?;
+    let origin =
+        match origin {
+            Some(origin) => origin,
+            None => match env.service(ORIGIN_BINDING) {
+                Ok(fetcher) => Origin::Service {
+                    fetcher,
+                    base: settings
+                        .config
+                        .origin
+                        .clone()
+                        .unwrap_or_else(|| base_of(req)),
+                },
+                Err(_) => Origin::Url(settings.config.origin.clone().ok_or_else(|| {
+                    format!("isr: bad configuration: {}", SettingsError::NoOrigin)
+                })?),
+            },
+        };
+    let kv = env
+        .kv(KV_BINDING)
+        .map_err(|e| format!("isr: bad configuration: KV namespace binding {KV_BINDING}: {e}"))?;
+    let namespace = env.durable_object(STATE_BINDING).map_err(|e| {
+        format!("isr: bad configuration: Durable Object binding {STATE_BINDING}: {e}")
+    })?;
+    Ok(Rc::new(Engine {
+        settings,
+        tiers: store::Tiers::new(kv, base_of(req)),
+        state: StateClient::new(namespace),
+        origin,
+    }))
+}
+
+/// `scheme://host[:port]` of the request.
+fn base_of(req: &Request) -> String {
+    req.url()
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_else(|_| "https://isr.invalid".to_owned())
+}
+
+fn config_error(message: &str) -> Result<Response> {
+    worker::console_error!("{message}");
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        CacheStatus::Bypass,
+        message,
+    )
+}
+
+/// The isr Worker: every request answered from the cache or the origin.
+#[cfg(feature = "entry")]
+#[worker::event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let engine = match engine(&req, &env, None) {
+        Ok(engine) => engine,
+        Err(message) => return config_error(&message),
+    };
+    match engine.handle(&req, &ctx).await? {
+        Handled::Answer(response) => Ok(response),
+        Handled::Bypass { target, draft } => engine.bypass(&req, &target, draft).await,
+    }
+}
+
+/// isr inside your own Worker: the cached answer to `req`, rendering through `render` on a
+/// miss (and in the background when stale), or `None` when the request is not cacheable
+/// (a `POST`, a draft, a route with `revalidate = 0`): answer it yourself.
+///
+/// `render` receives a `GET` of the page's normalised path and keyed query, with the
+/// headers isr renders with; it must answer as the app would. Requests under `/_isr/` are
+/// isr's admin API and are answered here. The bindings `ISR_KV` and `ISR_STATE` (with the
+/// [`IsrState`] class exported from your Worker, which linking this crate does) and the
+/// configuration variables are those of the isr Worker; no origin is needed.
+pub async fn handle<F, Fut>(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    render: F,
+) -> Result<Option<Response>>
+where
+    F: Fn(Request) -> Fut + 'static,
+    Fut: Future<Output = Result<Response>> + 'static,
+{
+    let render: Render = Rc::new(move |request| Box::pin(render(request)));
+    let origin = Origin::App {
+        render,
+        base: base_of(req),
+    };
+    let engine = match engine(req, env, Some(origin)) {
+        Ok(engine) => engine,
+        Err(message) => return config_error(&message).map(Some),
+    };
+    match engine.handle(req, ctx).await? {
+        Handled::Answer(response) => Ok(Some(response)),
+        Handled::Bypass { .. } => Ok(None),
+    }
+}

@@ -1,0 +1,69 @@
+// The same scenarios against the native `isr` proxy (target/debug/isr of this repository,
+// or ISR_NATIVE_BIN), so both runtimes are held to one behaviour. Skipped, saying why, when
+// the binary has not been built (ci.sh builds it).
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { startOrigin } from "./origin.mjs";
+import { ADMIN_TOKEN, BYPASS_TOKEN, purger, sharedConfig, sharedScenarios, until } from "./scenarios.mjs";
+
+const repo = fileURLToPath(new URL("../../../", import.meta.url));
+const binary = process.env.ISR_NATIVE_BIN ?? join(repo, "target", "debug", "isr");
+const missing = existsSync(binary) ? false : `no native binary at ${binary} (cargo build -p isr-server)`;
+
+describe("native isr proxy", { skip: missing }, () => {
+  let origin;
+  let child;
+  let base;
+  let dir;
+  before(async () => {
+    origin = await startOrigin();
+    dir = mkdtempSync(join(tmpdir(), "isr-native-"));
+    const config = join(dir, "isr.toml");
+    writeFileSync(config, sharedConfig);
+    child = spawn(
+      binary,
+      [
+        "serve",
+        "--config", config,
+        "--origin", origin.url,
+        "--listen", "127.0.0.1:0",
+        "--cache-dir", join(dir, "cache"),
+        "--admin-token", ADMIN_TOKEN,
+        "--bypass-token", BYPASS_TOKEN,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", RUST_LOG_STYLE: "never" } },
+    );
+    let output = "";
+    child.stdout.on("data", (chunk) => (output += chunk));
+    child.stderr.on("data", (chunk) => (output += chunk));
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    base = await until(
+      async () => {
+        const found = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output.replace(/\x1b\[[0-9;]*m/g, ""));
+        if (found) return found[1];
+        if (child.exitCode !== null) throw new Error(`isr exited: ${output}`);
+        return null;
+      },
+      "the native isr to listen",
+      60_000,
+    );
+    void exited;
+  });
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    }
+    await origin?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  sharedScenarios(() => ({ base, origin, purge: purger(base) }));
+});

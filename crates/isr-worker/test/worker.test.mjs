@@ -1,0 +1,267 @@
+// The isr Worker, built by worker-build (build/), run under workerd through Miniflare 4
+// on 127.0.0.1 with a KV namespace, the Cache API and a SQLite Durable Object, in front of
+// the test origin. The shared scenarios, then what only the Worker has.
+
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Miniflare } from "miniflare";
+
+import { startOrigin } from "./origin.mjs";
+import {
+  ADMIN_TOKEN,
+  BYPASS_TOKEN,
+  get,
+  purger,
+  sharedConfig,
+  sharedScenarios,
+  until,
+} from "./scenarios.mjs";
+
+const buildDir = fileURLToPath(new URL("../build/", import.meta.url));
+
+/** workerd of miniflare 4.20260420 accepts compatibility dates up to its own. */
+const COMPATIBILITY_DATE = "2026-04-20";
+
+/** A Miniflare running the built Worker with `bindings` (text variables). */
+export async function startWorker(bindings) {
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    modules: true,
+    scriptPath: `${buildDir}index.js`,
+    modulesRoot: buildDir,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    kvNamespaces: ["ISR_KV"],
+    durableObjects: { ISR_STATE: { className: "IsrState", useSQLite: true } },
+    bindings,
+  });
+  const url = await mf.ready;
+  return { mf, base: url.origin };
+}
+
+describe("isr Worker under workerd (Miniflare)", () => {
+  let origin;
+  let worker;
+  before(async () => {
+    origin = await startOrigin();
+    worker = await startWorker({
+      ISR_CONFIG: sharedConfig,
+      ISR_ORIGIN: origin.url,
+      ISR_ADMIN_TOKEN: ADMIN_TOKEN,
+      ISR_BYPASS_TOKEN: BYPASS_TOKEN,
+      ISR_PURGE_CACHE_MS: "0",
+    });
+  });
+  after(async () => {
+    await worker?.mf.dispose();
+    await origin?.stop();
+  });
+  const rt = () => ({ base: worker.base, origin, purge: purger(worker.base) });
+
+  sharedScenarios(rt);
+
+  it("a page over the 25 MiB KV value limit is served, not stored, and reported", async () => {
+    const path = "/bin/huge";
+    origin.setSize(path, 26 * 1024 * 1024);
+    for (const n of [1, 2]) {
+      const answer = await get(worker.base, path);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.body.length, 26 * 1024 * 1024);
+      assert.equal(answer.cache, "BYPASS");
+      assert.equal(answer.headers.get("x-isr-store"), "too-large");
+      assert.equal(origin.count(path), n);
+    }
+  });
+
+  it("DELETE /_isr/cache hard-purges everything in one write", async () => {
+    const path = "/fresh/cleared";
+    assert.equal((await get(worker.base, path)).cache, "MISS");
+    const cleared = await fetch(`${worker.base}/_isr/cache`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assert.equal(cleared.status, 200);
+    assert.deepEqual(await cleared.json(), { cleared: true });
+    const next = await get(worker.base, path);
+    assert.equal(next.cache, "MISS");
+    assert.equal(next.text, `render #2 of ${path}`);
+  });
+});
+
+describe("isr Worker: two isolates, one deployment", () => {
+  it("a purge sent through one isolate is honoured by another's Cache API reads", async () => {
+    const origin = await startOrigin();
+    const common = {
+      modules: true,
+      scriptPath: `${buildDir}index.js`,
+      modulesRoot: buildDir,
+      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+      compatibilityDate: COMPATIBILITY_DATE,
+      kvNamespaces: { ISR_KV: "shared" },
+    };
+    const bindings = {
+      ISR_CONFIG: sharedConfig,
+      ISR_ORIGIN: origin.url,
+      ISR_ADMIN_TOKEN: ADMIN_TOKEN,
+    };
+    const mf = new Miniflare({
+      host: "127.0.0.1",
+      port: 0,
+      workers: [
+        {
+          ...common,
+          name: "reader",
+          durableObjects: { ISR_STATE: { className: "IsrState", useSQLite: true } },
+          // Its copy of the purge records may be up to 200 ms old.
+          bindings: { ...bindings, ISR_PURGE_CACHE_MS: "200" },
+        },
+        {
+          ...common,
+          name: "purger",
+          durableObjects: {
+            ISR_STATE: { className: "IsrState", scriptName: "reader", useSQLite: true },
+          },
+          bindings: { ...bindings, ISR_PURGE_CACHE_MS: "0" },
+        },
+      ],
+    });
+    try {
+      const base = (await mf.ready).origin;
+      const purgerWorker = await mf.getWorker("purger");
+      const path = "/fresh/elsewhere";
+      assert.equal((await get(base, path)).cache, "MISS");
+      assert.equal((await get(base, path)).cache, "HIT");
+      const purged = await purgerWorker.fetch(`http://isr.test/_isr/revalidate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ paths: [path], mode: "hard" }),
+      });
+      assert.equal(purged.status, 200);
+      // The reader's L1 still holds the page; its copy of the records catches up within
+      // ISR_PURGE_CACHE_MS, and from then on the purged page is never served.
+      const next = await until(async () => {
+        const answer = await get(base, path);
+        return answer.cache === "MISS" ? answer : null;
+      }, "the purge to reach the reader");
+      assert.equal(next.text, `render #2 of ${path}`);
+      assert.equal((await get(base, path)).cache, "HIT");
+    } finally {
+      await mf.dispose();
+      await origin.stop();
+    }
+  });
+});
+
+describe("isr Worker with a service binding as its origin", () => {
+  it("renders through the ORIGIN binding to the site's own Worker", async () => {
+    const mf = new Miniflare({
+      host: "127.0.0.1",
+      port: 0,
+      workers: [
+        {
+          name: "isr",
+          modules: true,
+          scriptPath: `${buildDir}index.js`,
+          modulesRoot: buildDir,
+          modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+          compatibilityDate: COMPATIBILITY_DATE,
+          kvNamespaces: ["ISR_KV"],
+          durableObjects: { ISR_STATE: { className: "IsrState", useSQLite: true } },
+          serviceBindings: { ORIGIN: "site" },
+          bindings: { ISR_CONFIG: sharedConfig },
+        },
+        {
+          name: "site",
+          modules: true,
+          compatibilityDate: COMPATIBILITY_DATE,
+          script: `
+            let renders = 0;
+            export default {
+              fetch(request) {
+                renders++;
+                const guarded = request.headers.get("x-isr-render") ? "guarded" : "unguarded";
+                const path = new URL(request.url).pathname;
+                return new Response(\`site render #\${renders} of \${path} (\${guarded})\`, {
+                  headers: { "content-type": "text/html" },
+                });
+              },
+            };`,
+        },
+      ],
+    });
+    try {
+      const base = (await mf.ready).origin;
+      const path = "/fresh/service";
+      const miss = await get(base, path);
+      assert.equal(miss.cache, "MISS");
+      assert.equal(miss.text, `site render #1 of ${path} (guarded)`);
+      const hit = await get(base, path);
+      assert.equal(hit.cache, "HIT");
+      assert.equal(hit.text, miss.text);
+    } finally {
+      await mf.dispose();
+    }
+  });
+});
+
+describe("isr Worker purge records", () => {
+  it("past ISR_MAX_PURGE_RECORDS, the older half is folded into one record for everything", async () => {
+    const origin = await startOrigin();
+    const worker = await startWorker({
+      ISR_CONFIG: sharedConfig,
+      ISR_ORIGIN: origin.url,
+      ISR_ADMIN_TOKEN: ADMIN_TOKEN,
+      ISR_PURGE_CACHE_MS: "0",
+      ISR_MAX_PURGE_RECORDS: "4",
+    });
+    try {
+      const path = "/fresh/old";
+      assert.equal((await get(worker.base, path)).cache, "MISS");
+      const purge = purger(worker.base);
+      // Tags no page carries: the page is not reached by any of them...
+      for (let i = 1; i <= 4; i++) {
+        assert.equal((await purge({ tags: [`unrelated-${i}`] })).status, 200);
+        assert.equal((await get(worker.base, path)).cache, "HIT");
+      }
+      // ...until a fifth record folds the older half into "everything before then": an old
+      // page becomes stale (never revived), a page rendered after the fold is untouched.
+      assert.equal((await purge({ tags: ["unrelated-5"] })).status, 200);
+      assert.equal((await get(worker.base, path)).cache, "STALE");
+      await until(() => origin.count(path) === 2, "the regeneration");
+      await until(async () => (await get(worker.base, path)).cache === "HIT", "the new page");
+    } finally {
+      await worker.mf.dispose();
+      await origin.stop();
+    }
+  });
+});
+
+describe("isr Worker configuration errors", () => {
+  it("a bad config is a 500 naming the problem, not a crash", async () => {
+    const origin = await startOrigin();
+    const worker = await startWorker({ ISR_CONFIG: "bogus = 1\n", ISR_ORIGIN: origin.url });
+    try {
+      const answer = await get(worker.base, "/fresh/x");
+      assert.equal(answer.status, 500);
+      assert.match(answer.text, /ISR_CONFIG:1:1: .*bogus/);
+      const short = await startWorker({
+        ISR_CONFIG: sharedConfig,
+        ISR_ORIGIN: origin.url,
+        ISR_ADMIN_TOKEN: "short",
+      });
+      try {
+        const refused = await get(short.base, "/fresh/x");
+        assert.equal(refused.status, 500);
+        assert.match(refused.text, /ISR_ADMIN_TOKEN: is too short/);
+      } finally {
+        await short.mf.dispose();
+      }
+      assert.equal(origin.count("/fresh/x"), 0);
+    } finally {
+      await worker.mf.dispose();
+      await origin.stop();
+    }
+  });
+});
