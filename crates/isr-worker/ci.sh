@@ -61,7 +61,9 @@ worker-build --release --no-opt
 
 if [ "${ISR_SKIP_NATIVE:-0}" != 1 ]; then
   step "native isr (for the shared scenarios)"
-  (cd ../.. && cargo build -p isr-server --bin isr)
+  # Into the workspace's own target directory, where test/native.test.mjs looks (and where
+  # .ci/run has already built it).
+  (cd ../.. && env -u CARGO_TARGET_DIR cargo build --locked -p isr-server --bin isr)
 fi
 
 step "tests under workerd"
