@@ -10,7 +10,8 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use isr::Body;
-use support::{KillOnDrop, TestOrigin, free_port, wait_until_listening};
+use isr_store::testing::free_port;
+use support::{KillOnDrop, TestOrigin, wait_until_listening};
 
 const ISR: &str = env!("CARGO_BIN_EXE_isr");
 

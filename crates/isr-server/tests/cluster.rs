@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use isr_core::freshness::PurgeMode;
 use isr_core::purge::Target;
-use isr_store::testing::RedisServer;
+use isr_store::testing::{RedisServer, free_port};
 use support::{TestOrigin, TestProxy, concurrently, until};
 
 const BLOG: &str = r#"
@@ -350,14 +350,7 @@ async fn a_render_whose_lock_holder_died_is_taken_over() {
     let toml = blog_with("lock_ttl = \"1s\"").replace("redis://127.0.0.1:1", &redis.url());
     let config = dir.path().join("isr.toml");
     std::fs::write(&config, &toml).unwrap();
-    let listen = format!(
-        "127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    let listen = format!("127.0.0.1:{}", free_port());
     origin.close();
     let mut holder = support::KillOnDrop(
         std::process::Command::new(env!("CARGO_BIN_EXE_isr"))
@@ -530,7 +523,7 @@ async fn nodes_share_a_redis_over_tls() {
     let mut processes = Vec::new();
     let mut addresses = Vec::new();
     for _ in 0..2 {
-        let listen = format!("127.0.0.1:{}", support::free_port());
+        let listen = format!("127.0.0.1:{}", free_port());
         let mut process = support::KillOnDrop(
             std::process::Command::new(env!("CARGO_BIN_EXE_isr"))
                 .args(["serve", "--origin", &origin.url(), "--listen", &listen])

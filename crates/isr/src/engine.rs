@@ -561,10 +561,15 @@ impl Engine {
     /// caller looked (and found only `had`, or nothing).
     fn stored_meanwhile(&self, key: &CacheKey, had: Option<&Arc<Entry>>) -> Option<Arc<Entry>> {
         let entry = self.shared.store.l1().get_sync(key.storage())?;
-        let newer = entry.key == key.raw()
+        self.replaces(&entry, key, had).then_some(entry)
+    }
+
+    /// Is `entry` a fresh entry for `key`, newer than `had`: one that makes a render of
+    /// `key` unnecessary?
+    fn replaces(&self, entry: &Entry, key: &CacheKey, had: Option<&Arc<Entry>>) -> bool {
+        entry.key == key.raw()
             && had.is_none_or(|had| entry.created_at > had.created_at)
-            && self.shared.freshness_of(&entry, self.now()) == Freshness::Fresh;
-        newer.then_some(entry)
+            && self.shared.freshness_of(entry, self.now()) == Freshness::Fresh
     }
 
     /// A servable entry for `job` that another node stored in the shared tier, newer than
@@ -572,10 +577,7 @@ impl Engine {
     async fn stored_elsewhere(&self, job: &Job, had: Option<&Arc<Entry>>) -> Option<Arc<Entry>> {
         let key = job.key.storage();
         let entry = self.shared.store.l2().get(key).await.ok()??;
-        let usable = entry.key == job.key.raw()
-            && had.is_none_or(|had| entry.created_at > had.created_at)
-            && self.shared.freshness_of(&entry, self.now()) == Freshness::Fresh;
-        usable.then(|| {
+        self.replaces(&entry, &job.key, had).then(|| {
             self.shared.counters.rendered_elsewhere();
             self.shared.store.l1().insert_sync(key, Arc::clone(&entry));
             entry

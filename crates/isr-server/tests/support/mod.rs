@@ -295,6 +295,17 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Read `response` whole; `None` if its body fails.
+    pub async fn read<B: hyper::body::Body>(response: Response<B>) -> Option<Answer> {
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.ok()?.to_bytes();
+        Some(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
     /// The `x-isr-cache` value.
     pub fn cache(&self) -> &str {
         self.header("x-isr-cache").unwrap_or("")
@@ -423,13 +434,7 @@ impl TestProxy {
         let target = request.uri().to_string();
         *request.uri_mut() = format!("http://{}{}", self.addr, target).parse().unwrap();
         let response = self.client.request(request).await.expect("proxy answers");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("proxy body").to_bytes();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        Answer::read(response).await.expect("proxy body")
     }
 
     /// Send raw bytes on a new connection and read until the proxy closes it (send
@@ -600,13 +605,7 @@ impl TestEngine {
         use tower::ServiceExt;
         let request = Request::get(target).body(Body::empty()).unwrap();
         let response = self.service.clone().oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        Answer::read(response).await.expect("body")
     }
 }
 
@@ -625,15 +624,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Wait until `child` accepts connections on `listen` (its exiting first is a failure).
@@ -663,13 +653,7 @@ pub async fn get_url(url: String) -> Option<Answer> {
 pub async fn get_url_with(url: String, headers: &[(&str, &str)]) -> Option<Answer> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
     let response = client.request(get_with(&url, headers)).await.ok()?;
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.ok()?.to_bytes();
-    Some(Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
+    Answer::read(response).await
 }
 
 /// The time to live (ms) of every Redis key matching `pattern`.
