@@ -16,6 +16,7 @@
 //! listen = "127.0.0.1:8080"
 //! cache_dir = ".isr-cache"
 //! memory = "256MiB"
+//! threads = 4                  # the proxy's worker threads; default: one per available core
 //! site = "example.com"
 //! build_id = ""                # or build_id_file = ".next/BUILD_ID" (not both)
 //! key_host = false
@@ -338,6 +339,9 @@ pub struct Config {
     pub cache_dir: String,
     /// Byte budget of the in-memory tier.
     pub memory_bytes: u64,
+    /// Worker threads of the proxy's runtime; `None`: one per core this process may run
+    /// on. One thread runs everything on a single-threaded runtime.
+    pub threads: Option<usize>,
     /// The site part of every key.
     pub site: String,
     /// The build id part of every key.
@@ -364,6 +368,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".to_owned(),
             cache_dir: ".isr-cache".to_owned(),
             memory_bytes: 256 * 1024 * 1024,
+            threads: None,
             site: String::new(),
             build_id: String::new(),
             key_host: false,
@@ -540,6 +545,20 @@ pub fn check_concurrency(n: u64) -> Result<usize, String> {
         return Err("concurrency must be at least 1".to_owned());
     }
     Ok(n)
+}
+
+/// The most worker threads the proxy starts: far more than any machine has cores, so a
+/// typo (`threads = 40000`) is refused instead of starting tens of thousands of threads.
+pub const MAX_THREADS: usize = 1024;
+
+/// Check a worker thread count: 1 to [`MAX_THREADS`].
+pub fn check_threads(n: u64) -> Result<usize, String> {
+    match usize::try_from(n) {
+        Ok(n @ 1..=MAX_THREADS) => Ok(n),
+        _ => Err(format!(
+            "threads must be between 1 and {MAX_THREADS} (got {n}); leave it out for one per core"
+        )),
+    }
 }
 
 /// Validate an origin URL and return it without a trailing `/`.
@@ -912,6 +931,7 @@ const TOP_KEYS: &[&str] = &[
     "listen",
     "cache_dir",
     "memory",
+    "threads",
     "site",
     "build_id",
     "build_id_file",
@@ -966,6 +986,9 @@ fn parse_document(
     }
     if let Some(field) = top.field("memory") {
         config.memory_bytes = field.positive(field.bytes()?)?;
+    }
+    if let Some(field) = top.field("threads") {
+        config.threads = Some(check_threads(field.count()?).map_err(|e| field.error(e))?);
     }
     if let Some(field) = top.field("site") {
         config.site = field.string()?.to_owned();
@@ -1365,6 +1388,7 @@ origin = "http://127.0.0.1:3000/"
 listen = "0.0.0.0:9090"
 cache_dir = "/var/cache/isr"
 memory = "64MiB"
+threads = 3
 site = "example.com"
 build_id = "b42"
 key_host = true
@@ -1406,6 +1430,7 @@ tags = ["docs:{rest}"]
         assert_eq!(config.listen, "0.0.0.0:9090");
         assert_eq!(config.cache_dir, "/var/cache/isr");
         assert_eq!(config.memory_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.threads, Some(3));
         assert_eq!(config.site, "example.com");
         assert_eq!(config.build_id, "b42");
         assert!(config.key_host);
@@ -1691,6 +1716,15 @@ tags = ["docs:{rest}"]
             &["`build_id_file`", "not supported"],
         );
         assert_eq!(parse_build_id_file("x\r\n"), Ok("x".to_owned()));
+    }
+
+    #[test]
+    fn threads() {
+        assert_eq!(parse("threads = 1").threads, Some(1));
+        assert_eq!(parse("").threads, None);
+        assert_error("threads = 0", 1, &["`threads`", "between 1 and 1024"]);
+        assert_error("threads = 40000", 1, &["`threads`", "between 1 and 1024"]);
+        assert_error("threads = \"4\"", 1, &["`threads`", "whole number"]);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::entry::Entry;
 use crate::freshness::Invalidation;
 
 /// A storage backend failed. Corrupt entries are not errors (they are misses).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage backend: {0}")]
     Backend(String),

@@ -16,9 +16,10 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use isr_core::config::{
-    Config, ConfigError, RedisSettings, check_concurrency, check_token, parse_build_id_file,
-    parse_bytes, parse_duration_ms, parse_duration_secs, parse_expire, parse_listen, parse_origin,
-    parse_redis_prefix, parse_redis_url, parse_revalidate, require_positive,
+    Config, ConfigError, RedisSettings, check_concurrency, check_threads, check_token,
+    parse_build_id_file, parse_bytes, parse_duration_ms, parse_duration_secs, parse_expire,
+    parse_listen, parse_origin, parse_redis_prefix, parse_redis_url, parse_revalidate,
+    require_positive,
 };
 use isr_core::policy::Revalidate;
 
@@ -106,6 +107,14 @@ pub(crate) struct ServeArgs {
     /// (KB, MB... are powers of 1000; KiB, MiB... powers of 1024).
     #[arg(long, env = "ISR_MEMORY", value_name = "BYTES", value_parser = parse_positive_bytes)]
     pub(crate) memory: Option<u64>,
+
+    /// Worker threads that serve requests. [default: one per core isr may run on]
+    ///
+    /// 1 runs everything on one thread, which serves the most requests per core (no
+    /// work-stealing); give more to use more cores. Cores are counted after `taskset`
+    /// and container CPU limits.
+    #[arg(long, env = "ISR_THREADS", value_name = "N", value_parser = parse_threads)]
+    pub(crate) threads: Option<usize>,
 
     /// The site name that is part of every cache key, like example.com.
     ///
@@ -432,6 +441,7 @@ impl ServeArgs {
         override_with(&mut config.listen, self.listen.clone());
         override_with(&mut config.cache_dir, self.cache_dir.clone());
         override_with(&mut config.memory_bytes, self.memory);
+        override_with(&mut config.threads, self.threads.map(Some));
         override_with(&mut config.site, self.site.clone());
         override_with(&mut config.build_id, self.build_id.clone());
         override_with(&mut config.key_host, self.key_host);
@@ -534,11 +544,17 @@ fn parse_positive_duration_ms(s: &str) -> Result<u64, String> {
 }
 
 fn parse_concurrency(s: &str) -> Result<usize, String> {
-    let n: u64 = s
-        .trim()
+    check_concurrency(parse_whole_number(s)?)
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    check_threads(parse_whole_number(s)?)
+}
+
+fn parse_whole_number(s: &str) -> Result<u64, String> {
+    s.trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a whole number"))?;
-    check_concurrency(n)
+        .map_err(|_| format!("{s:?} is not a whole number"))
 }
 
 /// The running isr's base URL: http only (the client has no TLS), with no path or query.
@@ -656,6 +672,7 @@ origin = "http://file:1"
 listen = "127.0.0.1:1111"
 cache_dir = "file-dir"
 memory = 1000
+threads = 3
 site = "file.example"
 build_id = "file-build"
 key_host = true
@@ -677,6 +694,7 @@ max_entry_size = 4
             "--listen=[::1]:2222",
             "--cache-dir=flag-dir",
             "--memory=2KiB",
+            "--threads=1",
             "--site=flag.example",
             "--build-id=flag-build",
             "--key-host=false",
@@ -693,6 +711,7 @@ max_entry_size = 4
         assert_eq!(config.listen, "[::1]:2222");
         assert_eq!(config.cache_dir, "flag-dir");
         assert_eq!(config.memory_bytes, 2048);
+        assert_eq!(config.threads, Some(1));
         assert_eq!(config.site, "flag.example");
         assert_eq!(config.build_id, "flag-build");
         assert!(!config.key_host);
@@ -808,6 +827,8 @@ max_entry_size = 4
         assert_flag_error(&["--cache-dir="], "--cache-dir");
         assert_flag_error(&["--memory", "12XB"], "--memory");
         assert_flag_error(&["--memory", "0"], "--memory");
+        assert_flag_error(&["--threads", "0"], "--threads");
+        assert_flag_error(&["--threads", "all"], "--threads");
         assert_flag_error(&["--key-host=maybe"], "--key-host");
         assert_flag_error(&["--revalidate", "0"], "--revalidate");
         assert_flag_error(&["--revalidate", "true"], "--revalidate");
@@ -850,7 +871,7 @@ max_entry_size = 4
             assert_eq!(env, Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 23);
+        assert_eq!(checked, 24);
     }
 
     #[test]

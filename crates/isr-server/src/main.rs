@@ -5,12 +5,14 @@ mod admin_client;
 mod cli;
 mod warm;
 
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
 use isr_server::proxy::Proxy;
+use tokio::runtime::{self, Runtime};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -26,27 +28,46 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve(args) => {
             init_logging(&args.log)?;
             let config = args.load()?;
-            runtime.block_on(serve(config))
+            let threads = config.threads.unwrap_or_else(cores);
+            runtime(threads)?.block_on(serve(config, threads))
         }
         Command::Demo(args) => {
             init_logging("warn")?;
-            runtime.block_on(isr_server::demo::run(&args.listen, args.walkthrough))?;
+            runtime(cores())?.block_on(isr_server::demo::run(&args.listen, args.walkthrough))?;
             Ok(())
         }
         // Client commands: no logging set up, their output is what they print.
-        Command::Purge(args) => runtime.block_on(admin_client::purge(&args)),
-        Command::Stats(args) => runtime.block_on(admin_client::stats(&args)),
-        Command::Entries(args) => runtime.block_on(admin_client::entries(&args)),
-        Command::Warm(args) => runtime.block_on(warm::run(&args)),
+        Command::Purge(args) => runtime(cores())?.block_on(admin_client::purge(&args)),
+        Command::Stats(args) => runtime(cores())?.block_on(admin_client::stats(&args)),
+        Command::Entries(args) => runtime(cores())?.block_on(admin_client::entries(&args)),
+        Command::Warm(args) => runtime(cores())?.block_on(warm::run(&args)),
     }
+}
+
+/// The cores this process may run on (after `taskset` and container CPU limits).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// A runtime of `threads` worker threads. One thread gets the single-threaded runtime:
+/// with no work to steal or hand over, it serves more hits per core, with a shorter tail,
+/// than a multi-threaded runtime of one worker (docs/benchmarks.md).
+fn runtime(threads: usize) -> anyhow::Result<Runtime> {
+    let mut builder = if threads == 1 {
+        runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = runtime::Builder::new_multi_thread();
+        builder.worker_threads(threads);
+        builder
+    };
+    builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn init_logging(filter: &str) -> anyhow::Result<()> {
@@ -56,14 +77,14 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: isr_core::config::Config) -> anyhow::Result<()> {
+async fn serve(config: isr_core::config::Config, threads: usize) -> anyhow::Result<()> {
     let origin = config.origin.clone().unwrap_or_default();
     let proxy = Proxy::from_config(config).await?;
     let listener = proxy.bind().await?;
     let addr = listener
         .local_addr()
         .context("listening socket has no address")?;
-    tracing::info!("isr listening on http://{addr}, caching {origin}");
+    tracing::info!(threads, "isr listening on http://{addr}, caching {origin}");
     proxy.serve(listener, shutdown_signal()).await;
     tracing::info!("isr stopped");
     Ok(())

@@ -1,17 +1,14 @@
 //! The real `isr` binary: config errors name the file, line and key; help lists the flags;
-//! `isr serve` serves a MISS then a HIT; `isr demo --walkthrough` runs to completion.
+//! `isr serve` serves a MISS, a HIT and a regeneration on one thread or more; `isr demo
+//! --walkthrough` runs to completion.
 
 mod support;
 
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use http::Request;
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use isr::Body;
 use isr_store::testing::free_port;
-use support::{KillOnDrop, TestOrigin, wait_until_listening};
+use support::{KillOnDrop, TestOrigin, get_url, wait_until_listening};
 
 const ISR: &str = env!("CARGO_BIN_EXE_isr");
 
@@ -117,6 +114,7 @@ fn help_lists_the_commands_and_flags() {
         "--listen",
         "--cache-dir",
         "--memory",
+        "--threads",
         "--site",
         "--build-id",
         "--key-host",
@@ -136,49 +134,78 @@ fn help_lists_the_commands_and_flags() {
     }
 }
 
-#[tokio::test]
-async fn serve_serves_a_miss_then_a_hit() {
-    let origin = TestOrigin::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let cache_dir = dir.path().join("cache");
-    let mut child = KillOnDrop(
-        isr()
-            .args(["serve", "--origin", &origin.url(), "--listen", &listen])
-            .arg("--cache-dir")
-            .arg(&cache_dir)
-            .args(["--log", "warn"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start isr serve"),
-    );
-    wait_until_listening(&mut child, &listen).await;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
-    let mut answers = Vec::new();
-    for _ in 0..2 {
-        let response = client
-            .request(
-                Request::get(format!("http://{listen}/page"))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .expect("isr answers");
-        let cache = response.headers()["x-isr-cache"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        answers.push((cache, body));
+/// `isr serve` on one thread (the single-threaded runtime) and on two: a MISS, a HIT, then
+/// after a purge (by the `isr purge` client) a STALE answer whose background regeneration
+/// the next answers serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_serves_misses_hits_and_regenerations_on_one_thread_or_more() {
+    for threads in ["1", "2"] {
+        let origin = TestOrigin::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let cache_dir = dir.path().join("cache");
+        let token = "a-test-admin-token-of-some-length";
+        let mut child = KillOnDrop(
+            isr()
+                .args(["serve", "--origin", &origin.url(), "--listen", &listen])
+                .args(["--threads", threads, "--admin-token", token])
+                .arg("--cache-dir")
+                .arg(&cache_dir)
+                .args(["--log", "warn"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start isr serve"),
+        );
+        wait_until_listening(&mut child, &listen).await;
+        let url = format!("http://{listen}/page");
+        let get = || async { get_url(url.clone()).await.expect("isr answers") };
+
+        let miss = get().await;
+        assert_eq!(
+            (miss.cache(), miss.text().as_str()),
+            ("MISS", "/page render #1")
+        );
+        let hit = get().await;
+        assert_eq!((hit.cache(), hit.body.clone()), ("HIT", miss.body.clone()));
+
+        let server = format!("http://{listen}");
+        let purge = tokio::task::spawn_blocking(move || {
+            run(isr().args([
+                "purge",
+                "--url",
+                &server,
+                "--admin-token",
+                token,
+                "--path",
+                "/page",
+            ]))
+        });
+        let (output, stdout, stderr) = purge.await.unwrap();
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        let stale = get().await;
+        assert_eq!(
+            (stale.cache(), stale.body.clone()),
+            ("STALE", miss.body.clone())
+        );
+        // The regeneration runs in the background: poll until its render is served.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let answer = get().await;
+            if answer.text() == "/page render #2" {
+                assert_eq!(answer.cache(), "HIT");
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "--threads {threads}: the regeneration was never served"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(origin.renders("/page"), 2, "--threads {threads}");
+        assert!(cache_dir.exists(), "the cache directory was created");
+        drop(child);
     }
-    assert_eq!(answers[0].0, "MISS");
-    assert_eq!(answers[1].0, "HIT");
-    assert_eq!(&answers[0].1[..], b"/page render #1");
-    assert_eq!(answers[1].1, answers[0].1);
-    assert_eq!(origin.renders("/page"), 1);
-    assert!(cache_dir.exists(), "the cache directory was created");
-    drop(child);
 }
 
 #[test]

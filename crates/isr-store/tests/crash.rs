@@ -1,7 +1,8 @@
 //! `kill -9` safety of the disk store, in the manner of redb's own crash tests.
 //!
-//! The test re-executes its own binary as a child that writes entries in a loop and
-//! prints `committed <i>` after each `put` returns. The parent reads those lines (they
+//! The test re-executes its own binary as a child that writes entries in a loop, from one
+//! task or from several at once (so that puts are committed in groups), and prints
+//! `committed <i>` after each `put` returns. The parent reads those lines (they
 //! are the only synchronisation: no sleeps), SIGKILLs the child mid-stream, reopens the
 //! store and checks that every reported commit is there byte for byte and that nothing
 //! present is torn.
@@ -21,6 +22,7 @@ use isr_store::{DiskStore, disk::FILE_NAME};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
 const DIR_ENV: &str = "ISR_STORE_CRASH_DIR";
+const WRITERS_ENV: &str = "ISR_STORE_CRASH_WRITERS";
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
 
 fn key_for(index: u64) -> String {
@@ -72,27 +74,40 @@ fn crash_writer_child() {
         .enable_all()
         .build()
         .unwrap();
+    let writers: u64 = std::env::var(WRITERS_ENV).unwrap().parse().unwrap();
     runtime.block_on(async {
         let store = DiskStore::open(Path::new(&dir)).unwrap();
-        let mut stdout = std::io::stdout().lock();
-        for index in 0.. {
-            store
-                .put(&key_for(index), Arc::new(entry_for(index)))
-                .await
-                .unwrap();
-            writeln!(stdout, "committed {index}").unwrap();
-            stdout.flush().unwrap();
+        // Writer `w` of `writers` puts entries w, w + writers, w + 2 × writers...
+        let tasks: Vec<_> = (0..writers)
+            .map(|writer| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for index in (writer..).step_by(writers as usize) {
+                        store
+                            .put(&key_for(index), Arc::new(entry_for(index)))
+                            .await
+                            .unwrap();
+                        let mut stdout = std::io::stdout().lock();
+                        writeln!(stdout, "committed {index}").unwrap();
+                        stdout.flush().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
         }
     });
 }
 
-/// Run the child until it has reported `kill_after` commits, SIGKILL it, and check the
-/// store. Returns how many commits the parent saw.
-fn kill_after_commits(kill_after: u64) {
+/// Run the child with `writers` concurrent writers until it has reported `kill_after`
+/// commits, SIGKILL it, and check the store.
+fn kill_after_commits(writers: u64, kill_after: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--ignored", "--exact", "crash_writer_child", "--nocapture"])
         .env(DIR_ENV, dir.path())
+        .env(WRITERS_ENV, writers.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -156,15 +171,20 @@ fn kill_after_commits(kill_after: u64) {
 
 #[test]
 fn kill_9_after_40_commits_loses_nothing_committed() {
-    kill_after_commits(40);
-}
-
-#[test]
-fn kill_9_after_60_commits_loses_nothing_committed() {
-    kill_after_commits(60);
+    kill_after_commits(1, 40);
 }
 
 #[test]
 fn kill_9_after_80_commits_loses_nothing_committed() {
-    kill_after_commits(80);
+    kill_after_commits(1, 80);
+}
+
+#[test]
+fn kill_9_amid_grouped_commits_of_8_writers_loses_nothing_committed() {
+    kill_after_commits(8, 60);
+}
+
+#[test]
+fn kill_9_amid_grouped_commits_of_32_writers_loses_nothing_committed() {
+    kill_after_commits(32, 150);
 }

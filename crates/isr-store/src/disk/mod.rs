@@ -1,10 +1,11 @@
 //! The on-disk tier: entries and tag invalidations in one redb file (`isr.redb`).
 //!
 //! Invariants:
-//! - Every write is one redb transaction committed with immediate durability: once a
+//! - Every write is part of a redb transaction committed with immediate durability: once a
 //!   `put` (or `invalidate`) returns, it survives a crash or `kill -9`, and a crash
 //!   mid-write leaves the previous value. redb's copy-on-write commits make each
-//!   write atomic, so a reader never sees half of one.
+//!   write atomic, so a reader never sees half of one. Concurrent puts share one
+//!   transaction ([`group_commit`]).
 //! - Rows hold entries in [`Entry::encode`]'s checksummed format. A row that does not
 //!   decode is reported as a miss and removed, never served.
 //! - Every redb call runs on the blocking pool (`spawn_blocking`), never on a runtime
@@ -28,6 +29,10 @@ use redb::{
 };
 
 use crate::memory::{newest_of, supersedes};
+
+mod group_commit;
+
+use group_commit::GroupCommit;
 
 /// Encoded entries, by storage key.
 const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
@@ -77,6 +82,7 @@ pub struct DiskStats {
 #[derive(Clone)]
 pub struct DiskStore {
     db: Arc<Database>,
+    puts: Arc<GroupCommit>,
     path: PathBuf,
 }
 
@@ -127,8 +133,10 @@ impl DiskStore {
             Ok(())
         })();
         created.map_err(|e| open_error(e.to_string()))?;
+        let db = Arc::new(db);
         Ok(DiskStore {
-            db: Arc::new(db),
+            puts: Arc::new(GroupCommit::new(Arc::clone(&db))),
+            db,
             path,
         })
     }
@@ -288,18 +296,7 @@ impl EntryStore for DiskStore {
     }
 
     async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError> {
-        let key = key.to_owned();
-        self.blocking(move |db| {
-            let encoded = entry.encode();
-            let txn = db.begin_write()?;
-            {
-                let mut table = txn.open_table(ENTRIES)?;
-                table.insert(key.as_str(), encoded.as_slice())?;
-            }
-            txn.commit()?;
-            Ok(())
-        })
-        .await
+        self.puts.put(key.to_owned(), entry).await
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StoreError> {
