@@ -203,18 +203,7 @@ impl Entry {
         let key = r.string("key")?;
         let path = r.string("path")?;
         let status = StatusCode::from_u16(r.u16()?).map_err(|_| DecodeError::Invalid("status"))?;
-        let created_at = UnixMillis(r.u64()?);
-        let revalidate = match (r.u8()?, r.u64()?) {
-            (REVALIDATE_NEVER, 0) => Revalidate::Never,
-            (REVALIDATE_AFTER, secs) => Revalidate::After(secs),
-            _ => return Err(DecodeError::Invalid("revalidate")),
-        };
-        let expire = match (r.u8()?, r.u64()?) {
-            (ABSENT, 0) => None,
-            (PRESENT, secs) => Some(secs),
-            _ => return Err(DecodeError::Invalid("expire")),
-        };
-        let stale_if_error = r.u64()?;
+        let (created_at, lifetime) = r.timing()?;
         let build_id = r.string("build_id")?;
         let etag = r.string("etag")?;
 
@@ -249,15 +238,43 @@ impl Entry {
             headers,
             body,
             created_at,
-            lifetime: Lifetime {
-                revalidate,
-                expire,
-                stale_if_error,
-            },
+            lifetime,
             tags,
             build_id,
             etag,
         })
+    }
+
+    /// The instant past which this entry can never be served again, not even on error;
+    /// `None`: it never expires.
+    pub fn servable_until(&self) -> Option<UnixMillis> {
+        servable_until(self.created_at, &self.lifetime)
+    }
+
+    /// [`Entry::servable_until`] of an encoded entry, read from the front of the buffer
+    /// alone: neither the body nor the checksum is read. For sweeping expired entries,
+    /// where reading every body would cost more than keeping them; a caller that acts on
+    /// the answer must tolerate a corrupt buffer's (it only decides what to delete).
+    pub fn peek_servable_until(buf: &[u8]) -> Result<Option<UnixMillis>, DecodeError> {
+        if buf.len() < HEADER_LEN + CHECKSUM_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        if &buf[..MAGIC.len()] != MAGIC {
+            return Err(DecodeError::Magic);
+        }
+        if buf[4] != Self::FORMAT_VERSION {
+            return Err(DecodeError::Version(buf[4]));
+        }
+        let mut r = Reader {
+            buf,
+            pos: HEADER_LEN,
+            end: buf.len() - CHECKSUM_LEN,
+        };
+        r.bytes()?; // key
+        r.bytes()?; // path
+        r.u16()?; // status
+        let (created_at, lifetime) = r.timing()?;
+        Ok(servable_until(created_at, &lifetime))
     }
 
     /// Approximate bytes this entry holds in memory, for byte-bounded caches.
@@ -289,6 +306,13 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> Option<()> {
     put_u32(out, bytes.len())?;
     out.extend_from_slice(bytes);
     Some(())
+}
+
+fn servable_until(created_at: UnixMillis, lifetime: &Lifetime) -> Option<UnixMillis> {
+    let secs = lifetime.servable_for_secs()?;
+    Some(UnixMillis(
+        created_at.0.saturating_add(secs.saturating_mul(1000)),
+    ))
 }
 
 /// A bounds-checked cursor over `buf[..end]`: every read past `end` is `Truncated`.
@@ -353,6 +377,28 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.len()?;
         self.take(n)
+    }
+
+    /// `created_at`, then the lifetime.
+    fn timing(&mut self) -> Result<(UnixMillis, Lifetime), DecodeError> {
+        let created_at = UnixMillis(self.u64()?);
+        let revalidate = match (self.u8()?, self.u64()?) {
+            (REVALIDATE_NEVER, 0) => Revalidate::Never,
+            (REVALIDATE_AFTER, secs) => Revalidate::After(secs),
+            _ => return Err(DecodeError::Invalid("revalidate")),
+        };
+        let expire = match (self.u8()?, self.u64()?) {
+            (ABSENT, 0) => None,
+            (PRESENT, secs) => Some(secs),
+            _ => return Err(DecodeError::Invalid("expire")),
+        };
+        let stale_if_error = self.u64()?;
+        let lifetime = Lifetime {
+            revalidate,
+            expire,
+            stale_if_error,
+        };
+        Ok((created_at, lifetime))
     }
 
     fn string(&mut self, field: &'static str) -> Result<String, DecodeError> {
@@ -564,10 +610,48 @@ mod tests {
         );
     }
 
+    #[test]
+    fn servable_until_is_creation_plus_expire_plus_stale_if_error() {
+        let entry = sample();
+        let until = UnixMillis(1_700_000_000_123 + (3_600 + 86_400) * 1000);
+        assert_eq!(entry.servable_until(), Some(until));
+        assert_eq!(Entry::peek_servable_until(&entry.encode()), Ok(Some(until)));
+
+        let mut forever = sample();
+        forever.lifetime.expire = None;
+        assert_eq!(forever.servable_until(), None);
+        assert_eq!(Entry::peek_servable_until(&forever.encode()), Ok(None));
+
+        let mut far = sample();
+        far.lifetime.expire = Some(u64::MAX);
+        assert_eq!(far.servable_until(), Some(UnixMillis(u64::MAX)));
+    }
+
+    #[test]
+    fn peeking_reads_neither_body_nor_checksum_but_refuses_what_is_not_an_entry() {
+        let mut encoded = sample().encode();
+        let body_byte = encoded.len() - CHECKSUM_LEN - 1;
+        encoded[body_byte] ^= 1;
+        assert!(Entry::peek_servable_until(&encoded).unwrap().is_some());
+        assert_eq!(
+            Entry::peek_servable_until(b"nope"),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            Entry::peek_servable_until(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
+            Err(DecodeError::Magic)
+        );
+        assert_eq!(
+            Entry::peek_servable_until(&encoded[..HEADER_LEN + 12]),
+            Err(DecodeError::Truncated)
+        );
+    }
+
     proptest! {
         #[test]
         fn decode_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = Entry::decode(Bytes::from(bytes));
+            let _ = Entry::decode(Bytes::from(bytes.clone()));
+            let _ = Entry::peek_servable_until(&bytes);
         }
 
         #[test]
@@ -585,6 +669,7 @@ mod tests {
                 let at = HEADER_LEN + index.index(payload_len);
                 encoded[at] = value;
             }
+            let _ = Entry::peek_servable_until(&encoded);
             let payload = encoded[HEADER_LEN..encoded.len() - CHECKSUM_LEN].to_vec();
             let _ = Entry::decode(sealed(&payload));
         }

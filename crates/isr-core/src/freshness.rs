@@ -68,15 +68,14 @@ fn freshness_by_age(age_ms: u64, lifetime: &Lifetime) -> Freshness {
     if is_fresh {
         return Freshness::Fresh;
     }
-    let Some(expire) = lifetime.expire else {
+    let (Some(expire), Some(servable_for)) = (lifetime.expire, lifetime.servable_for_secs()) else {
         return Freshness::Stale;
     };
     if age_ms < secs_to_ms(expire) {
         return Freshness::Stale;
     }
-    let error_deadline = expire.saturating_add(lifetime.stale_if_error);
     Freshness::Expired {
-        servable_on_error: age_ms < secs_to_ms(error_deadline),
+        servable_on_error: age_ms < secs_to_ms(servable_for),
     }
 }
 

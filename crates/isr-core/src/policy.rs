@@ -29,6 +29,15 @@ pub struct Lifetime {
     pub stale_if_error: u64,
 }
 
+impl Lifetime {
+    /// Seconds after creation past which the entry can never be served again, not even
+    /// on error; `None`: it can always be (it never expires).
+    pub fn servable_for_secs(&self) -> Option<u64> {
+        self.expire
+            .map(|expire| expire.saturating_add(self.stale_if_error))
+    }
+}
+
 /// Cache policy a route sets. `None` fields are left to the origin's headers and then
 /// to the [`CacheDefaults`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

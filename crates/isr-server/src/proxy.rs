@@ -11,7 +11,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,10 +27,15 @@ use isr_core::plan::is_admin_path;
 use isr_core::store::{StoreError, TagStore};
 use isr_store::{DiskError, DiskStore, MemoryStore, RedisStore, RedisTierError, TieredStore};
 use tokio::net::TcpListener;
+use tokio::time::{Instant, MissedTickBehavior};
 use tower::{Layer, Service, ServiceExt};
 
 /// How long a client has to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How often the disk store drops the entries that can never be served again (besides
+/// once at start).
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -125,8 +130,11 @@ impl Proxy {
         let (layer, disk) = match stores.durable {
             Durable::Disk(disk) => {
                 let purges: Arc<dyn TagStore> = Arc::clone(&disk) as _;
-                let layer = IsrLayer::with_clock(config, stores.entries, purges, clock);
+                let layer =
+                    IsrLayer::with_clock(config, stores.entries, purges, Arc::clone(&clock));
                 layer.restore_purges().await?;
+                sweep(&disk, &*clock).await;
+                tokio::spawn(sweep_periodically(Arc::downgrade(&disk), clock));
                 (layer, Some(disk))
             }
             Durable::Redis(redis) => {
@@ -199,6 +207,26 @@ impl Proxy {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
         });
+    }
+}
+
+/// Remove from `disk` the entries that can never be served again.
+async fn sweep(disk: &DiskStore, clock: &dyn Clock) {
+    match disk.sweep(clock.now()).await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed expired entries from the disk cache"),
+        Err(error) => tracing::warn!(%error, "cannot remove expired entries from the disk cache"),
+    }
+}
+
+/// [`sweep`] every [`SWEEP_EVERY`], for as long as the proxy holds the store.
+async fn sweep_periodically(disk: Weak<DiskStore>, clock: Arc<dyn Clock>) {
+    let mut every = tokio::time::interval_at(Instant::now() + SWEEP_EVERY, SWEEP_EVERY);
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(disk) = disk.upgrade() else { return };
+        sweep(&disk, &*clock).await;
     }
 }
 

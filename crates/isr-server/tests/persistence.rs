@@ -1,8 +1,9 @@
 //! Persistence: entries survive a proxy restart (disk tier), and an entry found only on
-//! disk refills the memory tier.
+//! disk refills the memory tier, and what can never be served again is removed from disk.
 
 mod support;
 
+use isr_core::store::EntryStore;
 use support::{TestOrigin, TestProxy};
 
 const CONFIG: &str = r#"
@@ -73,4 +74,49 @@ async fn a_new_build_id_does_not_serve_old_entries() {
     let answer = proxy.get("/p/a").await;
     assert_eq!(answer.cache(), "MISS");
     assert_eq!(answer.text(), "/p/a render #2");
+}
+
+/// A page past `expire + stale_if_error` can never be served again: the next process
+/// removes it from disk when it starts. Until then it stays (an origin failure would
+/// still serve it), and pages that never expire always stay.
+#[tokio::test]
+async fn a_restart_removes_from_disk_what_can_never_be_served_again() {
+    const EXPIRING: &str = r#"
+[cache]
+stale_if_error = 5
+
+[[route]]
+path = "/p/[slug]"
+revalidate = 10
+expire = 100
+
+[[route]]
+path = "/kept/[slug]"
+revalidate = false
+"#;
+    async fn on_disk(proxy: &TestProxy) -> Vec<String> {
+        let scanned = proxy.layer().store().scan(None, 100).await.unwrap();
+        let mut paths: Vec<String> = scanned.into_iter().map(|(_, e)| e.path.clone()).collect();
+        paths.sort();
+        paths
+    }
+    let origin = TestOrigin::start().await;
+    let proxy = TestProxy::start(&origin, EXPIRING).await;
+    assert_eq!(proxy.get("/p/a").await.cache(), "MISS");
+    assert_eq!(proxy.get("/kept/a").await.cache(), "MISS");
+    assert_eq!(on_disk(&proxy).await, ["/kept/a", "/p/a"]);
+
+    // 104 s later /p/a is expired but still servable on error (until 105 s): kept.
+    let proxy = proxy.restart_after(&origin, EXPIRING, 104).await;
+    assert_eq!(on_disk(&proxy).await, ["/kept/a", "/p/a"]);
+
+    let proxy = proxy.restart_after(&origin, EXPIRING, 105).await;
+    assert_eq!(on_disk(&proxy).await, ["/kept/a"]);
+    assert_eq!(proxy.get("/kept/a").await.cache(), "HIT");
+    assert_eq!(origin.renders("/kept/a"), 1);
+    let rendered = proxy.get("/p/a").await;
+    assert_eq!(
+        (rendered.cache(), rendered.text().as_str()),
+        ("MISS", "/p/a render #2")
+    );
 }

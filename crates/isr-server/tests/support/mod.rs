@@ -350,7 +350,7 @@ impl TestProxy {
     ) -> TestProxy {
         config.origin = Some(origin.url());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        TestProxy::start_on(listener, config, dir).await
+        TestProxy::start_on(listener, config, dir, ManualClock::new(START)).await
     }
 
     /// A proxy whose origin is itself: its listener is bound first, so the configured
@@ -359,17 +359,18 @@ impl TestProxy {
         let mut config = Config::from_toml(toml, "test.toml").expect("test config");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         config.origin = Some(format!("http://{}", listener.local_addr().unwrap()));
-        TestProxy::start_on(listener, config, Arc::new(tempfile::tempdir().unwrap())).await
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        TestProxy::start_on(listener, config, dir, ManualClock::new(START)).await
     }
 
     async fn start_on(
         listener: TcpListener,
         mut config: Config,
         dir: Arc<tempfile::TempDir>,
+        clock: ManualClock,
     ) -> TestProxy {
         config.listen = listener.local_addr().unwrap().to_string();
         config.cache_dir = dir.path().display().to_string();
-        let clock = ManualClock::new(START);
         let store = match &config.redis {
             Some(redis) => open_redis_store(redis, config.memory_bytes).expect("redis store"),
             None => open_disk_store(&dir, config.memory_bytes).await,
@@ -462,6 +463,17 @@ impl TestProxy {
         self.shutdown().await;
         let config = Config::from_toml(toml, "test.toml").expect("test config");
         TestProxy::start_with(origin, config, dir).await
+    }
+
+    /// Restart as a process started `secs` after the first one (its clock starts there).
+    pub async fn restart_after(self, origin: &TestOrigin, toml: &str, secs: u64) -> TestProxy {
+        let dir = Arc::clone(&self.dir);
+        self.shutdown().await;
+        let mut config = Config::from_toml(toml, "test.toml").expect("test config");
+        config.origin = Some(origin.url());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let clock = ManualClock::new(UnixMillis(START.0 + secs * 1000));
+        TestProxy::start_on(listener, config, dir, clock).await
     }
 
     /// Stop serving (the store stays in `dir`).

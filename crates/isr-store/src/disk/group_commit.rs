@@ -9,6 +9,7 @@
 //!   it would with one transaction each.
 //! - A group commits or fails as one: when its transaction fails, every put in it gets
 //!   the error and none of its rows is written.
+//! - A group holds at most [`MAX_GROUP_BYTES`] of bodies (or one put, if larger).
 //! - At most one writer runs, on the blocking pool. The put that finds no writer starts
 //!   one, and the writer stops only when it finds the queue empty, under the same lock, so
 //!   no put is left waiting. A write that panics (redb on a damaged file) fails its group
@@ -19,12 +20,18 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::store::StoreError;
 use redb::Database;
 use tokio::sync::oneshot;
 
+use super::expiry::{self, DEADLINES};
 use super::{ENTRIES, store_error};
+
+/// The most body bytes a group holds: the puts past it wait for the next commit, so that a
+/// burst of large pages is not held in memory twice (entries and encoded rows) all at once.
+const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
 /// Queues puts and writes them in groups.
 pub(super) struct GroupCommit {
@@ -84,7 +91,12 @@ impl GroupCommit {
     /// The writer: commit what is queued, group by group, until the queue is empty.
     fn write_until_idle(self: Arc<Self>) {
         loop {
-            let group = std::mem::take(&mut self.state().queue);
+            let group = {
+                let mut state = self.state();
+                let sizes = state.queue.iter().map(|put| put.entry.body.len());
+                let len = group_len(sizes);
+                state.queue.drain(..len).collect::<Vec<Put>>()
+            };
             let result = self.write(&group);
             let more = {
                 let mut state = self.state();
@@ -105,9 +117,13 @@ impl GroupCommit {
     fn write(&self, group: &[Put]) -> Result<(), StoreError> {
         // redb may panic on a damaged file: that fails this group's puts, not the process.
         let written = catch_unwind(AssertUnwindSafe(|| {
-            let rows: Vec<(&str, Vec<u8>)> = group
+            let rows: Vec<Row<'_>> = group
                 .iter()
-                .map(|put| (put.key.as_str(), put.entry.encode()))
+                .map(|put| Row {
+                    key: &put.key,
+                    encoded: put.entry.encode(),
+                    until: put.entry.servable_until(),
+                })
                 .collect();
             commit(&self.db, &rows)
         }));
@@ -120,21 +136,63 @@ impl GroupCommit {
     }
 }
 
+/// How many of the queued puts, whose bodies have `sizes`, the next group takes: as many
+/// as fit in [`MAX_GROUP_BYTES`], and always at least one.
+fn group_len(sizes: impl Iterator<Item = usize>) -> usize {
+    let mut total = 0usize;
+    let fitting = sizes
+        .take_while(|size| {
+            total = total.saturating_add(*size);
+            total <= MAX_GROUP_BYTES
+        })
+        .count();
+    fitting.max(1)
+}
+
 fn answer(group: Vec<Put>, result: &Result<(), StoreError>) {
     for put in group {
         let _ = put.done.send(result.clone());
     }
 }
 
-/// Write `rows` in one transaction.
-fn commit(db: &Database, rows: &[(&str, Vec<u8>)]) -> Result<(), redb::Error> {
+/// One entry to write.
+struct Row<'a> {
+    key: &'a str,
+    encoded: Vec<u8>,
+    until: Option<UnixMillis>,
+}
+
+/// Write `rows`, and their expiry index, in one transaction.
+fn commit(db: &Database, rows: &[Row<'_>]) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     {
         let mut table = txn.open_table(ENTRIES)?;
-        for (key, row) in rows {
-            table.insert(*key, row.as_slice())?;
+        let mut deadlines = txn.open_table(DEADLINES)?;
+        for row in rows {
+            let replaced = table.insert(row.key, row.encoded.as_slice())?;
+            let replaced = replaced.as_ref().map(|old| old.value());
+            expiry::index_write(&mut deadlines, row.key, replaced, row.until)?;
         }
     }
     txn.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_takes_what_fits_and_at_least_one_put() {
+        let mib = 1024 * 1024;
+        assert_eq!(group_len([1, 2, 3].into_iter()), 3);
+        assert_eq!(group_len([40 * mib, 24 * mib, 1].into_iter()), 2);
+        assert_eq!(group_len([40 * mib, 25 * mib, 1].into_iter()), 1);
+        assert_eq!(
+            group_len([100 * mib, 1].into_iter()),
+            1,
+            "a large page still goes"
+        );
+        assert_eq!(group_len([usize::MAX, usize::MAX].into_iter()), 1);
+    }
 }

@@ -30,8 +30,10 @@ use redb::{
 
 use crate::memory::{newest_of, supersedes};
 
+mod expiry;
 mod group_commit;
 
+use expiry::DEADLINES;
 use group_commit::GroupCommit;
 
 /// Encoded entries, by storage key.
@@ -129,6 +131,7 @@ impl DiskStore {
             let txn = db.begin_write()?;
             txn.open_table(ENTRIES)?;
             txn.open_table(TAGS)?;
+            expiry::open_index(&txn)?;
             txn.commit()?;
             Ok(())
         })();
@@ -160,6 +163,26 @@ impl DiskStore {
                 entries,
                 file_bytes,
             })
+        })
+        .await
+    }
+
+    /// Remove the entries that can never be served again at `now` (past their `expire`
+    /// plus `stale_if_error`), and return how many. Entries that never expire stay. Cheap
+    /// when little is due: it reads the expiry index, not the entries. `isr serve` runs
+    /// it at start and every 10 minutes; a program using the store directly should too.
+    pub async fn sweep(&self, now: UnixMillis) -> Result<u64, StoreError> {
+        self.blocking(move |db| {
+            let mut removed = 0;
+            loop {
+                let txn = db.begin_write()?;
+                let (batch, more) = expiry::sweep_batch(&txn, now)?;
+                txn.commit()?;
+                removed += batch;
+                if !more {
+                    return Ok(removed);
+                }
+            }
         })
         .await
     }
@@ -305,7 +328,14 @@ impl EntryStore for DiskStore {
             let txn = db.begin_write()?;
             let removed = {
                 let mut table = txn.open_table(ENTRIES)?;
-                table.remove(key.as_str())?.is_some()
+                let mut deadlines = txn.open_table(DEADLINES)?;
+                match table.remove(key.as_str())? {
+                    Some(row) => {
+                        expiry::index_remove(&mut deadlines, &key, row.value())?;
+                        true
+                    }
+                    None => false,
+                }
             };
             txn.commit()?;
             Ok(removed)
@@ -318,7 +348,9 @@ impl EntryStore for DiskStore {
             let txn = db.begin_write()?;
             // Dropping the table frees its pages at once, unlike removing row by row.
             txn.delete_table(ENTRIES)?;
+            txn.delete_table(DEADLINES)?;
             txn.open_table(ENTRIES)?;
+            txn.open_table(DEADLINES)?;
             txn.commit()?;
             Ok(())
         })

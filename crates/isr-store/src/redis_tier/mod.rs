@@ -245,11 +245,11 @@ impl RedisStore {
 
     /// How long Redis keeps an entry: until it can no longer be served, plus a margin.
     fn ttl_secs(&self, lifetime: &Lifetime) -> u64 {
-        lifetime.expire.map_or(self.max_ttl_secs, |expire| {
-            expire
-                .saturating_add(lifetime.stale_if_error)
-                .saturating_add(TTL_MARGIN_SECS)
-        })
+        lifetime
+            .servable_for_secs()
+            .map_or(self.max_ttl_secs, |secs| {
+                secs.saturating_add(TTL_MARGIN_SECS)
+            })
     }
 
     fn announce(&self, event: &ClusterEvent) -> redis::Cmd {
