@@ -339,8 +339,9 @@ async fn redis_going_down_and_coming_back_fails_no_request() {
     assert!(status.errors > 0 && status.transitions >= 2, "{status:?}");
 }
 
-/// The lock holder is a real `isr` process, killed (SIGKILL) while its render is held at
-/// the origin; a node in this process then takes the lock over once it expires.
+/// The lock holder is a real `isr` process (on one thread: its render and the extension of
+/// its lock share it), killed (SIGKILL) while its render is held at the origin; a node in
+/// this process then takes the lock over once it expires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_render_whose_lock_holder_died_is_taken_over() {
     let redis = RedisServer::start();
@@ -357,7 +358,7 @@ async fn a_render_whose_lock_holder_died_is_taken_over() {
             .args(["serve", "--origin", &origin.url(), "--listen", &listen])
             .arg("--config")
             .arg(&config)
-            .args(["--log", "warn"])
+            .args(["--threads", "1", "--log", "warn"])
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start isr serve"),
@@ -522,12 +523,14 @@ async fn nodes_share_a_redis_over_tls() {
     let token = "admin-token-0123456789";
     let mut processes = Vec::new();
     let mut addresses = Vec::new();
-    for _ in 0..2 {
+    // One process on the single-threaded runtime, one on two threads.
+    for threads in ["1", "2"] {
         let listen = format!("127.0.0.1:{}", free_port());
         let mut process = support::KillOnDrop(
             std::process::Command::new(env!("CARGO_BIN_EXE_isr"))
                 .args(["serve", "--origin", &origin.url(), "--listen", &listen])
                 .args(["--redis", &format!("{}/0", redis.url()), "--log", "warn"])
+                .args(["--threads", threads])
                 .env("ISR_ADMIN_TOKEN", token)
                 .env("SSL_CERT_FILE", &files.ca)
                 .stdout(std::process::Stdio::null())

@@ -10,9 +10,10 @@
 //!   the sweep reads the entry's own deadline before removing it, so an index row never
 //!   removes an entry that is still servable.
 //! - An entry that never expires has no index row and is never swept.
-//! - A file written before the index existed is indexed once, when it is opened.
-//! - A sweep reads only index rows and the front of each expired entry, never the bodies of
-//!   live ones, and commits in batches so that writers are not held up for long.
+//! - A file written before the index existed is indexed once, when it is opened (which
+//!   reads every entry once).
+//! - A sweep reads the index and the entries it names as due, never the others, and
+//!   commits in batches so that writers are not held up for long.
 
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;

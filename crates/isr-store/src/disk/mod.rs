@@ -5,13 +5,15 @@
 //!   `put` (or `invalidate`) returns, it survives a crash or `kill -9`, and a crash
 //!   mid-write leaves the previous value. redb's copy-on-write commits make each
 //!   write atomic, so a reader never sees half of one. Concurrent puts share one
-//!   transaction ([`group_commit`]).
+//!   transaction (`group_commit.rs`).
 //! - Rows hold entries in [`Entry::encode`]'s checksummed format. A row that does not
 //!   decode is reported as a miss and removed, never served.
 //! - Every redb call runs on the blocking pool (`spawn_blocking`), never on a runtime
 //!   worker thread.
 //! - Only one process opens the file: redb locks it, and a second open is reported as
 //!   [`DiskError::Locked`].
+//! - Every entry that can expire is in the expiry index (`expiry.rs`), written in the same
+//!   transaction; [`DiskStore::sweep`] removes through it what can never be served again.
 
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -126,7 +128,7 @@ impl DiskStore {
             Ok(Err(e)) => return Err(open_error(e.to_string())),
             Err(_) => return Err(open_error("the file is corrupt".to_owned())),
         };
-        // Create both tables up front so read transactions always find them.
+        // Create the tables up front so read transactions always find them.
         let created = (|| -> Result<(), redb::Error> {
             let txn = db.begin_write()?;
             txn.open_table(ENTRIES)?;

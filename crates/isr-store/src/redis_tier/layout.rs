@@ -7,7 +7,7 @@
 //! | `P:e:{K}`           | string  | one entry, in the core's binary format; TTL from its expire |
 //! | `P:l:{K}`           | string  | the render lock of `K`: its holder's token; TTL `lock_ttl` |
 //! | `{P}:purges`        | hash    | purge record name → `"<at ms>:<0 soft / 1 hard>"`    |
-//! | `P:events`          | channel | announcements (see [`super::events`])                |
+//! | `P:events`          | channel | announcements (see `events.rs`)                      |
 //!
 //! An entry and its lock share the hash tag `{K}`, so in a Redis Cluster they live in one
 //! slot; the purge records are one hash, in one slot. Purge records are shared by every
