@@ -87,9 +87,10 @@ pub(crate) struct ServeArgs {
 
     /// The origin to cache, like http://127.0.0.1:3000.
     ///
-    /// An http URL with a host and no path, query or fragment: each request's own path and
-    /// query are forwarded to it. (https origins are not supported yet: run isr next to the
-    /// app.) Required, here or in the config file.
+    /// An http or https URL with a host and no path, query or fragment: each request's own
+    /// path and query are forwarded to it. An https origin's certificate is checked against
+    /// the system's CA certificates (or those in SSL_CERT_FILE). Required, here or in the
+    /// config file.
     #[arg(long, env = "ISR_ORIGIN", value_name = "URL", value_parser = parse_origin)]
     pub(crate) origin: Option<String>,
 

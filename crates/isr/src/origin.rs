@@ -1,16 +1,22 @@
-//! The HTTP client the proxy renders through: a pooled hyper client bound to one origin.
+//! The HTTP client the proxy renders through: a pooled hyper client bound to one origin,
+//! over http or https.
 //!
 //! Invariants:
 //! - Every request goes to the configured origin, whatever its URI says: only the path and
 //!   query of the request are used.
 //! - The origin sees its own authority as `Host` unless the engine set one (`key_host`).
+//! - An https origin's certificate is verified against the system's CA store (or the
+//!   `SSL_CERT_FILE` / `SSL_CERT_DIR` it names) for the origin's host name; there is no
+//!   switch to skip the check.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::HOST;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Request, Response, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
@@ -23,48 +29,87 @@ use crate::body::Body;
 pub enum OriginError {
     #[error("origin {0:?} is not a valid URL")]
     Invalid(String),
-    #[error("origin {0:?}: only http:// origins are supported (put isr next to the app)")]
+    #[error("origin {0:?}: the scheme must be http or https")]
     Scheme(String),
     #[error("origin {0:?} has no host")]
     NoHost(String),
+    #[error(
+        "origin {url:?}: cannot load the CA certificates to check its certificate with \
+         ({source}); install the system's CA certificates (ca-certificates) or name a file \
+         of them in SSL_CERT_FILE"
+    )]
+    CaCertificates { url: String, source: std::io::Error },
+    #[error("origin {url:?}: cannot set up TLS: {message}")]
+    Tls { url: String, message: String },
 }
 
 /// A client for one origin.
 #[derive(Clone, Debug)]
 pub struct HttpOrigin {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    scheme: Scheme,
     authority: Authority,
     host: HeaderValue,
 }
 
 impl HttpOrigin {
-    /// A client for the origin at `url` (`http://host:port`, no path).
+    /// A client for the origin at `url` (`http://host:port` or `https://host:port`, no
+    /// path).
     pub fn new(url: &str) -> Result<HttpOrigin, OriginError> {
         let uri: Uri = url
             .parse()
             .map_err(|_| OriginError::Invalid(url.to_owned()))?;
-        if uri.scheme() != Some(&Scheme::HTTP) {
-            return Err(OriginError::Scheme(url.to_owned()));
-        }
+        let scheme = match uri.scheme() {
+            Some(scheme) if *scheme == Scheme::HTTP || *scheme == Scheme::HTTPS => scheme.clone(),
+            _ => return Err(OriginError::Scheme(url.to_owned())),
+        };
         let authority = uri
             .authority()
             .cloned()
             .ok_or_else(|| OriginError::NoHost(url.to_owned()))?;
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| OriginError::Invalid(url.to_owned()))?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
-            .build(connector);
+            .build(connector(&scheme, url)?);
         Ok(HttpOrigin {
             client,
+            scheme,
             authority,
             host,
         })
     }
+}
+
+/// TCP (no Nagle delay, 5 s to connect), and TLS for an https origin.
+fn connector(scheme: &Scheme, url: &str) -> Result<HttpsConnector<HttpConnector>, OriginError> {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(Duration::from_secs(5)));
+    tcp.enforce_http(false);
+    let provider = rustls::crypto::ring::default_provider();
+    let tls = if *scheme == Scheme::HTTPS {
+        HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|source| OriginError::CaCertificates {
+                url: url.to_owned(),
+                source,
+            })?
+    } else {
+        // An http origin never uses TLS, so it needs no CA certificates (a container
+        // without any still serves it).
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|error| OriginError::Tls {
+                url: url.to_owned(),
+                message: error.to_string(),
+            })?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        HttpsConnectorBuilder::new().with_tls_config(config)
+    };
+    Ok(tls.https_or_http().enable_http1().wrap_connector(tcp))
 }
 
 impl Service<Request<Body>> for HttpOrigin {
@@ -79,7 +124,7 @@ impl Service<Request<Body>> for HttpOrigin {
     fn call(&mut self, mut request: Request<Body>) -> ResponseFuture {
         let path_and_query = request.uri().path_and_query().cloned();
         let mut parts = http::uri::Parts::default();
-        parts.scheme = Some(Scheme::HTTP);
+        parts.scheme = Some(self.scheme.clone());
         parts.authority = Some(self.authority.clone());
         parts.path_and_query = path_and_query.or_else(|| Some("/".parse().ok()).flatten());
         if let Ok(uri) = Uri::from_parts(parts) {

@@ -60,8 +60,25 @@ pub(crate) enum Collected {
 pub(crate) enum RenderError {
     #[error("the origin did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("the origin could not be reached: {0}")]
+    #[error("the origin could not be reached: {}", with_causes(.0.as_ref()))]
     Unreachable(BoxError),
+}
+
+/// `error` and its sources, `: `-separated: hyper's "client error (Connect)" says little
+/// without the cause under it ("connection refused", "invalid peer certificate: ...").
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their source's text in their own.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Send `request` and read the answer, within `timeout`, up to `limit` body bytes.

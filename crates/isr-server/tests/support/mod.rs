@@ -99,6 +99,7 @@ struct OriginState {
 /// The origin: counts renders per path, can hold renders at a gate, and can fail.
 pub struct TestOrigin {
     pub addr: SocketAddr,
+    scheme: &'static str,
     state: Arc<OriginState>,
     gate: watch::Sender<bool>,
     tasks: Arc<Mutex<JoinSet<()>>>,
@@ -106,6 +107,31 @@ pub struct TestOrigin {
 
 impl TestOrigin {
     pub async fn start() -> TestOrigin {
+        TestOrigin::start_with(None).await
+    }
+
+    /// The origin over https, with the certificate and key of `files` (see
+    /// [`test_certificates`]).
+    pub async fn start_tls(files: &isr_store::testing::TlsFiles) -> TestOrigin {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(&files.cert)
+            .expect("read the certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("parse the certificate");
+        let key = PrivateKeyDer::from_pem_file(&files.key).expect("read the key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server certificate");
+        TestOrigin::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> TestOrigin {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
         let addr = listener.local_addr().expect("origin addr");
         let state = Arc::new(OriginState::default());
@@ -120,20 +146,32 @@ impl TestOrigin {
                 };
                 let state = Arc::clone(&accept_state);
                 let gate = gate_rx.clone();
+                let tls = tls.clone();
                 accept_tasks.lock().unwrap().spawn(async move {
                     let service = service_fn(move |request| {
                         let state = Arc::clone(&state);
                         let gate = gate.clone();
                         async move { Ok::<_, Infallible>(answer(&state, gate, request).await) }
                     });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = http1::Builder::new();
+                    match tls {
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                        Some(tls) => {
+                            // A client that does not trust the certificate ends here.
+                            let Ok(stream) = tls.accept(stream).await else {
+                                return;
+                            };
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });
         TestOrigin {
             addr,
+            scheme,
             state,
             gate,
             tasks,
@@ -141,7 +179,7 @@ impl TestOrigin {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Answer `path` (no query) with `page` from now on.
