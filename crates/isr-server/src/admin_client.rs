@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -27,11 +28,12 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 /// The most pages `isr entries` follows before deciding the server is looping.
 const MAX_PAGES: usize = 100_000;
 
-/// A plain HTTP/1 client (the client commands speak only http).
-pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// An HTTP/1 client of http URLs, and of https ones when built for them.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-pub(crate) fn http_client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build_http()
+/// A client; with `https`, it also reaches https URLs, checking their certificates.
+pub(crate) fn http_client(https: bool) -> anyhow::Result<HttpClient> {
+    Ok(Client::builder(TokioExecutor::new()).build(isr::connector(https)?))
 }
 
 /// One running isr's admin API.
@@ -53,7 +55,7 @@ impl Admin {
         Ok(Admin {
             base: args.server.url.clone(),
             authorization,
-            client: http_client(),
+            client: http_client(false)?,
         })
     }
 

@@ -364,12 +364,13 @@ pub(crate) struct WarmArgs {
     #[arg(value_name = "PATH", value_parser = parse_page_or_url)]
     pub(crate) paths: Vec<String>,
 
-    /// Request every page of this sitemap: an XML file or an http:// URL. Repeatable.
+    /// Request every page of this sitemap: an XML file or an http:// or https:// URL (its
+    /// certificate checked against the system's CA certificates). Repeatable.
     ///
     /// Every <loc> is used, as its path and query. Sitemap indexes are followed, at most
     /// 3 levels deep; a nested sitemap named by a full URL is fetched through isr (--url)
-    /// unless it is on the same http host as the sitemap that names it, and a relative
-    /// one is relative to that sitemap.
+    /// unless it is on the same scheme and host as the sitemap that names it, and a
+    /// relative one is relative to that sitemap.
     #[arg(long = "sitemap", value_name = "URL|FILE", value_parser = parse_non_empty)]
     pub(crate) sitemaps: Vec<String>,
 

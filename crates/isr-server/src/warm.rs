@@ -68,13 +68,8 @@ impl std::fmt::Display for Source {
 
 /// A `--sitemap` argument.
 fn top_source(arg: &str) -> anyhow::Result<Source> {
-    if arg.starts_with("http://") {
+    if arg.starts_with("http://") || arg.starts_with("https://") {
         Ok(Source::Url(arg.split('#').next().unwrap_or(arg).to_owned()))
-    } else if arg.starts_with("https://") {
-        bail!(
-            "sitemap {arg}: https is not supported (no TLS client); \
-             download it (curl -o sitemap.xml ...) and pass the file"
-        )
     } else {
         Ok(Source::File(PathBuf::from(arg)))
     }
@@ -96,7 +91,6 @@ fn path_dir(path: &str) -> &str {
 fn resolve(loc: &str, parent: &Source) -> anyhow::Result<Source> {
     if loc.starts_with("http://") || loc.starts_with("https://") {
         if let Source::Url(parent_url) = parent
-            && loc.starts_with("http://")
             && url_origin(loc).is_some()
             && url_origin(loc) == url_origin(parent_url)
         {
@@ -435,7 +429,11 @@ impl Summary {
 }
 
 pub(crate) async fn run(args: &WarmArgs) -> anyhow::Result<()> {
-    let client = http_client();
+    let https = args
+        .sitemaps
+        .iter()
+        .any(|sitemap| sitemap.starts_with("https://"));
+    let client = http_client(https)?;
     let base = args.server.url.as_str();
     let mut pages = Pages::default();
     for path in &args.paths {
@@ -599,6 +597,17 @@ mod tests {
         assert_eq!(
             resolve("/c.xml", &url).unwrap(),
             Source::Url("http://127.0.0.1:3000/c.xml".to_owned())
+        );
+        // An https sitemap's own nested sitemaps are read from where it was.
+        let secure = Source::Url("https://example.com/maps/index.xml".to_owned());
+        assert_eq!(
+            resolve("https://example.com/maps/a.xml", &secure).unwrap(),
+            Source::Url("https://example.com/maps/a.xml".to_owned())
+        );
+        assert_eq!(
+            resolve("http://example.com/maps/a.xml", &secure).unwrap(),
+            Source::Proxy("/maps/a.xml".to_owned()),
+            "another scheme is another origin"
         );
         let proxy = Source::Proxy("/maps/index.xml".to_owned());
         assert_eq!(

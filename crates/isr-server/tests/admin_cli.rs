@@ -633,18 +633,28 @@ async fn warm_reports_failures_and_exits_non_zero() {
     let out = run(isr(&["warm", "--url", &server.url(), "--sitemap", &html])).await;
     assert!(!out.status.success());
     assert!(out.stderr.contains("not a sitemap"), "{}", out.stderr);
+    // An https sitemap that cannot be read (nothing listens there) names the sitemap and
+    // the cause.
+    let nowhere = format!(
+        "https://127.0.0.1:{}/sitemap.xml",
+        isr_store::testing::free_port()
+    );
     let out = run(isr(&[
         "warm",
+        "--url",
+        &server.url(),
         "--sitemap",
-        "https://example.com/sitemap.xml",
+        &nowhere,
     ]))
     .await;
     assert!(!out.status.success());
     assert!(
-        out.stderr.contains("https is not supported"),
+        out.stderr
+            .contains(&format!("cannot read sitemap {nowhere}")),
         "{}",
         out.stderr
     );
+    assert!(out.stderr.contains("refused"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------------------

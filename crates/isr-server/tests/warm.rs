@@ -1,11 +1,13 @@
 //! `isr warm` against the real proxy: pages missing from the cache are rendered, and a
-//! page already cached (and newer than anything warm could render) is left alone.
+//! page already cached (and newer than anything warm could render) is left alone; a sitemap
+//! can be read over https.
 
 mod support;
 
 use std::process::Command;
 
-use support::{TestOrigin, TestProxy};
+use bytes::Bytes;
+use support::{Page, TestOrigin, TestProxy};
 
 const ROUTES: &str = r#"
 [[route]]
@@ -65,4 +67,48 @@ async fn warm_renders_what_is_missing_and_never_overwrites_what_is_cached() {
         "/blog/cached render #1",
         "the cached render is what is served"
     );
+}
+
+/// A sitemap on an https server: read with its certificate checked (against the test CA,
+/// through `SSL_CERT_FILE`), and its pages warmed through isr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_reads_a_sitemap_over_https() {
+    let origin = TestOrigin::start().await;
+    let proxy = TestProxy::start(&origin, ROUTES).await;
+    let certificates = tempfile::tempdir().unwrap();
+    let files = support::test_certificates(certificates.path());
+    let sitemaps = TestOrigin::start_tls(&files).await;
+    sitemaps.set(
+        "/sitemap.xml",
+        Page {
+            body: Some(Bytes::from_static(
+                b"<?xml version=\"1.0\"?><urlset>\
+                  <url><loc>https://example.com/blog/one</loc></url>\
+                  <url><loc>https://example.com/blog/two</loc></url></urlset>",
+            )),
+            ..Page::ok()
+        },
+    );
+    let url = format!("http://{}", proxy.addr);
+    let sitemap = format!("{}/sitemap.xml", sitemaps.url());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_isr"))
+            .args(["warm", "--url", &url, "--sitemap", &sitemap])
+            .env("SSL_CERT_FILE", &files.ca)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .expect("run isr warm")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "isr warm failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(sitemaps.renders("/sitemap.xml"), 1);
+    assert_eq!(origin.renders("/blog/one"), 1);
+    assert_eq!(origin.renders("/blog/two"), 1);
+    assert!(stdout.contains("warmed 2"), "summary: {stdout}");
 }

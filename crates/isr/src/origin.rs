@@ -33,14 +33,21 @@ pub enum OriginError {
     Scheme(String),
     #[error("origin {0:?} has no host")]
     NoHost(String),
+    #[error("origin {url:?}: {source}")]
+    Tls { url: String, source: TlsError },
+}
+
+/// TLS for https URLs cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
     #[error(
-        "origin {url:?}: cannot load the CA certificates to check its certificate with \
-         ({source}); install the system's CA certificates (ca-certificates) or name a file \
-         of them in SSL_CERT_FILE"
+        "cannot load the CA certificates that https certificates are checked against \
+         ({0}); install the system's CA certificates (ca-certificates) or name a file of \
+         them in SSL_CERT_FILE"
     )]
-    CaCertificates { url: String, source: std::io::Error },
-    #[error("origin {url:?}: cannot set up TLS: {message}")]
-    Tls { url: String, message: String },
+    CaCertificates(std::io::Error),
+    #[error("cannot set up TLS: {0}")]
+    Setup(String),
 }
 
 /// A client for one origin.
@@ -69,10 +76,14 @@ impl HttpOrigin {
             .ok_or_else(|| OriginError::NoHost(url.to_owned()))?;
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| OriginError::Invalid(url.to_owned()))?;
+        let connector = connector(scheme == Scheme::HTTPS).map_err(|source| OriginError::Tls {
+            url: url.to_owned(),
+            source,
+        })?;
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
-            .build(connector(&scheme, url)?);
+            .build(connector);
         Ok(HttpOrigin {
             client,
             scheme,
@@ -82,29 +93,24 @@ impl HttpOrigin {
     }
 }
 
-/// TCP (no Nagle delay, 5 s to connect), and TLS for an https origin.
-fn connector(scheme: &Scheme, url: &str) -> Result<HttpsConnector<HttpConnector>, OriginError> {
+/// A connector for http and https URLs: TCP with no Nagle delay and 5 s to connect, and TLS
+/// that checks certificates against the system's CA certificates (or `SSL_CERT_FILE`).
+/// Without `https`, no CA certificates are loaded (a container without any still reaches
+/// http URLs) and every https handshake fails.
+pub fn connector(https: bool) -> Result<HttpsConnector<HttpConnector>, TlsError> {
     let mut tcp = HttpConnector::new();
     tcp.set_nodelay(true);
     tcp.set_connect_timeout(Some(Duration::from_secs(5)));
     tcp.enforce_http(false);
     let provider = rustls::crypto::ring::default_provider();
-    let tls = if *scheme == Scheme::HTTPS {
+    let tls = if https {
         HttpsConnectorBuilder::new()
             .with_provider_and_native_roots(provider)
-            .map_err(|source| OriginError::CaCertificates {
-                url: url.to_owned(),
-                source,
-            })?
+            .map_err(TlsError::CaCertificates)?
     } else {
-        // An http origin never uses TLS, so it needs no CA certificates (a container
-        // without any still serves it).
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
             .with_safe_default_protocol_versions()
-            .map_err(|error| OriginError::Tls {
-                url: url.to_owned(),
-                message: error.to_string(),
-            })?
+            .map_err(|error| TlsError::Setup(error.to_string()))?
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth();
         HttpsConnectorBuilder::new().with_tls_config(config)
