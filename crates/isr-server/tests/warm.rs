@@ -15,6 +15,28 @@ path = "/blog/[slug]"
 revalidate = 60
 "#;
 
+/// `isr warm --url <proxy>`, to be given its pages.
+fn warm(proxy: &TestProxy) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_isr"));
+    command.args(["warm", "--url", &format!("http://{}", proxy.addr)]);
+    command
+}
+
+/// Run `command` off the runtime (the proxy it asks runs on it); its stdout, once it has
+/// succeeded.
+async fn run_to_success(mut command: Command) -> String {
+    let output = tokio::task::spawn_blocking(move || command.output().expect("run isr warm"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "isr warm failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_renders_what_is_missing_and_never_overwrites_what_is_cached() {
     let origin = TestOrigin::start().await;
@@ -34,24 +56,12 @@ async fn warm_renders_what_is_missing_and_never_overwrites_what_is_cached() {
          <url><loc>https://example.com/blog/new</loc></url></urlset>",
     )
     .unwrap();
-    let url = format!("http://{}", proxy.addr);
-    let sitemap_path = sitemap.path().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_isr"))
-            .args(["warm", "--url", &url, "--sitemap"])
-            .arg(&sitemap_path)
-            .arg("/blog/extra")
-            .output()
-            .expect("run isr warm")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "isr warm failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut command = warm(&proxy);
+    command
+        .arg("--sitemap")
+        .arg(sitemap.path())
+        .arg("/blog/extra");
+    let stdout = run_to_success(command).await;
     assert_eq!(
         origin.renders("/blog/cached"),
         1,
@@ -89,24 +99,12 @@ async fn warm_reads_a_sitemap_over_https() {
             ..Page::ok()
         },
     );
-    let url = format!("http://{}", proxy.addr);
-    let sitemap = format!("{}/sitemap.xml", sitemaps.url());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_isr"))
-            .args(["warm", "--url", &url, "--sitemap", &sitemap])
-            .env("SSL_CERT_FILE", &files.ca)
-            .env_remove("SSL_CERT_DIR")
-            .output()
-            .expect("run isr warm")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "isr warm failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut command = warm(&proxy);
+    command
+        .args(["--sitemap", &format!("{}/sitemap.xml", sitemaps.url())])
+        .env("SSL_CERT_FILE", &files.ca)
+        .env_remove("SSL_CERT_DIR");
+    let stdout = run_to_success(command).await;
     assert_eq!(sitemaps.renders("/sitemap.xml"), 1);
     assert_eq!(origin.renders("/blog/one"), 1);
     assert_eq!(origin.renders("/blog/two"), 1);

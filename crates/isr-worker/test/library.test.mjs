@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 
 import { ADMIN_TOKEN, get, purger, sharedConfig, until } from "./scenarios.mjs";
+import { isrWorker } from "./workerd.mjs";
 
 const buildDir = fileURLToPath(new URL("../example-app/build/", import.meta.url));
 
@@ -18,14 +19,11 @@ describe("isr as a library in a Rust Worker", () => {
     mf = new Miniflare({
       host: "127.0.0.1",
       port: 0,
-      modules: true,
-      scriptPath: `${buildDir}index.js`,
-      modulesRoot: buildDir,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-      compatibilityDate: "2026-04-20",
-      kvNamespaces: ["ISR_KV"],
-      durableObjects: { ISR_STATE: { className: "IsrState", useSQLite: true } },
-      bindings: { ISR_CONFIG: sharedConfig, ISR_ADMIN_TOKEN: ADMIN_TOKEN, ISR_PURGE_CACHE_MS: "0" },
+      ...isrWorker(buildDir, {
+        ISR_CONFIG: sharedConfig,
+        ISR_ADMIN_TOKEN: ADMIN_TOKEN,
+        ISR_PURGE_CACHE_MS: "0",
+      }),
     });
     base = (await mf.ready).origin;
   });

@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 
 import { startOrigin } from "./origin.mjs";
+import { COMPATIBILITY_DATE, isrWorker } from "./workerd.mjs";
 import {
   ADMIN_TOKEN,
   BYPASS_TOKEN,
@@ -20,23 +21,9 @@ import {
 
 const buildDir = fileURLToPath(new URL("../build/", import.meta.url));
 
-/** workerd of miniflare 4.20260420 accepts compatibility dates up to its own. */
-const COMPATIBILITY_DATE = "2026-04-20";
-
 /** A Miniflare running the built Worker with `bindings` (text variables). */
-export async function startWorker(bindings) {
-  const mf = new Miniflare({
-    host: "127.0.0.1",
-    port: 0,
-    modules: true,
-    scriptPath: `${buildDir}index.js`,
-    modulesRoot: buildDir,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    compatibilityDate: COMPATIBILITY_DATE,
-    kvNamespaces: ["ISR_KV"],
-    durableObjects: { ISR_STATE: { className: "IsrState", useSQLite: true } },
-    bindings,
-  });
+async function startWorker(bindings) {
+  const mf = new Miniflare({ host: "127.0.0.1", port: 0, ...isrWorker(buildDir, bindings) });
   const url = await mf.ready;
   return { mf, base: url.origin };
 }
@@ -93,14 +80,8 @@ describe("isr Worker under workerd (Miniflare)", () => {
 describe("isr Worker: two isolates, one deployment", () => {
   it("a purge sent through one isolate is honoured by another's Cache API reads", async () => {
     const origin = await startOrigin();
-    const common = {
-      modules: true,
-      scriptPath: `${buildDir}index.js`,
-      modulesRoot: buildDir,
-      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-      compatibilityDate: COMPATIBILITY_DATE,
-      kvNamespaces: { ISR_KV: "shared" },
-    };
+    // Both workers see the same KV namespace.
+    const sharedKv = { ISR_KV: "shared" };
     const bindings = {
       ISR_CONFIG: sharedConfig,
       ISR_ORIGIN: origin.url,
@@ -111,19 +92,19 @@ describe("isr Worker: two isolates, one deployment", () => {
       port: 0,
       workers: [
         {
-          ...common,
-          name: "reader",
-          durableObjects: { ISR_STATE: { className: "IsrState", useSQLite: true } },
           // Its copy of the purge records may be up to 200 ms old.
-          bindings: { ...bindings, ISR_PURGE_CACHE_MS: "200" },
+          ...isrWorker(buildDir, { ...bindings, ISR_PURGE_CACHE_MS: "200" }),
+          name: "reader",
+          kvNamespaces: sharedKv,
         },
         {
-          ...common,
+          ...isrWorker(buildDir, { ...bindings, ISR_PURGE_CACHE_MS: "0" }),
           name: "purger",
+          kvNamespaces: sharedKv,
+          // The reader's Durable Object: one per deployment.
           durableObjects: {
             ISR_STATE: { className: "IsrState", scriptName: "reader", useSQLite: true },
           },
-          bindings: { ...bindings, ISR_PURGE_CACHE_MS: "0" },
         },
       ],
     });
@@ -162,15 +143,8 @@ describe("isr Worker with a service binding as its origin", () => {
       workers: [
         {
           name: "isr",
-          modules: true,
-          scriptPath: `${buildDir}index.js`,
-          modulesRoot: buildDir,
-          modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-          compatibilityDate: COMPATIBILITY_DATE,
-          kvNamespaces: ["ISR_KV"],
-          durableObjects: { ISR_STATE: { className: "IsrState", useSQLite: true } },
+          ...isrWorker(buildDir, { ISR_CONFIG: sharedConfig }),
           serviceBindings: { ORIGIN: "site" },
-          bindings: { ISR_CONFIG: sharedConfig },
         },
         {
           name: "site",
