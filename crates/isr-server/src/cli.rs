@@ -559,12 +559,13 @@ fn parse_whole_number(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("{s:?} is not a whole number"))
 }
 
-/// The running isr's base URL: http only (the client has no TLS), with no path or query.
+/// The running isr's base URL: http only (isr itself serves http; the admin client is built
+/// without CA certificates), with no path or query.
 fn parse_server_url(s: &str) -> Result<String, String> {
     let url = parse_origin(s).map_err(|e| e.replace("invalid origin", "invalid URL"))?;
     if url.starts_with("https://") {
         return Err(format!(
-            "invalid URL {s:?}: https is not supported (no TLS client); use isr's own http address"
+            "invalid URL {s:?}: https is not supported here; use isr's own http address"
         ));
     }
     Ok(url)
