@@ -339,6 +339,9 @@ pub struct Config {
     pub cache_dir: String,
     /// Byte budget of the in-memory tier.
     pub memory_bytes: u64,
+    /// Byte budget of the entries in the on-disk store (the file itself settles at about
+    /// twice that); the oldest renders are evicted to keep within it.
+    pub disk_bytes: u64,
     /// Worker threads of the proxy's runtime; `None`: one per core this process may run
     /// on. One thread runs everything on a single-threaded runtime.
     pub threads: Option<usize>,
@@ -368,6 +371,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".to_owned(),
             cache_dir: ".isr-cache".to_owned(),
             memory_bytes: 256 * 1024 * 1024,
+            disk_bytes: 10 * 1024 * 1024 * 1024,
             threads: None,
             site: String::new(),
             build_id: String::new(),
@@ -931,6 +935,7 @@ const TOP_KEYS: &[&str] = &[
     "listen",
     "cache_dir",
     "memory",
+    "disk",
     "threads",
     "site",
     "build_id",
@@ -986,6 +991,9 @@ fn parse_document(
     }
     if let Some(field) = top.field("memory") {
         config.memory_bytes = field.positive(field.bytes()?)?;
+    }
+    if let Some(field) = top.field("disk") {
+        config.disk_bytes = field.positive(field.bytes()?)?;
     }
     if let Some(field) = top.field("threads") {
         config.threads = Some(check_threads(field.count()?).map_err(|e| field.error(e))?);
@@ -1388,6 +1396,7 @@ origin = "http://127.0.0.1:3000/"
 listen = "0.0.0.0:9090"
 cache_dir = "/var/cache/isr"
 memory = "64MiB"
+disk = "2GiB"
 threads = 3
 site = "example.com"
 build_id = "b42"
@@ -1430,6 +1439,7 @@ tags = ["docs:{rest}"]
         assert_eq!(config.listen, "0.0.0.0:9090");
         assert_eq!(config.cache_dir, "/var/cache/isr");
         assert_eq!(config.memory_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.disk_bytes, 2 * 1024 * 1024 * 1024);
         assert_eq!(config.threads, Some(3));
         assert_eq!(config.site, "example.com");
         assert_eq!(config.build_id, "b42");
@@ -1725,6 +1735,14 @@ tags = ["docs:{rest}"]
         assert_error("threads = 0", 1, &["`threads`", "between 1 and 1024"]);
         assert_error("threads = 40000", 1, &["`threads`", "between 1 and 1024"]);
         assert_error("threads = \"4\"", 1, &["`threads`", "whole number"]);
+    }
+
+    #[test]
+    fn disk() {
+        assert_eq!(Config::default().disk_bytes, 10 * 1024 * 1024 * 1024);
+        assert_eq!(parse("disk = \"500MB\"").disk_bytes, 500_000_000);
+        assert_error("disk = 0", 1, &["`disk`", "greater than 0"]);
+        assert_error("disk = \"12 parsecs\"", 1, &["`disk`", "unknown unit"]);
     }
 
     #[test]

@@ -66,6 +66,15 @@ pub struct Entry {
     pub etag: String,
 }
 
+/// What [`Entry::peek`] reads of an encoded entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    /// [`Entry::created_at`].
+    pub created_at: UnixMillis,
+    /// [`Entry::servable_until`].
+    pub servable_until: Option<UnixMillis>,
+}
+
 /// Why a buffer is not an entry.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
@@ -251,11 +260,12 @@ impl Entry {
         servable_until(self.created_at, &self.lifetime)
     }
 
-    /// [`Entry::servable_until`] of an encoded entry, read from the front of the buffer
-    /// alone: neither the body nor the checksum is read. For sweeping expired entries,
-    /// where reading every body would cost more than keeping them; a caller that acts on
-    /// the answer must tolerate a corrupt buffer's (it only decides what to delete).
-    pub fn peek_servable_until(buf: &[u8]) -> Result<Option<UnixMillis>, DecodeError> {
+    /// The instants of an encoded entry, read from the front of the buffer alone: neither
+    /// the body nor the checksum is read. For the disk tier's indexes (expiry, write
+    /// order), where reading every body would cost more than the index saves; a caller
+    /// that acts on the answer must tolerate a corrupt buffer's (it only decides what to
+    /// delete).
+    pub fn peek(buf: &[u8]) -> Result<Peek, DecodeError> {
         if buf.len() < HEADER_LEN + CHECKSUM_LEN {
             return Err(DecodeError::Truncated);
         }
@@ -274,7 +284,10 @@ impl Entry {
         r.bytes()?; // path
         r.u16()?; // status
         let (created_at, lifetime) = r.timing()?;
-        Ok(servable_until(created_at, &lifetime))
+        Ok(Peek {
+            created_at,
+            servable_until: servable_until(created_at, &lifetime),
+        })
     }
 
     /// Approximate bytes this entry holds in memory, for byte-bounded caches.
@@ -615,12 +628,14 @@ mod tests {
         let entry = sample();
         let until = UnixMillis(1_700_000_000_123 + (3_600 + 86_400) * 1000);
         assert_eq!(entry.servable_until(), Some(until));
-        assert_eq!(Entry::peek_servable_until(&entry.encode()), Ok(Some(until)));
+        let peeked = Entry::peek(&entry.encode()).unwrap();
+        assert_eq!(peeked.servable_until, Some(until));
+        assert_eq!(peeked.created_at, entry.created_at);
 
         let mut forever = sample();
         forever.lifetime.expire = None;
         assert_eq!(forever.servable_until(), None);
-        assert_eq!(Entry::peek_servable_until(&forever.encode()), Ok(None));
+        assert_eq!(Entry::peek(&forever.encode()).unwrap().servable_until, None);
 
         let mut far = sample();
         far.lifetime.expire = Some(u64::MAX);
@@ -632,17 +647,14 @@ mod tests {
         let mut encoded = sample().encode();
         let body_byte = encoded.len() - CHECKSUM_LEN - 1;
         encoded[body_byte] ^= 1;
-        assert!(Entry::peek_servable_until(&encoded).unwrap().is_some());
+        assert!(Entry::peek(&encoded).unwrap().servable_until.is_some());
+        assert_eq!(Entry::peek(b"nope"), Err(DecodeError::Truncated));
         assert_eq!(
-            Entry::peek_servable_until(b"nope"),
-            Err(DecodeError::Truncated)
-        );
-        assert_eq!(
-            Entry::peek_servable_until(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
+            Entry::peek(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
             Err(DecodeError::Magic)
         );
         assert_eq!(
-            Entry::peek_servable_until(&encoded[..HEADER_LEN + 12]),
+            Entry::peek(&encoded[..HEADER_LEN + 12]),
             Err(DecodeError::Truncated)
         );
     }
@@ -651,7 +663,7 @@ mod tests {
         #[test]
         fn decode_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = Entry::decode(Bytes::from(bytes.clone()));
-            let _ = Entry::peek_servable_until(&bytes);
+            let _ = Entry::peek(&bytes);
         }
 
         #[test]
@@ -669,7 +681,7 @@ mod tests {
                 let at = HEADER_LEN + index.index(payload_len);
                 encoded[at] = value;
             }
-            let _ = Entry::peek_servable_until(&encoded);
+            let _ = Entry::peek(&encoded);
             let payload = encoded[HEADER_LEN..encoded.len() - CHECKSUM_LEN].to_vec();
             let _ = Entry::decode(sealed(&payload));
         }

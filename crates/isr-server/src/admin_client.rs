@@ -290,6 +290,7 @@ pub(crate) async fn stats(args: &StatsArgs) -> anyhow::Result<()> {
 struct Stats {
     entries: TierCounts,
     bytes: TierBytes,
+    evicted: TierCounts,
     requests: RequestCounts,
     renders: u64,
     coalesced: u64,
@@ -314,6 +315,8 @@ struct TierBytes {
     memory: u64,
     memory_capacity: u64,
     disk: Option<u64>,
+    disk_capacity: Option<u64>,
+    disk_file: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -361,6 +364,27 @@ fn format_stats(stats: &Stats) -> String {
         format!(" of {}", human_bytes(stats.bytes.memory_capacity))
     };
     let on_disk = |n: Option<String>| n.map(|n| format!(", {n} on disk")).unwrap_or_default();
+    let b = &stats.bytes;
+    let disk_bytes = b.disk.map(|stored| {
+        let capacity = b.disk_capacity.map(|c| format!(" of {}", human_bytes(c)));
+        let details: Vec<String> = [
+            b.disk_file.map(|f| format!("file {}", human_bytes(f))),
+            stats.evicted.disk.map(|n| format!("{n} evicted")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let details = if details.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", details.join(", "))
+        };
+        format!(
+            ", {}{} on disk{details}",
+            human_bytes(stored),
+            capacity.unwrap_or_default()
+        )
+    });
     let (cluster, elsewhere) = match &stats.cluster {
         None => (String::new(), String::new()),
         Some(c) => (
@@ -386,7 +410,7 @@ fn format_stats(stats: &Stats) -> String {
         stats.entries.memory,
         on_disk(stats.entries.disk.map(|n| n.to_string())),
         human_bytes(stats.bytes.memory),
-        on_disk(stats.bytes.disk.map(human_bytes)),
+        disk_bytes.unwrap_or_default(),
         r.hit,
         r.stale,
         r.miss,
@@ -633,13 +657,15 @@ mod tests {
     #[test]
     fn stats_summary() {
         let stats: Stats = serde_json::from_str(
-            r#"{"entries":{"memory":3,"disk":5},"bytes":{"memory":2048,"memory_capacity":268435456,"disk":1572864},"requests":{"hit":6,"stale":2,"miss":2,"bypass":1},"renders":4,"coalesced":1,"regenerations":{"ok":2,"failed":0},"purge_records":7,"new_field":1}"#,
+            r#"{"entries":{"memory":3,"disk":5},"bytes":{"memory":2048,"memory_capacity":268435456,"disk":1572864,"disk_capacity":10737418240,"disk_file":3145728},"evicted":{"disk":12},"requests":{"hit":6,"stale":2,"miss":2,"bypass":1},"renders":4,"coalesced":1,"regenerations":{"ok":2,"failed":0},"purge_records":7,"new_field":1}"#,
         )
         .unwrap();
         let text = format_stats(&stats);
         assert!(text.contains("3 in memory, 5 on disk"), "{text}");
         assert!(
-            text.contains("2.0 KiB of 256.0 MiB in memory, 1.5 MiB on disk"),
+            text.contains(
+                "2.0 KiB of 256.0 MiB in memory, 1.5 MiB of 10.0 GiB on disk (file 3.0 MiB, 12 evicted)\n"
+            ),
             "{text}"
         );
         assert!(

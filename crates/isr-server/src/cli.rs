@@ -109,6 +109,14 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "ISR_MEMORY", value_name = "BYTES", value_parser = parse_positive_bytes)]
     pub(crate) memory: Option<u64>,
 
+    /// The size of the on-disk cache's pages, like 10GiB. [default: 10GiB]
+    ///
+    /// Past it, the pages rendered longest ago are removed from the disk (not from
+    /// memory). The file settles at about twice this size: the database grows it by
+    /// doubling and reuses the freed space. Same units as --memory. Unused with --redis.
+    #[arg(long, env = "ISR_DISK", value_name = "BYTES", value_parser = parse_positive_bytes)]
+    pub(crate) disk: Option<u64>,
+
     /// Worker threads that serve requests. [default: one per core isr may run on]
     ///
     /// 1 runs everything on one thread, which serves the most requests per core (no
@@ -443,6 +451,7 @@ impl ServeArgs {
         override_with(&mut config.listen, self.listen.clone());
         override_with(&mut config.cache_dir, self.cache_dir.clone());
         override_with(&mut config.memory_bytes, self.memory);
+        override_with(&mut config.disk_bytes, self.disk);
         override_with(&mut config.threads, self.threads.map(Some));
         override_with(&mut config.site, self.site.clone());
         override_with(&mut config.build_id, self.build_id.clone());
@@ -652,6 +661,7 @@ mod tests {
         assert_eq!(config.listen, defaults.listen);
         assert_eq!(config.cache_dir, defaults.cache_dir);
         assert_eq!(config.memory_bytes, defaults.memory_bytes);
+        assert_eq!(config.disk_bytes, defaults.disk_bytes);
         assert_eq!(config.defaults, defaults.defaults);
         assert_eq!(config.engine, defaults.engine);
         assert!(config.routes.is_empty());
@@ -675,6 +685,7 @@ origin = "http://file:1"
 listen = "127.0.0.1:1111"
 cache_dir = "file-dir"
 memory = 1000
+disk = 5000
 threads = 3
 site = "file.example"
 build_id = "file-build"
@@ -697,6 +708,7 @@ max_entry_size = 4
             "--listen=[::1]:2222",
             "--cache-dir=flag-dir",
             "--memory=2KiB",
+            "--disk=3KiB",
             "--threads=1",
             "--site=flag.example",
             "--build-id=flag-build",
@@ -714,6 +726,7 @@ max_entry_size = 4
         assert_eq!(config.listen, "[::1]:2222");
         assert_eq!(config.cache_dir, "flag-dir");
         assert_eq!(config.memory_bytes, 2048);
+        assert_eq!(config.disk_bytes, 3072);
         assert_eq!(config.threads, Some(1));
         assert_eq!(config.site, "flag.example");
         assert_eq!(config.build_id, "flag-build");
@@ -830,6 +843,8 @@ max_entry_size = 4
         assert_flag_error(&["--cache-dir="], "--cache-dir");
         assert_flag_error(&["--memory", "12XB"], "--memory");
         assert_flag_error(&["--memory", "0"], "--memory");
+        assert_flag_error(&["--disk", "1 parsec"], "--disk");
+        assert_flag_error(&["--disk", "0"], "--disk");
         assert_flag_error(&["--threads", "0"], "--threads");
         assert_flag_error(&["--threads", "all"], "--threads");
         assert_flag_error(&["--key-host=maybe"], "--key-host");
@@ -874,7 +889,7 @@ max_entry_size = 4
             assert_eq!(env, Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 24);
+        assert_eq!(checked, 25);
     }
 
     #[test]

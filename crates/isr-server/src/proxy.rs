@@ -76,9 +76,10 @@ pub enum Durable {
     Redis(Arc<RedisStore>),
 }
 
-/// Open the on-disk store in `dir`, with a memory tier of `memory_bytes` over it.
-pub fn open_store(dir: &Path, memory_bytes: u64) -> Result<Stores, DiskError> {
-    let disk = Arc::new(DiskStore::open(dir)?);
+/// Open the on-disk store in `dir`, its entries kept within `disk_bytes`, with a memory
+/// tier of `memory_bytes` over it.
+pub fn open_store(dir: &Path, memory_bytes: u64, disk_bytes: u64) -> Result<Stores, DiskError> {
+    let disk = Arc::new(DiskStore::open_with_budget(dir, disk_bytes)?);
     let memory = Arc::new(MemoryStore::new(memory_bytes));
     let entries = Arc::new(TieredStore::new(memory, Arc::clone(&disk) as _));
     Ok(Stores {
@@ -113,7 +114,11 @@ impl Proxy {
     pub async fn from_config(config: Config) -> Result<Proxy, StartError> {
         let stores = match &config.redis {
             Some(redis) => open_redis_store(redis, config.memory_bytes)?,
-            None => open_store(Path::new(&config.cache_dir), config.memory_bytes)?,
+            None => open_store(
+                Path::new(&config.cache_dir),
+                config.memory_bytes,
+                config.disk_bytes,
+            )?,
         };
         Proxy::new(config, stores, Arc::new(SystemClock)).await
     }

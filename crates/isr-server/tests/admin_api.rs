@@ -379,7 +379,14 @@ async fn the_answers_report_what_happened() {
         memory_bytes > 0 && memory_bytes <= 8 * 1024 * 1024,
         "{stats}"
     );
-    assert!(stats["bytes"]["disk"].as_u64().unwrap() > 0, "{stats}");
+    let disk_bytes = stats["bytes"]["disk"].as_u64().unwrap();
+    assert!(disk_bytes > 0, "{stats}");
+    assert!(
+        stats["bytes"]["disk_file"].as_u64().unwrap() > disk_bytes,
+        "{stats}"
+    );
+    assert_eq!(stats["bytes"]["disk_capacity"], 10u64 << 30, "the default");
+    assert_eq!(stats["evicted"]["disk"], 0);
     assert_eq!(stats["bytes"]["memory_capacity"], 8 * 1024 * 1024);
     assert_eq!(stats["requests"]["hit"], 3);
     assert_eq!(stats["requests"]["miss"], 7);

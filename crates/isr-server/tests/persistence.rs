@@ -1,5 +1,6 @@
 //! Persistence: entries survive a proxy restart (disk tier), and an entry found only on
-//! disk refills the memory tier, and what can never be served again is removed from disk.
+//! disk refills the memory tier, what can never be served again is removed from disk, and
+//! the disk keeps within its byte budget.
 
 mod support;
 
@@ -119,4 +120,40 @@ revalidate = false
         (rendered.cache(), rendered.text().as_str()),
         ("MISS", "/p/a render #2")
     );
+}
+
+/// With `disk` set, the disk keeps the newest renders that fit: after a restart those are
+/// served without a render, and the older ones are rendered again.
+#[tokio::test]
+async fn the_disk_keeps_the_newest_renders_within_its_budget() {
+    let origin = TestOrigin::start().await;
+    let proxy = TestProxy::start(&origin, CONFIG).await;
+    assert_eq!(proxy.get("/p/a").await.cache(), "MISS");
+    let scanned = proxy.layer().store().scan(None, 10).await.unwrap();
+    let (key, page) = &scanned[0];
+    // Every /p/<letter> page takes as many bytes as /p/a.
+    let page_bytes = key.len() + page.encode().len();
+    let bounded = format!("disk = {}\n{CONFIG}", page_bytes * 3 + page_bytes / 2);
+
+    // Rendered 1 s apart, after /p/a; the disk evicts /p/a, then /p/b.
+    let proxy = proxy.restart_after(&origin, &bounded, 1).await;
+    for path in ["/p/b", "/p/c", "/p/d", "/p/e"] {
+        assert_eq!(proxy.get(path).await.cache(), "MISS");
+        proxy.advance(1);
+    }
+    // Memory is not bound by the disk's budget.
+    for path in ["/p/b", "/p/e"] {
+        assert_eq!(proxy.get(path).await.cache(), "HIT");
+    }
+
+    let proxy = proxy.restart_after(&origin, &bounded, 5).await;
+    for path in ["/p/c", "/p/d", "/p/e"] {
+        assert_eq!(proxy.get(path).await.cache(), "HIT", "{path}");
+        assert_eq!(origin.renders(path), 1, "{path}");
+    }
+    for path in ["/p/a", "/p/b"] {
+        let answer = proxy.get(path).await;
+        assert_eq!(answer.cache(), "MISS", "{path}");
+        assert_eq!(answer.text(), format!("{path} render #2"));
+    }
 }

@@ -646,6 +646,14 @@ fn disk_store() -> (Arc<DiskStore>, Option<TempDir>) {
     (Arc::new(store), Some(dir))
 }
 
+/// The disk store with a byte budget, which every commit enforces by eviction: as
+/// generous as the memory store's, so that no test here is evicted.
+fn bounded_disk_store() -> (Arc<DiskStore>, Option<TempDir>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open_with_budget(dir.path(), 64 * 1024 * 1024).unwrap();
+    (Arc::new(store), Some(dir))
+}
+
 fn tiered_over_disk() -> (Arc<TieredStore>, Option<TempDir>) {
     let (disk, dir) = disk_store();
     let l1 = Arc::new(MemoryStore::new(64 * 1024 * 1024));
@@ -768,6 +776,7 @@ macro_rules! lock_store_suite {
 
 entry_store_suite!(memory_entry_store, memory_entries);
 entry_store_suite!(disk_entry_store, disk_store);
+entry_store_suite!(bounded_disk_entry_store, bounded_disk_store);
 entry_store_suite!(tiered_entry_store, tiered_over_disk);
 entry_store_suite!(redis_entry_store, redis_store);
 entry_store_suite!(tiered_over_redis_entry_store, tiered_over_redis);

@@ -257,8 +257,11 @@ async fn stats(
             "bytes": {
                 "memory": memory.bytes,
                 "memory_capacity": memory.capacity,
-                "disk": disk.as_ref().map(|d| d.file_bytes),
+                "disk": disk.as_ref().map(|d| d.stored_bytes),
+                "disk_capacity": disk.as_ref().and_then(|d| d.max_bytes),
+                "disk_file": disk.as_ref().map(|d| d.file_bytes),
             },
+            "evicted": { "disk": disk.as_ref().map(|d| d.evicted) },
             "requests": {
                 "hit": counters.hits,
                 "stale": counters.stale,

@@ -246,7 +246,8 @@ impl IsrBuilder {
     /// Keep entries in memory in front of the embedded on-disk store, and record purges
     /// there too, so both survive a restart (call [`IsrLayer::restore_purges`]). Call
     /// [`DiskStore::sweep`] now and then to drop the entries that can never be served
-    /// again (`isr serve` does every 10 minutes).
+    /// again (`isr serve` does every 10 minutes), and open the store with
+    /// [`DiskStore::open_with_budget`] to bound its size.
     pub fn disk(mut self, disk: Arc<DiskStore>) -> IsrBuilder {
         let memory = Arc::new(MemoryStore::new(self.config.memory_bytes));
         self.store = Some(Arc::new(TieredStore::new(memory, Arc::clone(&disk) as _)));

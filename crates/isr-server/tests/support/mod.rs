@@ -411,7 +411,7 @@ impl TestProxy {
         config.cache_dir = dir.path().display().to_string();
         let store = match &config.redis {
             Some(redis) => open_redis_store(redis, config.memory_bytes).expect("redis store"),
-            None => open_disk_store(&dir, config.memory_bytes).await,
+            None => open_disk_store(&dir, &config).await,
         };
         let proxy = Proxy::new(config, store, Arc::new(clock.clone()))
             .await
@@ -528,10 +528,10 @@ impl TestProxy {
 /// The on-disk store in `dir`. A previous proxy on the same directory may still be letting
 /// go of it (its last connections closing): wait for the lock, as a restarted process
 /// would.
-async fn open_disk_store(dir: &tempfile::TempDir, memory_bytes: u64) -> Stores {
+async fn open_disk_store(dir: &tempfile::TempDir, config: &Config) -> Stores {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match open_store(dir.path(), memory_bytes) {
+        match open_store(dir.path(), config.memory_bytes, config.disk_bytes) {
             Ok(store) => return store,
             Err(error) => {
                 assert!(

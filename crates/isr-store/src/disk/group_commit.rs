@@ -10,6 +10,10 @@
 //! - A group commits or fails as one: when its transaction fails, every put in it gets
 //!   the error and none of its rows is written.
 //! - A group holds at most [`MAX_GROUP_BYTES`] of bodies (or one put, if larger).
+//! - With a byte budget, a group's transaction evicts what the budget requires before it
+//!   commits (`rows.rs`), so the budget holds after every commit. A row larger than the
+//!   whole budget is not stored, and the key's older row is removed with it: the disk
+//!   never answers with a version older than the one the put was given.
 //! - At most one writer runs, on the blocking pool. The put that finds no writer starts
 //!   one, and the writer stops only when it finds the queue empty, under the same lock, so
 //!   no put is left waiting. A write that panics (redb on a damaged file) fails its group
@@ -18,16 +22,16 @@
 //!   dropped once its puts have returned closes its file and can be opened again.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::store::StoreError;
 use redb::Database;
 use tokio::sync::oneshot;
 
-use super::expiry::{self, DEADLINES};
-use super::{ENTRIES, store_error};
+use super::rows::Rows;
+use super::store_error;
 
 /// The most body bytes a group holds: the puts past it wait for the next commit, so that a
 /// burst of large pages is not held in memory twice (entries and encoded rows) all at once.
@@ -36,6 +40,10 @@ const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 /// Queues puts and writes them in groups.
 pub(super) struct GroupCommit {
     db: Arc<Database>,
+    /// The byte budget of the stored entries; `None`: unbounded.
+    max_bytes: Option<u64>,
+    /// Entries evicted for the budget since the store was opened.
+    evicted: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -52,11 +60,18 @@ struct Put {
 }
 
 impl GroupCommit {
-    pub(super) fn new(db: Arc<Database>) -> GroupCommit {
+    pub(super) fn new(db: Arc<Database>, max_bytes: Option<u64>) -> GroupCommit {
         GroupCommit {
             db,
+            max_bytes,
+            evicted: AtomicU64::new(0),
             state: Mutex::default(),
         }
+    }
+
+    /// Entries evicted for the byte budget since the store was opened.
+    pub(super) fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
     }
 
     /// Store `entry` under `key`; returns once it is committed.
@@ -117,18 +132,24 @@ impl GroupCommit {
     fn write(&self, group: &[Put]) -> Result<(), StoreError> {
         // redb may panic on a damaged file: that fails this group's puts, not the process.
         let written = catch_unwind(AssertUnwindSafe(|| {
-            let rows: Vec<Row<'_>> = group
+            let rows: Vec<(&str, Vec<u8>)> = group
                 .iter()
-                .map(|put| Row {
-                    key: &put.key,
-                    encoded: put.entry.encode(),
-                    until: put.entry.servable_until(),
-                })
+                .map(|put| (put.key.as_str(), put.entry.encode()))
                 .collect();
-            commit(&self.db, &rows)
+            commit(&self.db, &rows, self.max_bytes)
         }));
         match written {
-            Ok(result) => result.map_err(store_error),
+            Ok(Ok(evicted)) => {
+                if evicted > 0 {
+                    self.evicted.fetch_add(evicted, Ordering::Relaxed);
+                    tracing::debug!(
+                        evicted,
+                        "evicted entries from the disk cache for its budget"
+                    );
+                }
+                Ok(())
+            }
+            Ok(Err(e)) => Err(store_error(e)),
             Err(_) => Err(StoreError::Backend(
                 "disk store: writing failed (is the cache file damaged?)".to_owned(),
             )),
@@ -155,27 +176,36 @@ fn answer(group: Vec<Put>, result: &Result<(), StoreError>) {
     }
 }
 
-/// One entry to write.
-struct Row<'a> {
-    key: &'a str,
-    encoded: Vec<u8>,
-    until: Option<UnixMillis>,
-}
-
-/// Write `rows`, and their expiry index, in one transaction.
-fn commit(db: &Database, rows: &[Row<'_>]) -> Result<(), redb::Error> {
+/// Write `rows` (key, encoded entry) in one transaction, evicting what `max_bytes`
+/// requires. Returns how many entries were evicted.
+fn commit(
+    db: &Database,
+    rows: &[(&str, Vec<u8>)],
+    max_bytes: Option<u64>,
+) -> Result<u64, redb::Error> {
     let txn = db.begin_write()?;
-    {
-        let mut table = txn.open_table(ENTRIES)?;
-        let mut deadlines = txn.open_table(DEADLINES)?;
-        for row in rows {
-            let replaced = table.insert(row.key, row.encoded.as_slice())?;
-            let replaced = replaced.as_ref().map(|old| old.value());
-            expiry::index_write(&mut deadlines, row.key, replaced, row.until)?;
+    let evicted = {
+        let mut stored = Rows::open(&txn)?;
+        for (key, row) in rows {
+            let fits = max_bytes.is_none_or(|max| (key.len() + row.len()) as u64 <= max);
+            if fits {
+                stored.insert(key, row)?;
+            } else {
+                tracing::warn!(
+                    key = %key,
+                    bytes = row.len(),
+                    "a page is larger than the whole disk cache budget: not stored on disk"
+                );
+                stored.remove(key)?;
+            }
         }
-    }
+        match max_bytes {
+            Some(max) => stored.evict_to(max)?,
+            None => 0,
+        }
+    };
     txn.commit()?;
-    Ok(())
+    Ok(evicted)
 }
 
 #[cfg(test)]

@@ -12,8 +12,12 @@
 //!   worker thread.
 //! - Only one process opens the file: redb locks it, and a second open is reported as
 //!   [`DiskError::Locked`].
-//! - Every entry that can expire is in the expiry index (`expiry.rs`), written in the same
-//!   transaction; [`DiskStore::sweep`] removes through it what can never be served again.
+//! - Entries change only through `rows.rs`, which keeps an expiry index, a write-order
+//!   index and a byte count in step with them, in the same transaction.
+//!   [`DiskStore::sweep`] removes through the first what can never be served again; with a
+//!   byte budget ([`DiskStore::open_with_budget`]) every commit evicts through the second,
+//!   oldest render first, so the entries never take more than the budget once a put
+//!   returns.
 
 use std::ops::Bound;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -32,14 +36,15 @@ use redb::{
 
 use crate::memory::{newest_of, supersedes};
 
-mod expiry;
 mod group_commit;
+mod rows;
 
-use expiry::DEADLINES;
 use group_commit::GroupCommit;
+use rows::{ENTRIES, Rows};
 
-/// Encoded entries, by storage key.
-const ENTRIES: TableDefinition<&str, &[u8]> = TableDefinition::new("entries");
+/// Entries removed per sweep transaction, so that writers are not held up for long.
+const SWEEP_BATCH: usize = 1_000;
+
 /// Tag → (invalidated at, in Unix millis; mode, see [`mode_to_byte`]).
 const TAGS: TableDefinition<&str, (u64, u8)> = TableDefinition::new("tags");
 
@@ -77,8 +82,14 @@ pub enum DiskError {
 pub struct DiskStats {
     /// Number of entries stored (corrupt rows not yet found included).
     pub entries: u64,
-    /// Size of the database file on disk, in bytes (free pages included: redb does not
-    /// shrink the file as entries are removed).
+    /// Bytes of the stored entries (keys and encoded entries), what the budget bounds.
+    pub stored_bytes: u64,
+    /// The byte budget of the stored entries; `None`: unbounded.
+    pub max_bytes: Option<u64>,
+    /// Entries evicted for the budget since the store was opened.
+    pub evicted: u64,
+    /// Size of the database file on disk, in bytes: the entries plus redb's own pages and
+    /// its free pages (redb reuses them, but never shrinks the file).
     pub file_bytes: u64,
 }
 
@@ -87,6 +98,7 @@ pub struct DiskStats {
 pub struct DiskStore {
     db: Arc<Database>,
     puts: Arc<GroupCommit>,
+    max_bytes: Option<u64>,
     path: PathBuf,
 }
 
@@ -99,11 +111,24 @@ impl std::fmt::Debug for DiskStore {
 }
 
 impl DiskStore {
-    /// Open (or create) the store in `dir`, creating the directory if needed.
+    /// Open (or create) the store in `dir`, creating the directory if needed, with no
+    /// byte budget: entries stay until they expire ([`DiskStore::sweep`]) or are removed.
     ///
     /// Blocking: call it at startup, or from `spawn_blocking`. After an unclean shutdown
     /// redb repairs the file here, which may take a while on a large file.
     pub fn open(dir: &Path) -> Result<DiskStore, DiskError> {
+        DiskStore::open_bounded(dir, None)
+    }
+
+    /// [`DiskStore::open`], with the stored entries (keys and encoded entries) kept within
+    /// `max_bytes`: each commit evicts entries, oldest render first, until they fit, and
+    /// a page larger than the whole budget is not stored. A file over the budget (it was
+    /// lowered) is brought within it here.
+    pub fn open_with_budget(dir: &Path, max_bytes: u64) -> Result<DiskStore, DiskError> {
+        DiskStore::open_bounded(dir, Some(max_bytes))
+    }
+
+    fn open_bounded(dir: &Path, max_bytes: Option<u64>) -> Result<DiskStore, DiskError> {
         std::fs::create_dir_all(dir).map_err(|source| DiskError::CreateDir {
             path: dir.to_path_buf(),
             source,
@@ -129,19 +154,29 @@ impl DiskStore {
             Err(_) => return Err(open_error("the file is corrupt".to_owned())),
         };
         // Create the tables up front so read transactions always find them.
-        let created = (|| -> Result<(), redb::Error> {
+        let prepared = (|| -> Result<u64, redb::Error> {
             let txn = db.begin_write()?;
-            txn.open_table(ENTRIES)?;
             txn.open_table(TAGS)?;
-            expiry::open_index(&txn)?;
+            rows::prepare(&txn)?;
+            let evicted = match max_bytes {
+                Some(max) => Rows::open(&txn)?.evict_to(max)?,
+                None => 0,
+            };
             txn.commit()?;
-            Ok(())
+            Ok(evicted)
         })();
-        created.map_err(|e| open_error(e.to_string()))?;
+        let evicted = prepared.map_err(|e| open_error(e.to_string()))?;
+        if evicted > 0 {
+            tracing::info!(
+                evicted,
+                "evicted entries from the disk cache to fit its budget"
+            );
+        }
         let db = Arc::new(db);
         Ok(DiskStore {
-            puts: Arc::new(GroupCommit::new(Arc::clone(&db))),
+            puts: Arc::new(GroupCommit::new(Arc::clone(&db), max_bytes)),
             db,
+            max_bytes,
             path,
         })
     }
@@ -154,15 +189,19 @@ impl DiskStore {
     /// How many entries the store holds and how large its file is.
     pub async fn stats(&self) -> Result<DiskStats, StoreError> {
         let path = self.path.clone();
+        let max_bytes = self.max_bytes;
+        let evicted = self.puts.evicted();
         self.blocking(move |db| {
-            let entries = {
+            let (entries, stored_bytes) = {
                 let txn = db.begin_read()?;
-                let table = txn.open_table(ENTRIES)?;
-                table.len()?
+                (txn.open_table(ENTRIES)?.len()?, rows::stored_bytes(&txn)?)
             };
             let file_bytes = std::fs::metadata(&path)?.len();
             Ok(DiskStats {
                 entries,
+                stored_bytes,
+                max_bytes,
+                evicted,
                 file_bytes,
             })
         })
@@ -178,7 +217,7 @@ impl DiskStore {
             let mut removed = 0;
             loop {
                 let txn = db.begin_write()?;
-                let (batch, more) = expiry::sweep_batch(&txn, now)?;
+                let (batch, more) = Rows::open(&txn)?.sweep_expired(now, SWEEP_BATCH)?;
                 txn.commit()?;
                 removed += batch;
                 if !more {
@@ -224,12 +263,9 @@ fn remove_corrupt_rows<'a>(
 ) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     {
-        let mut table = txn.open_table(ENTRIES)?;
+        let mut stored = Rows::open(&txn)?;
         for (key, corrupt) in rows {
-            let unchanged = table.get(key)?.is_some_and(|row| row.value() == corrupt);
-            if unchanged {
-                table.remove(key)?;
-            }
+            stored.remove_if(key, |row| row == corrupt)?;
         }
     }
     txn.commit()?;
@@ -328,17 +364,7 @@ impl EntryStore for DiskStore {
         let key = key.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
-            let removed = {
-                let mut table = txn.open_table(ENTRIES)?;
-                let mut deadlines = txn.open_table(DEADLINES)?;
-                match table.remove(key.as_str())? {
-                    Some(row) => {
-                        expiry::index_remove(&mut deadlines, &key, row.value())?;
-                        true
-                    }
-                    None => false,
-                }
-            };
+            let removed = Rows::open(&txn)?.remove(&key)?;
             txn.commit()?;
             Ok(removed)
         })
@@ -348,11 +374,7 @@ impl EntryStore for DiskStore {
     async fn clear(&self) -> Result<(), StoreError> {
         self.blocking(|db| {
             let txn = db.begin_write()?;
-            // Dropping the table frees its pages at once, unlike removing row by row.
-            txn.delete_table(ENTRIES)?;
-            txn.delete_table(DEADLINES)?;
-            txn.open_table(ENTRIES)?;
-            txn.open_table(DEADLINES)?;
+            rows::clear(&txn)?;
             txn.commit()?;
             Ok(())
         })
