@@ -11,7 +11,9 @@
 //! Invariants:
 //! - Per key, at most one fetch runs at a time in this process: concurrent callers on a
 //!   missing key wait for the same fetch, and get its value or the same error
-//!   ([`DataError::Fetch`] holds one shared `Arc` of it).
+//!   ([`DataError::Fetch`] holds one shared `Arc` of it). With Redis, at most one runs
+//!   across every node sharing it ([`crate::across_nodes`]): a node whose fetch finds
+//!   another node fetching the key waits for that value instead.
 //! - A failed fetch never replaces a stored value: the old one stays and is served stale,
 //!   and the key is not refreshed again before its backoff has passed (doubling from
 //!   `retry_min` up to `retry_max`, cleared by a success).
@@ -28,10 +30,10 @@
 //! [`TagStore`]: give the data cache its own (e.g. a [`MemoryTags`]), since
 //! [`DataCache::invalidate_all`] records a purge of everything in it.
 //!
-//! Several nodes share values and invalidations through Redis
-//! ([`DataCache::redis_builder`]): a value fetched on one node is read by the others, and an
-//! invalidation on any node is honoured by every node. (The fetch itself is deduplicated
-//! per node, not across nodes.)
+//! Several nodes share values, fetches and invalidations through Redis
+//! ([`DataCache::redis_builder`]): a value fetched on one node is read by the others, a key
+//! is fetched by one node at a time, and an invalidation on any node is honoured by every
+//! node.
 
 use std::any::Any;
 use std::fmt;
@@ -43,6 +45,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use isr_core::UnixMillis;
+use isr_core::config::{EngineSettings, RedisSettings};
 use isr_core::entry::Entry;
 use isr_core::freshness::{Freshness, PurgeMode, freshness};
 use isr_core::policy::{Lifetime, Revalidate};
@@ -53,6 +56,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
+use crate::across_nodes::{NodeLock, Once};
 use crate::clock::{Clock, SystemClock};
 use crate::flight::{Backoff, Flight, Flights, Join, Outcome};
 use crate::follow::{Follower, follow};
@@ -111,9 +115,9 @@ impl fmt::Debug for DataCache {
 
 struct Inner {
     store: Arc<dyn EntryStore>,
-    /// With [`DataCache::redis_builder`]: this node's memory tier over Redis, and its id in
-    /// the cluster's announcements.
-    shared: Option<(Arc<TieredStore>, u64)>,
+    /// With [`DataCache::redis_builder`]: this node's memory tier over Redis, and Redis as
+    /// the cluster (announcements, fetch locks).
+    shared: Option<(Arc<TieredStore>, Arc<dyn Cluster>)>,
     /// Every invalidation, durable and mirrored for reads (the same log pages use).
     purges: PurgeLog,
     clock: Arc<dyn Clock>,
@@ -252,6 +256,10 @@ pub struct DataStats {
     pub fetch_failures: u64,
     /// Background refreshes started.
     pub refreshes: u64,
+    /// Fetches that found another node fetching the same key (with Redis), and waited.
+    pub lock_waits: u64,
+    /// Fetches not run because another node had fetched the value (with Redis).
+    pub fetched_elsewhere: u64,
 }
 
 #[derive(Debug, Default)]
@@ -263,6 +271,8 @@ struct Counters {
     fetches: AtomicU64,
     fetch_failures: AtomicU64,
     refreshes: AtomicU64,
+    lock_waits: AtomicU64,
+    fetched_elsewhere: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -333,9 +343,7 @@ impl DataCacheBuilder {
         let cache = DataCache {
             inner: Arc::new(Inner {
                 store: self.store,
-                shared: self
-                    .cluster
-                    .map(|(tiered, cluster)| (tiered, cluster.node_id())),
+                shared: self.cluster,
                 purges: PurgeLog::new(self.purges, retention),
                 clock: self.clock,
                 flights: Arc::default(),
@@ -363,7 +371,9 @@ impl Follower for Inner {
     }
 
     fn node_id(&self) -> u64 {
-        self.shared.as_ref().map_or(0, |(_, node)| *node)
+        self.shared
+            .as_ref()
+            .map_or(0, |(_, cluster)| cluster.node_id())
     }
 }
 
@@ -380,7 +390,9 @@ impl DataCache {
     /// A cache whose values and invalidations are shared by every node using `redis`,
     /// with up to `memory_bytes` of values in this node's memory. Give it a Redis store of
     /// its own prefix (not the pages'): [`DataCache::invalidate_all`] invalidates everything
-    /// under that prefix. [`DataCacheBuilder::build`] must then run within a Tokio runtime
+    /// under that prefix. A key is fetched by one node at a time, under Redis's lock (10 s
+    /// time to live, extended while the fetch runs; a node waits up to 10 s for another's
+    /// value before fetching itself). [`DataCacheBuilder::build`] must then run within a Tokio runtime
     /// (it starts the task that hears the other nodes' invalidations).
     pub fn redis_builder(redis: Arc<RedisStore>, memory_bytes: u64) -> DataCacheBuilder {
         let memory = Arc::new(MemoryStore::new(memory_bytes));
@@ -413,7 +425,8 @@ impl DataCache {
 
     /// The value under `key`: fresh from the cache; stale from the cache while one
     /// background refresh runs `fetch`; or, when missing, from `fetch` (stored, then
-    /// returned). Concurrent calls for a key run one fetch between them.
+    /// returned). Concurrent calls for a key run one fetch between them (across nodes,
+    /// with [`DataCache::redis_builder`]).
     ///
     /// `fetch` runs in its own task, so it must be `'static`: move what it needs into it.
     pub async fn with_revalidate<T, E, F, Fut>(
@@ -562,6 +575,8 @@ impl DataCache {
             fetches: read(&c.fetches),
             fetch_failures: read(&c.fetch_failures),
             refreshes: read(&c.refreshes),
+            lock_waits: read(&c.lock_waits),
+            fetched_elsewhere: read(&c.fetched_elsewhere),
         }
     }
 
@@ -649,7 +664,8 @@ impl Inner {
         freshness(entry.created_at, &entry.lifetime, now, invalidation)
     }
 
-    /// Fetch, and store what arrives. Stores nothing on failure.
+    /// Fetch, once across the nodes sharing a cluster, and store what arrives. Stores
+    /// nothing on failure.
     async fn fetch<T, E, F, Fut>(
         &self,
         key: &str,
@@ -671,6 +687,58 @@ impl Inner {
         {
             return DataOutcome::Stored(entry);
         }
+        let Some((tiered, cluster)) = &self.shared else {
+            return self.fetch_and_store(key, options, fetch).await;
+        };
+        let lock = NodeLock {
+            cluster: &**cluster,
+            ttl_ms: RedisSettings::default().lock_ttl_ms,
+            timeout: Duration::from_millis(EngineSettings::default().lock_timeout_ms),
+            clock: &*self.clock,
+        };
+        let elsewhere = || self.fetched_elsewhere(tiered, key, seen);
+        let waiting = || bump(&self.counters.lock_waits);
+        let work = self.fetch_and_store(key, options, fetch);
+        match lock.once(key, elsewhere, waiting, work).await {
+            Once::Worked(outcome) => outcome,
+            Once::Found(entry) => {
+                bump(&self.counters.fetched_elsewhere);
+                DataOutcome::Stored(entry)
+            }
+        }
+    }
+
+    /// A fresh value for `key` that another node stored in Redis, newer than the one the
+    /// caller saw (created at `seen`); put in this node's memory tier.
+    async fn fetched_elsewhere(
+        &self,
+        tiered: &TieredStore,
+        key: &str,
+        seen: Option<UnixMillis>,
+    ) -> Option<Arc<Entry>> {
+        let entry = tiered.l2().get(key).await.ok()??;
+        let replaces = entry.key == key
+            && seen.is_none_or(|seen| entry.created_at > seen)
+            && self.freshness_of(&entry, self.clock.now()) == Freshness::Fresh;
+        replaces.then(|| {
+            tiered.l1().insert_sync(key, Arc::clone(&entry));
+            entry
+        })
+    }
+
+    /// Fetch, and store what arrives. Stores nothing on failure.
+    async fn fetch_and_store<T, E, F, Fut>(
+        &self,
+        key: &str,
+        options: &DataOptions,
+        fetch: F,
+    ) -> DataOutcome
+    where
+        T: Serialize + Send + 'static,
+        E: Send + Sync + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
         bump(&self.counters.fetches);
         let started = self.purges.date_render(&*self.clock).await;
         let generation = self.purges.generation();

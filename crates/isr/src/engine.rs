@@ -34,10 +34,11 @@ use isr_core::key::CacheKey;
 use isr_core::plan::{Plan, PlanError, constant_time_eq, plan};
 use isr_core::policy::BypassReason;
 use isr_core::purge::Target;
-use isr_core::store::{EntryStore, LockToken, StoreError, TagStore};
-use isr_store::{Cluster, ClusterEvent, MemoryStore, TieredStore};
-use tokio::sync::{Semaphore, broadcast, oneshot};
+use isr_core::store::{EntryStore, StoreError, TagStore};
+use isr_store::{Cluster, MemoryStore, TieredStore};
+use tokio::sync::{Semaphore, oneshot};
 
+use crate::across_nodes::{NodeLock, Once};
 use crate::body::{Body, BoxError};
 use crate::clock::Clock;
 use crate::flight::{Backoff, FlightOutcome, Flights, Join};
@@ -50,10 +51,6 @@ use crate::store_errors;
 /// How long a key whose render was uncacheable skips single flight: its next requests go
 /// to the origin directly instead of queueing behind each other.
 const PASS_MARK: Duration = Duration::from_secs(30);
-
-/// How often a node waiting for another node's render looks for its entry, in case the
-/// announcement was missed.
-const LOCK_POLL: Duration = Duration::from_millis(200);
 
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
@@ -520,41 +517,18 @@ impl Engine {
         let Some(cluster) = self.shared.cluster.as_deref() else {
             return self.render_and_store(job, request, had.is_some()).await;
         };
-        let key = job.key.storage();
-        let ttl_ms = self.shared.lock_ttl_ms;
-        // Listen before asking, so an announcement between the two is not missed.
-        let mut events = cluster.events();
-        let deadline = tokio::time::Instant::now()
-            + Duration::from_millis(self.shared.config.engine.lock_timeout_ms);
-        loop {
-            match cluster.try_lock(key, ttl_ms, self.now()).await {
-                Ok(Some(token)) => {
-                    let rendered = match self.stored_elsewhere(job, had).await {
-                        Some(entry) => Rendered::Found(entry),
-                        None => {
-                            let work = self.render_and_store(job, request, had.is_some());
-                            keep_lock(cluster, key, &token, ttl_ms, &*self.shared.clock, work).await
-                        }
-                    };
-                    if let Err(error) = cluster.unlock(key, &token).await {
-                        tracing::debug!(%error, key = job.key.raw(), "could not release a render lock; it will expire");
-                    }
-                    return rendered;
-                }
-                Ok(None) => {
-                    wait_for_stored(&mut events, key, LOCK_POLL).await;
-                    if let Some(entry) = self.stored_elsewhere(job, had).await {
-                        return Rendered::Found(entry);
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        break;
-                    }
-                }
-                // Degraded: no cross-node dedup until the cluster is back.
-                Err(_) => break,
-            }
+        let lock = NodeLock {
+            cluster,
+            ttl_ms: self.shared.lock_ttl_ms,
+            timeout: Duration::from_millis(self.shared.config.engine.lock_timeout_ms),
+            clock: &*self.shared.clock,
+        };
+        let render = self.render_and_store(job, request, had.is_some());
+        let elsewhere = || self.stored_elsewhere(job, had);
+        match lock.once(job.key.storage(), elsewhere, || {}, render).await {
+            Once::Worked(rendered) => rendered,
+            Once::Found(entry) => Rendered::Found(entry),
         }
-        self.render_and_store(job, request, had.is_some()).await
     }
 
     /// A fresh entry for `key` in memory, newer than `had`: one a render stored after the
@@ -824,46 +798,4 @@ pub(crate) fn error_response(
     headers.insert(X_ISR_CACHE, status.header_value());
     headers.insert(X_NEXTJS_CACHE, status.header_value());
     response
-}
-
-/// Run `work` while holding a cluster lock, extending it every third of its time to live
-/// so a long render keeps it; a holder that dies stops extending, and the lock expires.
-async fn keep_lock<F: Future>(
-    cluster: &dyn Cluster,
-    key: &str,
-    token: &LockToken,
-    ttl_ms: u64,
-    clock: &dyn Clock,
-    work: F,
-) -> F::Output {
-    let period = Duration::from_millis((ttl_ms / 3).max(1));
-    let mut work = std::pin::pin!(work);
-    loop {
-        tokio::select! {
-            output = &mut work => return output,
-            () = tokio::time::sleep(period) => {
-                if let Err(error) = cluster.extend(key, token, ttl_ms, clock.now()).await {
-                    tracing::debug!(%error, key, "could not extend a render lock");
-                }
-            }
-        }
-    }
-}
-
-/// Wait until an entry is announced as stored under `key`, or `at_most` passes.
-async fn wait_for_stored(
-    events: &mut broadcast::Receiver<ClusterEvent>,
-    key: &str,
-    at_most: Duration,
-) {
-    let announced = async {
-        loop {
-            match events.recv().await {
-                Ok(ClusterEvent::Stored { key: stored, .. }) if stored == key => return,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(at_most, announced).await;
 }

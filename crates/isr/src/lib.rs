@@ -53,6 +53,7 @@
 //! # }
 //! ```
 
+mod across_nodes;
 pub mod admin;
 mod body;
 mod builder;

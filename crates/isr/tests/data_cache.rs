@@ -520,16 +520,21 @@ async fn a_memory_only_tiered_store_works_too() {
     assert_eq!(source.calls(), 1);
 }
 
+/// Settings for `server`, under a prefix of the data cache's own.
+fn data_prefix(server: &isr_store::testing::RedisServer) -> isr_core::config::RedisSettings {
+    isr_core::config::RedisSettings {
+        url: server.url(),
+        prefix: "data".to_owned(),
+        ..Default::default()
+    }
+}
+
 /// Two data caches (two nodes) on one real Redis: a value fetched by one is read by the
 /// other without fetching, and an invalidation on either is honoured by both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_values_and_invalidations_through_redis() {
     let server = isr_store::testing::RedisServer::start();
-    let settings = isr_core::config::RedisSettings {
-        url: server.url(),
-        prefix: "data".to_owned(),
-        ..Default::default()
-    };
+    let settings = data_prefix(&server);
     let node = || {
         let redis = isr_store::RedisStore::connect(&settings).unwrap();
         DataCache::redis_builder(redis, 1 << 20).build()
@@ -567,4 +572,89 @@ async fn two_nodes_share_values_and_invalidations_through_redis() {
         .await
         .expect("b honoured a's invalidation");
     assert_eq!(fetched.load(Ordering::SeqCst), 2);
+}
+
+/// Three data caches (three nodes) on one real Redis, a missing key asked for on all three
+/// while the first node's fetch is held: one fetch in all, and the other two nodes take its
+/// value from Redis. Then the value goes stale everywhere: one refresh in all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_sharing_redis_fetch_a_key_once_between_them() {
+    let server = isr_store::testing::RedisServer::start();
+    let settings = data_prefix(&server);
+    let clock = clock();
+    let nodes: Vec<DataCache> = (0..3)
+        .map(|_| {
+            let redis = isr_store::RedisStore::connect(&settings).unwrap();
+            DataCache::redis_builder(redis, 1 << 20)
+                .clock(Arc::new(clock.clone()))
+                .build()
+        })
+        .collect();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (open, gate) = watch::channel(false);
+    let ask = |node: &DataCache, version: u32| {
+        let node = node.clone();
+        let fetch = gated_fetch(&calls, &gate, Ok(post(version)));
+        tokio::spawn(async move { node.with_revalidate("post", TTL, fetch).await })
+    };
+
+    let first = ask(&nodes[0], 1);
+    while calls.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    let others = [ask(&nodes[1], 2), ask(&nodes[2], 3)];
+    // Every node is either waiting on another's lock or (were there no lock) has called
+    // its own fetch; only then are the fetches let go.
+    let all_waiting_or_fetching = |total: u64| {
+        let waits: u64 = nodes.iter().map(|n| n.stats().lock_waits).sum();
+        waits + calls.load(Ordering::SeqCst) as u64 == total
+    };
+    while !all_waiting_or_fetching(3) {
+        tokio::task::yield_now().await;
+    }
+    open.send_replace(true);
+    assert_eq!(first.await.unwrap().unwrap(), post(1));
+    for other in others {
+        assert_eq!(other.await.unwrap().unwrap(), post(1), "node 0's value");
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one fetch across the nodes"
+    );
+    let elsewhere: u64 = nodes.iter().map(|n| n.stats().fetched_elsewhere).sum();
+    assert_eq!(elsewhere, 2);
+
+    // Stale on every node, with refreshes held: each node answers at once, then one
+    // refresh runs in all.
+    open.send_replace(false);
+    clock.advance(TTL + Duration::from_secs(1));
+    for (i, node) in nodes.iter().enumerate() {
+        let fetch = gated_fetch(&calls, &gate, Ok(post(10 + i as u32)));
+        let stale = node.with_revalidate("post", TTL, fetch).await.unwrap();
+        assert_eq!(stale, post(1));
+    }
+    while !all_waiting_or_fetching(6) {
+        tokio::task::yield_now().await;
+    }
+    open.send_replace(true);
+    for node in &nodes {
+        node.settled().await;
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one refresh across the nodes"
+    );
+    let mut refreshed = Vec::new();
+    for node in &nodes {
+        let fetch = gated_fetch(&calls, &gate, Ok(post(99)));
+        refreshed.push(node.with_revalidate("post", TTL, fetch).await.unwrap());
+    }
+    assert!(
+        refreshed
+            .iter()
+            .all(|v| *v == refreshed[0] && v.version >= 10)
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
