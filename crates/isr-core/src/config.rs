@@ -251,6 +251,8 @@ pub struct RedisSettings {
     pub max_ttl_secs: u64,
     /// Password used when the URL has none (from the environment, never from a file).
     pub password: Option<String>,
+    /// `url` is one node of a Redis Cluster, which leads to the others.
+    pub cluster: bool,
 }
 
 impl Default for RedisSettings {
@@ -262,6 +264,7 @@ impl Default for RedisSettings {
             timeout_ms: 250,
             max_ttl_secs: 7 * 86_400,
             password: None,
+            cluster: false,
         }
     }
 }
@@ -276,6 +279,7 @@ impl std::fmt::Debug for RedisSettings {
             .field("timeout_ms", &self.timeout_ms)
             .field("max_ttl_secs", &self.max_ttl_secs)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
@@ -949,7 +953,7 @@ const TOP_KEYS: &[&str] = &[
     "route",
 ];
 
-const REDIS_KEYS: &[&str] = &["url", "prefix", "lock_ttl", "timeout", "max_ttl"];
+const REDIS_KEYS: &[&str] = &["url", "prefix", "lock_ttl", "timeout", "max_ttl", "cluster"];
 
 const CACHE_KEYS: &[&str] = &[
     "revalidate",
@@ -1053,6 +1057,9 @@ fn parse_redis_section(
     }
     if let Some(field) = section.field("max_ttl") {
         redis.max_ttl_secs = field.positive(field.seconds()?)?;
+    }
+    if let Some(field) = section.field("cluster") {
+        redis.cluster = field.boolean()?;
     }
     Ok(redis)
 }
@@ -1588,11 +1595,12 @@ tags = ["docs:{rest}"]
     #[test]
     fn redis_section() {
         let config = parse(
-            "[redis]\nurl = \"redis://:pw@127.0.0.1:6379/2\"\nprefix = \"shop\"\nlock_ttl = \"5s\"\ntimeout = \"100ms\"\nmax_ttl = \"1d\"\n",
+            "[redis]\nurl = \"redis://:pw@127.0.0.1:6379/2\"\nprefix = \"shop\"\nlock_ttl = \"5s\"\ntimeout = \"100ms\"\nmax_ttl = \"1d\"\ncluster = true\n",
         );
         let redis = config.redis.unwrap();
         assert_eq!(redis.prefix, "shop");
         assert_eq!(redis.lock_ttl_ms, 5_000);
+        assert!(redis.cluster);
         assert_eq!(redis.timeout_ms, 100);
         assert_eq!(redis.max_ttl_secs, 86_400);
         assert!(

@@ -249,6 +249,21 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "ISR_REDIS_PASSWORD", value_name = "PASSWORD", hide_env_values = true, value_parser = secret)]
     pub(crate) redis_password: Option<Secret>,
 
+    /// The --redis URL is one node of a Redis Cluster, which leads to the others.
+    ///
+    /// Entries and locks spread over the cluster's shards; listing and clearing visit every
+    /// primary. Accepts an optional value, like --key-host.
+    #[arg(
+        long,
+        env = "ISR_REDIS_CLUSTER",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+    )]
+    pub(crate) redis_cluster: Option<bool>,
+
     /// What to log: error, warn, info, debug or trace, or a filter like isr=debug,warn.
     #[arg(long, env = "ISR_LOG", value_name = "LEVEL", default_value = "info")]
     pub(crate) log: String,
@@ -511,6 +526,13 @@ impl ServeArgs {
                 .ok_or_else(|| needs_redis("--redis-password (ISR_REDIS_PASSWORD)"))?;
             redis.password = Some(password.0.clone());
         }
+        if let Some(cluster) = self.redis_cluster {
+            let redis = config
+                .redis
+                .as_mut()
+                .ok_or_else(|| needs_redis("--redis-cluster (ISR_REDIS_CLUSTER)"))?;
+            redis.cluster = cluster;
+        }
         Ok(())
     }
 }
@@ -753,9 +775,11 @@ max_entry_size = 4
             "shop",
             "--redis-password",
             "pw-from-env",
+            "--redis-cluster",
         ])
         .unwrap();
         let redis = config.redis.unwrap();
+        assert!(redis.cluster);
         assert_eq!(redis.url, "redis://127.0.0.1:6379/1");
         assert_eq!(redis.prefix, "shop");
         assert_eq!(redis.password.as_deref(), Some("pw-from-env"));
@@ -776,6 +800,8 @@ max_entry_size = 4
             .unwrap_err()
             .to_string();
         assert!(error.contains("--redis URL"), "{error}");
+        let error = load(&[origin[0], origin[1], "--redis-cluster=true"]).unwrap_err();
+        assert!(error.to_string().contains("--redis-cluster"), "{error}");
     }
 
     #[test]
@@ -889,7 +915,7 @@ max_entry_size = 4
             assert_eq!(env, Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 25);
+        assert_eq!(checked, 26);
     }
 
     #[test]

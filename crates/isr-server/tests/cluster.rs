@@ -1,5 +1,6 @@
 //! Distributed mode: three proxy nodes sharing one real `redis-server` (started here on a
-//! free loopback port, no persistence) behave as one cache. Render counts come from the
+//! free loopback port, no persistence), or a real three-primary Redis Cluster, behave as
+//! one cache. Render counts come from the
 //! origin; waits are on counters and the origin's gate, never on sleeps.
 
 mod support;
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use isr_core::freshness::PurgeMode;
 use isr_core::purge::Target;
-use isr_store::testing::{RedisServer, free_port};
+use isr_store::testing::{RedisCluster, RedisServer, free_port};
 use support::{TestOrigin, TestProxy, concurrently, until};
 
 const BLOG: &str = r#"
@@ -32,12 +33,12 @@ fn blog_with(redis_settings: &str) -> String {
     format!("{BLOG}{redis_settings}\n")
 }
 
-/// Three nodes on one Redis.
-async fn three_nodes(origin: &TestOrigin, redis: &RedisServer, toml: &str) -> Vec<Arc<TestProxy>> {
+/// Three nodes on the Redis at `redis_url`.
+async fn three_nodes(origin: &TestOrigin, redis_url: &str, toml: &str) -> Vec<Arc<TestProxy>> {
     let mut nodes = Vec::new();
     for _ in 0..3 {
         nodes.push(Arc::new(
-            TestProxy::start_node(origin, toml, &redis.url()).await,
+            TestProxy::start_node(origin, toml, redis_url).await,
         ));
     }
     nodes
@@ -53,7 +54,7 @@ fn advance_all(nodes: &[Arc<TestProxy>], secs: u64) {
 async fn a_page_rendered_through_one_node_is_a_hit_on_the_others() {
     let mut redis = RedisServer::start();
     let origin = TestOrigin::start().await;
-    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    let nodes = three_nodes(&origin, &redis.url(), BLOG).await;
 
     let first = nodes[0].get("/blog/a").await;
     assert_eq!(first.cache(), "MISS");
@@ -79,7 +80,7 @@ async fn a_page_rendered_through_one_node_is_a_hit_on_the_others() {
 async fn a_thousand_concurrent_misses_over_three_nodes_render_once() {
     let redis = RedisServer::start();
     let origin = TestOrigin::start().await;
-    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    let nodes = three_nodes(&origin, &redis.url(), BLOG).await;
     origin.close();
 
     let requests = {
@@ -114,7 +115,7 @@ async fn a_thousand_concurrent_misses_over_three_nodes_render_once() {
 async fn a_stale_page_is_regenerated_once_across_the_cluster() {
     let redis = RedisServer::start();
     let origin = TestOrigin::start().await;
-    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    let nodes = three_nodes(&origin, &redis.url(), BLOG).await;
     nodes[0].get("/blog/a").await;
     for node in &nodes[1..] {
         assert_eq!(node.get("/blog/a").await.cache(), "HIT");
@@ -157,7 +158,7 @@ async fn a_stale_page_is_regenerated_once_across_the_cluster() {
 async fn a_purge_on_one_node_is_honoured_by_every_node() {
     let redis = RedisServer::start();
     let origin = TestOrigin::start().await;
-    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    let nodes = three_nodes(&origin, &redis.url(), BLOG).await;
     let mut visible_after = Vec::new();
     for (round, mode) in [(0, PurgeMode::Hard), (1, PurgeMode::Soft)] {
         let path = format!("/blog/p{round}");
@@ -224,7 +225,7 @@ async fn a_purge_on_one_node_is_honoured_by_every_node() {
 async fn a_purge_a_node_missed_is_honoured_after_it_reconnects() {
     let redis = RedisServer::start();
     let origin = TestOrigin::start().await;
-    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    let nodes = three_nodes(&origin, &redis.url(), BLOG).await;
     nodes[0].get("/blog/a").await;
     assert_eq!(nodes[1].get("/blog/a").await.cache(), "HIT");
     let before = nodes[1].handle().purge_records();
@@ -264,7 +265,7 @@ async fn a_purge_a_node_missed_is_honoured_after_it_reconnects() {
 async fn redis_going_down_and_coming_back_fails_no_request() {
     let mut redis = RedisServer::start();
     let origin = TestOrigin::start().await;
-    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    let nodes = three_nodes(&origin, &redis.url(), BLOG).await;
     for page in 0..10 {
         nodes[0].get(&format!("/blog/warm{page}")).await;
     }
@@ -394,7 +395,7 @@ async fn a_render_whose_lock_holder_died_is_taken_over() {
 async fn entries_in_redis_expire_with_their_page() {
     let redis = RedisServer::start();
     let origin = TestOrigin::start().await;
-    let nodes = three_nodes(&origin, &redis, BLOG).await;
+    let nodes = three_nodes(&origin, &redis.url(), BLOG).await;
     nodes[0].get("/blog/a").await;
     let ttl = support::redis_ttls(&redis.url(), "isr:e:*").await;
     assert_eq!(ttl.len(), 1);
@@ -561,4 +562,77 @@ async fn nodes_share_a_redis_over_tls() {
     assert_eq!(stats["cluster"]["backend"], "redis");
     assert_eq!(stats["cluster"]["up"], true, "{stats}");
     assert_eq!(stats["entries"]["disk"], serde_json::Value::Null);
+}
+
+/// Three nodes on a Redis Cluster of three primaries: a page renders once across the
+/// nodes, pages spread over the shards are all listed by every node, a purge on one node
+/// is honoured by all, and clearing empties every shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_share_a_redis_cluster() {
+    let redis = RedisCluster::start();
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis.url(), &blog_with("cluster = true")).await;
+
+    origin.close();
+    let requests = {
+        let nodes = nodes.clone();
+        tokio::spawn(concurrently(300, move |i| {
+            let node = Arc::clone(&nodes[i % 3]);
+            async move { node.get("/blog/cold").await }
+        }))
+    };
+    until("one render held and every request waiting", || {
+        let waiting: u64 = nodes.iter().map(|n| n.stats().coalesced).sum();
+        origin.held() == 1 && waiting == 300 - 3
+    })
+    .await;
+    origin.open();
+    let answers = requests.await.unwrap();
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == 200 && a.body == answers[0].body)
+    );
+    assert_eq!(
+        origin.renders("/blog/cold"),
+        1,
+        "one render across the cluster"
+    );
+
+    // Rendered through every node in turn; 30 keys land on all three shards.
+    let paths: Vec<String> = (0..30).map(|i| format!("/blog/p{i}")).collect();
+    for (i, path) in paths.iter().enumerate() {
+        assert_eq!(nodes[i % 3].get(path).await.cache(), "MISS");
+    }
+    for node in &nodes {
+        let listed = node.handle().entries("/blog/p", None, 100).await.unwrap();
+        let mut listed: Vec<String> = listed.entries.into_iter().map(|e| e.path).collect();
+        listed.sort();
+        let mut expected = paths.clone();
+        expected.sort();
+        assert_eq!(listed, expected);
+    }
+
+    let before: Vec<usize> = nodes.iter().map(|n| n.handle().purge_records()).collect();
+    nodes[1]
+        .handle()
+        .purge(&[Target::Tag("post:p7".to_owned())], PurgeMode::Hard)
+        .await
+        .unwrap();
+    until("every node to hold the purge", || {
+        nodes
+            .iter()
+            .zip(&before)
+            .all(|(node, before)| node.handle().purge_records() > *before)
+    })
+    .await;
+    let rendered = nodes[2].get("/blog/p7").await;
+    assert_eq!(
+        (rendered.cache(), rendered.text().as_str()),
+        ("MISS", "/blog/p7 render #2")
+    );
+
+    nodes[0].handle().clear().await.unwrap();
+    let left = nodes[2].handle().entries("/", None, 100).await.unwrap();
+    assert!(left.entries.is_empty(), "every shard was cleared");
 }

@@ -17,7 +17,7 @@ use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
 use isr_core::store::{EntryStore, LockStore, LockToken, TagStore};
-use isr_store::testing::RedisServer;
+use isr_store::testing::{RedisCluster, RedisServer};
 use isr_store::{DiskStore, MemoryLocks, MemoryStore, MemoryTags, RedisStore, TieredStore};
 use tempfile::TempDir;
 
@@ -679,6 +679,19 @@ fn redis_store() -> (Arc<RedisStore>, RedisServer) {
     (RedisStore::connect(&settings).unwrap(), server)
 }
 
+/// A Redis store on a Redis Cluster of its own (three primaries, stopped when the test
+/// ends), reached through one of its nodes.
+fn redis_cluster_store() -> (Arc<RedisStore>, RedisCluster) {
+    let cluster = RedisCluster::start();
+    let settings = RedisSettings {
+        url: cluster.url(),
+        timeout_ms: 5_000,
+        cluster: true,
+        ..RedisSettings::default()
+    };
+    (RedisStore::connect(&settings).unwrap(), cluster)
+}
+
 fn tiered_over_redis() -> (Arc<TieredStore>, RedisServer) {
     let (redis, server) = redis_store();
     let l1 = Arc::new(MemoryStore::new(64 * 1024 * 1024));
@@ -780,10 +793,17 @@ entry_store_suite!(bounded_disk_entry_store, bounded_disk_store);
 entry_store_suite!(tiered_entry_store, tiered_over_disk);
 entry_store_suite!(redis_entry_store, redis_store);
 entry_store_suite!(tiered_over_redis_entry_store, tiered_over_redis);
+entry_store_suite!(redis_cluster_entry_store, redis_cluster_store);
 
 tag_store_suite!(memory_tag_store, memory_tags);
 tag_store_suite!(disk_tag_store, disk_store);
 tag_store_suite!(redis_tag_store, redis_store);
+tag_store_suite!(redis_cluster_tag_store, redis_cluster_store);
 
 lock_store_suite!(memory_lock_store, memory_locks, locks::Clock::Caller);
 lock_store_suite!(redis_lock_store, redis_store, locks::Clock::Own);
+lock_store_suite!(
+    redis_cluster_lock_store,
+    redis_cluster_store,
+    locks::Clock::Own
+);

@@ -10,7 +10,7 @@
 //! | `P:events`          | channel | announcements (see `events.rs`)                      |
 //!
 //! An entry and its lock share the hash tag `{K}`, so in a Redis Cluster they live in one
-//! slot; the purge records are one hash, in one slot. Purge records are shared by every
+//! slot (and entries spread over the shards); the purge records are one hash, in one slot. Purge records are shared by every
 //! build under the prefix: a purge made under one deploy still reaches a rolled-back one.
 
 /// The names of one prefix's keys.

@@ -5,8 +5,9 @@
 //! - Every operation is bounded by the configured timeout; a slow or absent Redis makes an
 //!   operation fail with [`StoreError::Unavailable`], never hang a request.
 //! - An entry is one Redis string in the core's checksummed format, written with its TTL
-//!   in one command: a reader sees the old entry or the new one, and a corrupt value is a
-//!   miss (and is removed, unless it was replaced meanwhile).
+//!   in one command (and announced in the same script): a reader sees the old entry or
+//!   the new one, and a corrupt value is a miss (and is removed, unless it was replaced
+//!   meanwhile).
 //! - A purge record only moves forward (a script compares and sets), and is announced in
 //!   the same script, so no node hears of a record that was not stored.
 //! - A lock is `SET NX PX` with a random token and is released by a script that deletes
@@ -14,9 +15,13 @@
 //! - The connection comes back by itself: commands reconnect on their own, and the
 //!   subscription is re-established in a loop that announces [`ClusterEvent::Resync`]
 //!   each time it is (re)subscribed.
+//! - With `cluster`, the same commands go to a Redis Cluster (`connection.rs`): each names
+//!   one hash tag, listing visits every primary, and announcements are heard through the
+//!   seed node (a cluster delivers `PUBLISH` to every node).
 //!
 //! Key layout: see [`layout`].
 
+mod connection;
 mod events;
 mod health;
 pub mod layout;
@@ -37,6 +42,8 @@ use isr_core::purge::newer;
 use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, IntoConnectionInfo, RedisError, Script};
+
+use connection::Connection;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -66,7 +73,7 @@ pub enum RedisTierError {
 
 /// Entries, purge records and locks in Redis, shared by every node with the same prefix.
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     layout: Layout,
     timeout: Duration,
     max_ttl_secs: u64,
@@ -87,6 +94,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 struct Scripts {
+    store: Script,
     invalidate: Script,
     forget_before: Script,
     unlock: Script,
@@ -97,6 +105,16 @@ struct Scripts {
 impl Scripts {
     fn new() -> Scripts {
         Scripts {
+            // KEYS[1] entry; ARGV: encoded entry, ttl (ms), channel, announcement. One
+            // script rather than a MULTI with the PUBLISH: in a cluster a transaction may
+            // not span slots, and a channel has a slot of its own.
+            store: Script::new(
+                r"
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+",
+            ),
             // KEYS[1] purge hash; ARGV: name, at, mode digit, channel, announcement.
             invalidate: Script::new(
                 r"
@@ -185,15 +203,20 @@ impl RedisStore {
             let with_password = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(with_password);
         }
-        let client = redis::Client::open(info).map_err(url_error)?;
+        let client = redis::Client::open(info.clone()).map_err(url_error)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection =
-            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(url_error)?;
+        let connection = if settings.cluster {
+            Connection::cluster(info, timeout).map_err(url_error)?
+        } else {
+            let config = redis::aio::ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(500));
+            let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+                .map_err(url_error)?;
+            Connection::Single(manager)
+        };
         let layout = Layout::new(&settings.prefix);
         let health = Arc::new(Health::new(address));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
@@ -261,26 +284,30 @@ impl RedisStore {
     }
 
     /// Every entry's Redis key under this prefix, via `SCAN` (never `KEYS`, which would
-    /// block Redis).
+    /// block Redis) of every server that holds keys.
     async fn entry_keys(&self) -> Result<Vec<String>, StoreError> {
-        let mut connection = self.connection.clone();
-        let mut cursor: u64 = 0;
         let mut keys = Vec::new();
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&self.layout.entry_pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT);
-            let step = scan.query_async::<(u64, Vec<String>)>(&mut connection);
-            let (next, batch) = self.run(step).await?;
-            keys.extend(batch);
-            if next == 0 {
-                return Ok(keys);
+        for server in self.run(self.connection.servers()).await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&self.layout.entry_pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT);
+                let step = self
+                    .connection
+                    .query_on::<(u64, Vec<String>)>(&server, scan);
+                let (next, batch) = self.run(step).await?;
+                keys.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
+        Ok(keys)
     }
 }
 
@@ -374,18 +401,16 @@ impl EntryStore for RedisStore {
             created_at: entry.created_at,
         };
         let ttl_ms = self.ttl_secs(&entry.lifetime).saturating_mul(1_000);
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("SET")
-            .arg(self.layout.entry(key))
+        let mut invocation = self.scripts.store.key(self.layout.entry(key));
+        invocation
             .arg(entry.encode())
-            .arg("PX")
             .arg(ttl_ms)
-            .ignore()
-            .add_command(self.announce(&stored))
-            .ignore();
+            .arg(&self.layout.channel)
+            .arg(events::encode(&stored).unwrap_or_default());
         let mut connection = self.connection.clone();
-        self.run(pipe.query_async::<()>(&mut connection)).await
+        self.run(invocation.invoke_async::<i64>(&mut connection))
+            .await?;
+        Ok(())
     }
 
     async fn remove(&self, key: &str) -> Result<bool, StoreError> {

@@ -1,6 +1,8 @@
 //! A throwaway `redis-server` for tests: on a free loopback port, without persistence,
 //! stopped (by its PID) when dropped. Needs `redis-server` on `PATH`
 //! (`apt-get install -y redis-server`). It can require a password, or speak only TLS.
+//! [`RedisCluster`] starts three of them as one Redis Cluster (with `redis-cli`, which
+//! comes with `redis-server`).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -144,6 +146,105 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Three `redis-server`s in cluster mode, the 16,384 slots spread over them, no replicas:
+/// a Redis Cluster on loopback, stopped (by PID) when dropped.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+    /// Holds each node's `nodes.conf`.
+    _dir: tempfile::TempDir,
+}
+
+impl RedisCluster {
+    /// Start the three nodes, join them (`redis-cli --cluster create`), and wait until
+    /// every node reports `cluster_state:ok`.
+    ///
+    /// # Panics
+    /// If the cluster does not come up: the test cannot run.
+    pub fn start() -> RedisCluster {
+        for _ in 0..5 {
+            if let Some(cluster) = RedisCluster::try_start() {
+                return cluster;
+            }
+        }
+        panic!("could not start a Redis Cluster on loopback");
+    }
+
+    fn try_start() -> Option<RedisCluster> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            // A cluster node also listens on its port + 10,000 (the cluster bus).
+            let port = (0..20)
+                .map(|_| free_port())
+                .find(|&port| port > 0 && port < 55_000 && bus_port_free(port))?;
+            let conf = dir.path().join(format!("nodes-{port}.conf"));
+            let mut server = RedisServer {
+                port,
+                process: None,
+                settings: vec![
+                    "--cluster-enabled".into(),
+                    "yes".into(),
+                    "--cluster-config-file".into(),
+                    conf.display().to_string(),
+                    "--cluster-node-timeout".into(),
+                    "2000".into(),
+                ],
+                tls: false,
+            };
+            if !server.launch() {
+                return None;
+            }
+            nodes.push(server);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        match created {
+            Ok(status) if status.success() => {}
+            Ok(_) => return None,
+            Err(error) => panic!(
+                "cannot run redis-cli ({error}); install it: apt-get install -y redis-server"
+            ),
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !nodes.iter().all(|node| cluster_ok(node.port)) {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(RedisCluster { nodes, _dir: dir })
+    }
+
+    /// `redis://127.0.0.1:<port>` of the first node (any node leads to the others).
+    pub fn url(&self) -> String {
+        self.nodes[0].url()
+    }
+}
+
+/// Is `port + 10000` free for a cluster node's bus?
+fn bus_port_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok()
+}
+
+/// Does the node on `port` report `cluster_state:ok`?
+fn cluster_ok(port: u16) -> bool {
+    let info = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "cluster", "info"])
+        .output();
+    info.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
 }
 
 /// A loopback port nobody listens on right now (0 if none could be found).
