@@ -636,3 +636,42 @@ async fn nodes_share_a_redis_cluster() {
     let left = nodes[2].handle().entries("/", None, 100).await.unwrap();
     assert!(left.entries.is_empty(), "every shard was cleared");
 }
+
+/// The cluster node every proxy hears announcements through (the one in `url`) crashes:
+/// the proxies subscribe through another node and reload the purge records, so a purge
+/// made after the crash is honoured by every proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_purge_is_heard_after_the_subscribed_cluster_node_dies() {
+    let mut redis = RedisCluster::start();
+    // A prefix whose purge records live on a node that stays up.
+    let prefix = (0..)
+        .map(|i| format!("site{i}"))
+        .find(|prefix| redis.node_of(&format!("{{{prefix}}}:purges")) != 0)
+        .unwrap();
+    let toml = blog_with(&format!("cluster = true\nprefix = \"{prefix}\""));
+    let origin = TestOrigin::start().await;
+    let nodes = three_nodes(&origin, &redis.url(), &toml).await;
+    for node in &nodes {
+        node.get("/blog/a").await;
+        assert_eq!(node.get("/blog/a").await.cache(), "HIT");
+    }
+
+    redis.kill(0);
+    let before: Vec<usize> = nodes.iter().map(|n| n.handle().purge_records()).collect();
+    nodes[1]
+        .handle()
+        .purge(&[Target::Tag("post:a".to_owned())], PurgeMode::Hard)
+        .await
+        .unwrap();
+    until("every proxy to hold the purge", || {
+        nodes
+            .iter()
+            .zip(&before)
+            .all(|(node, before)| node.handle().purge_records() > *before)
+    })
+    .await;
+    for node in &nodes {
+        let answer = node.get("/blog/a").await;
+        assert_eq!(answer.cache(), "MISS", "never the purged page");
+    }
+}

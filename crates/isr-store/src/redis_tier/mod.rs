@@ -16,8 +16,9 @@
 //!   subscription is re-established in a loop that announces [`ClusterEvent::Resync`]
 //!   each time it is (re)subscribed.
 //! - With `cluster`, the same commands go to a Redis Cluster (`connection.rs`): each names
-//!   one hash tag, listing visits every primary, and announcements are heard through the
-//!   seed node (a cluster delivers `PUBLISH` to every node).
+//!   one hash tag, and listing visits every primary. Announcements are heard through any
+//!   one node (a cluster delivers `PUBLISH` to every node): the seed first, and when it
+//!   cannot be reached, each primary the cluster reports, in turn.
 //!
 //! Key layout: see [`layout`].
 
@@ -25,10 +26,11 @@ mod connection;
 mod events;
 mod health;
 pub mod layout;
+mod scripts;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,9 +43,9 @@ use isr_core::policy::Lifetime;
 use isr_core::purge::newer;
 use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
 use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, IntoConnectionInfo, RedisError, Script};
+use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
 
-use connection::Connection;
+use connection::{Connection, Server};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -81,7 +83,6 @@ pub struct RedisStore {
     health: Arc<Health>,
     events: broadcast::Sender<ClusterEvent>,
     subscriber: JoinHandle<()>,
-    scripts: Scripts,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -90,89 +91,6 @@ impl std::fmt::Debug for RedisStore {
             .field("layout", &self.layout)
             .field("node", &self.node)
             .finish_non_exhaustive()
-    }
-}
-
-struct Scripts {
-    store: Script,
-    invalidate: Script,
-    forget_before: Script,
-    unlock: Script,
-    extend: Script,
-    remove_if_unchanged: Script,
-}
-
-impl Scripts {
-    fn new() -> Scripts {
-        Scripts {
-            // KEYS[1] entry; ARGV: encoded entry, ttl (ms), channel, announcement. One
-            // script rather than a MULTI with the PUBLISH: in a cluster a transaction may
-            // not span slots, and a channel has a slot of its own.
-            store: Script::new(
-                r"
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
-return 1
-",
-            ),
-            // KEYS[1] purge hash; ARGV: name, at, mode digit, channel, announcement.
-            invalidate: Script::new(
-                r"
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-local at = tonumber(ARGV[2])
-local hard = tonumber(ARGV[3])
-if current then
-  local sep = string.find(current, ':', 1, true)
-  local current_at = tonumber(string.sub(current, 1, sep - 1))
-  local current_hard = tonumber(string.sub(current, sep + 1))
-  if current_at > at or (current_at == at and current_hard >= hard) then return 0 end
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ':' .. ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
-",
-            ),
-            // KEYS[1] purge hash; ARGV[1] before (ms).
-            forget_before: Script::new(
-                r"
-local all = redis.call('HGETALL', KEYS[1])
-local before = tonumber(ARGV[1])
-local forgotten = 0
-for i = 1, #all, 2 do
-  local value = all[i + 1]
-  local sep = string.find(value, ':', 1, true)
-  if sep and tonumber(string.sub(value, 1, sep - 1)) < before then
-    redis.call('HDEL', KEYS[1], all[i])
-    forgotten = forgotten + 1
-  end
-end
-return forgotten
-",
-            ),
-            // KEYS[1] lock; ARGV[1] token.
-            unlock: Script::new(
-                r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-",
-            ),
-            // KEYS[1] lock; ARGV[1] token, ARGV[2] ttl (ms).
-            extend: Script::new(
-                r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-",
-            ),
-            // KEYS[1] entry; ARGV[1] the corrupt value read.
-            remove_if_unchanged: Script::new(
-                r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-",
-            ),
-        }
     }
 }
 
@@ -206,7 +124,7 @@ impl RedisStore {
         let client = redis::Client::open(info.clone()).map_err(url_error)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
         let connection = if settings.cluster {
-            Connection::cluster(info, timeout).map_err(url_error)?
+            Connection::cluster(info.clone(), timeout).map_err(url_error)?
         } else {
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
@@ -220,8 +138,17 @@ impl RedisStore {
         let layout = Layout::new(&settings.prefix);
         let health = Arc::new(Health::new(address));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let subscriptions = if settings.cluster {
+            Subscriptions::Cluster {
+                seed: info,
+                cluster: connection.clone(),
+                known: std::sync::Mutex::default(),
+            }
+        } else {
+            Subscriptions::Single(client)
+        };
         let subscriber = runtime.spawn(listen(
-            client,
+            subscriptions,
             layout.channel.clone(),
             events.clone(),
             Arc::clone(&health),
@@ -235,7 +162,6 @@ impl RedisStore {
             health,
             events,
             subscriber,
-            scripts: Scripts::new(),
         }))
     }
 
@@ -329,11 +255,76 @@ fn is_unavailable(error: &RedisError) -> bool {
         || matches!(error.code(), Some("NOAUTH" | "WRONGPASS"))
 }
 
+/// Where announcements can be heard.
+enum Subscriptions {
+    /// The one server.
+    Single(redis::Client),
+    /// Any node of a cluster: `seed` (the configured one) first, then the primaries
+    /// `cluster` reports, reached with the seed's settings (password, TLS). `known`: the
+    /// primaries it reported last, for when it cannot say (its own connection may still
+    /// lead to the node that just went down).
+    Cluster {
+        seed: redis::ConnectionInfo,
+        cluster: Connection,
+        known: std::sync::Mutex<Vec<Server>>,
+    },
+}
+
+impl Subscriptions {
+    /// The servers to try subscribing to, in order.
+    async fn candidates(&self) -> Vec<redis::Client> {
+        match self {
+            Subscriptions::Single(client) => vec![client.clone()],
+            Subscriptions::Cluster {
+                seed,
+                cluster,
+                known,
+            } => {
+                let reported = tokio::time::timeout(SUBSCRIBE_TIMEOUT, cluster.servers()).await;
+                let mut known = known.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Ok(Ok(primaries)) = reported {
+                    *known = primaries;
+                }
+                let others = known.clone().into_iter().filter_map(|server| match server {
+                    Server::Primary { host, port } => Some(at_address(seed, host, port)),
+                    Server::Any => None,
+                });
+                std::iter::once(seed.clone())
+                    .chain(others)
+                    .filter_map(|info| redis::Client::open(info).ok())
+                    .collect()
+            }
+        }
+    }
+}
+
+/// `seed`'s settings (password, TLS) for the node at `host:port`.
+fn at_address(seed: &redis::ConnectionInfo, host: String, port: u16) -> redis::ConnectionInfo {
+    let addr = match seed.addr() {
+        redis::ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => redis::ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => redis::ConnectionAddr::Tcp(host, port),
+    };
+    seed.clone().set_addr(addr)
+}
+
+/// How long one attempt to subscribe (or to learn a cluster's nodes) may take.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Hear announcements for as long as the store lives: subscribe, pass on what arrives,
-/// and when the connection is lost, subscribe again (with backoff), then announce
-/// [`ClusterEvent::Resync`]: whatever was said meanwhile was missed.
+/// and when the connection is lost, subscribe again (to the first candidate that answers,
+/// with backoff once none does), then announce [`ClusterEvent::Resync`]: whatever was
+/// said meanwhile was missed.
 async fn listen(
-    client: redis::Client,
+    subscriptions: Subscriptions,
     channel: String,
     events: broadcast::Sender<ClusterEvent>,
     health: Arc<Health>,
@@ -342,30 +333,32 @@ async fn listen(
     const MAX_WAIT: Duration = Duration::from_secs(2);
     let mut wait = MIN_WAIT;
     loop {
-        let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, RedisError>(pubsub)
-        };
-        match tokio::time::timeout(MAX_WAIT, subscribed).await {
-            Ok(Ok(pubsub)) => {
-                wait = MIN_WAIT;
-                health.succeeded();
-                let _ = events.send(ClusterEvent::Resync);
-                let mut messages = pubsub.into_on_message();
-                while let Some(message) = messages.next().await {
-                    let Ok(text) = message.get_payload::<String>() else {
-                        continue;
-                    };
-                    if let Some(event) = events::decode(&text) {
-                        health.heard();
-                        let _ = events.send(event);
+        for client in subscriptions.candidates().await {
+            let subscribed = async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(&channel).await?;
+                Ok::<_, RedisError>(pubsub)
+            };
+            match tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribed).await {
+                Ok(Ok(pubsub)) => {
+                    wait = MIN_WAIT;
+                    health.succeeded();
+                    let _ = events.send(ClusterEvent::Resync);
+                    let mut messages = pubsub.into_on_message();
+                    while let Some(message) = messages.next().await {
+                        let Ok(text) = message.get_payload::<String>() else {
+                            continue;
+                        };
+                        if let Some(event) = events::decode(&text) {
+                            health.heard();
+                            let _ = events.send(event);
+                        }
                     }
+                    health.failed(&"the subscription to announcements was lost");
                 }
-                health.failed(&"the subscription to announcements was lost");
+                Ok(Err(error)) => health.failed(&error),
+                Err(_) => health.failed(&"subscribing timed out"),
             }
-            Ok(Err(error)) => health.failed(&error),
-            Err(_) => health.failed(&"subscribing timed out"),
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(MAX_WAIT);
@@ -385,9 +378,9 @@ impl EntryStore for RedisStore {
             Ok(entry) => Ok(Some(Arc::new(entry))),
             Err(error) => {
                 tracing::warn!(%error, key, "corrupt entry in redis; removing it");
-                let mut invocation = self.scripts.remove_if_unchanged.key(&redis_key);
+                let mut invocation = scripts::eval(scripts::REMOVE_IF_UNCHANGED, &redis_key);
                 invocation.arg(value);
-                let removed = invocation.invoke_async::<i64>(&mut connection);
+                let removed = invocation.query_async::<i64>(&mut connection);
                 self.run(removed).await?;
                 Ok(None)
             }
@@ -401,14 +394,14 @@ impl EntryStore for RedisStore {
             created_at: entry.created_at,
         };
         let ttl_ms = self.ttl_secs(&entry.lifetime).saturating_mul(1_000);
-        let mut invocation = self.scripts.store.key(self.layout.entry(key));
+        let mut invocation = scripts::eval(scripts::STORE, self.layout.entry(key));
         invocation
             .arg(entry.encode())
             .arg(ttl_ms)
             .arg(&self.layout.channel)
             .arg(events::encode(&stored).unwrap_or_default());
         let mut connection = self.connection.clone();
-        self.run(invocation.invoke_async::<i64>(&mut connection))
+        self.run(invocation.query_async::<i64>(&mut connection))
             .await?;
         Ok(())
     }
@@ -475,7 +468,7 @@ impl TagStore for RedisStore {
             invalidation,
         })
         .unwrap_or_default();
-        let mut invocation = self.scripts.invalidate.key(&self.layout.purges);
+        let mut invocation = scripts::eval(scripts::INVALIDATE, &self.layout.purges);
         invocation
             .arg(tag)
             .arg(invalidation.at.0)
@@ -483,7 +476,7 @@ impl TagStore for RedisStore {
             .arg(&self.layout.channel)
             .arg(announcement);
         let mut connection = self.connection.clone();
-        self.run(invocation.invoke_async::<i64>(&mut connection))
+        self.run(invocation.query_async::<i64>(&mut connection))
             .await?;
         Ok(())
     }
@@ -505,11 +498,11 @@ impl TagStore for RedisStore {
     }
 
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
-        let mut invocation = self.scripts.forget_before.key(&self.layout.purges);
+        let mut invocation = scripts::eval(scripts::FORGET_BEFORE, &self.layout.purges);
         invocation.arg(before.0);
         let mut connection = self.connection.clone();
         let forgotten = self
-            .run(invocation.invoke_async::<u64>(&mut connection))
+            .run(invocation.query_async::<u64>(&mut connection))
             .await?;
         Ok(forgotten)
     }
@@ -555,21 +548,21 @@ impl LockStore for RedisStore {
         ttl_ms: u64,
         _now: UnixMillis,
     ) -> Result<bool, StoreError> {
-        let mut invocation = self.scripts.extend.key(self.layout.lock(key));
+        let mut invocation = scripts::eval(scripts::EXTEND, self.layout.lock(key));
         invocation.arg(&token.0).arg(ttl_ms.max(1));
         let mut connection = self.connection.clone();
         let extended = self
-            .run(invocation.invoke_async::<i64>(&mut connection))
+            .run(invocation.query_async::<i64>(&mut connection))
             .await?;
         Ok(extended > 0)
     }
 
     async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError> {
-        let mut invocation = self.scripts.unlock.key(self.layout.lock(key));
+        let mut invocation = scripts::eval(scripts::UNLOCK, self.layout.lock(key));
         invocation.arg(&token.0);
         let mut connection = self.connection.clone();
         let released = self
-            .run(invocation.invoke_async::<i64>(&mut connection))
+            .run(invocation.query_async::<i64>(&mut connection))
             .await?;
         Ok(released > 0)
     }

@@ -149,7 +149,8 @@ impl Drop for RedisServer {
 }
 
 /// Three `redis-server`s in cluster mode, the 16,384 slots spread over them, no replicas:
-/// a Redis Cluster on loopback, stopped (by PID) when dropped.
+/// a Redis Cluster on loopback, stopped (by PID) when dropped. The slots of a node that is
+/// down stay down, and the others go on serving (`cluster-require-full-coverage no`).
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
@@ -191,6 +192,8 @@ impl RedisCluster {
                     conf.display().to_string(),
                     "--cluster-node-timeout".into(),
                     "2000".into(),
+                    "--cluster-require-full-coverage".into(),
+                    "no".into(),
                 ],
                 tls: false,
             };
@@ -231,6 +234,50 @@ impl RedisCluster {
     /// `redis://127.0.0.1:<port>` of the first node (any node leads to the others).
     pub fn url(&self) -> String {
         self.nodes[0].url()
+    }
+
+    /// Kill node `index` (0 to 2) at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self, index: usize) {
+        self.nodes[index].kill();
+    }
+
+    /// The index of the node holding `key`'s slot.
+    ///
+    /// # Panics
+    /// If the cluster cannot say (node 0 must be up).
+    pub fn node_of(&self, key: &str) -> usize {
+        let ask = |args: &[&str]| {
+            let port = self.nodes[0].port.to_string();
+            let out = Command::new("redis-cli")
+                .args(["-p", &port])
+                .args(args)
+                .output()
+                .expect("redis-cli");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let slot: u16 = ask(&["cluster", "keyslot", key])
+            .trim()
+            .parse()
+            .expect("a slot");
+        let nodes = ask(&["cluster", "nodes"]);
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let Some(port) = fields
+                .get(1)
+                .and_then(|address| address.split('@').next()?.rsplit_once(':'))
+                .and_then(|(_, port)| port.parse::<u16>().ok())
+            else {
+                continue;
+            };
+            let holds = fields.iter().skip(8).any(|range| {
+                let (low, high) = range.split_once('-').unwrap_or((range, range));
+                matches!((low.parse::<u16>(), high.parse::<u16>()), (Ok(low), Ok(high)) if (low..=high).contains(&slot))
+            });
+            if holds && let Some(index) = self.nodes.iter().position(|n| n.port == port) {
+                return index;
+            }
+        }
+        panic!("no node holds slot {slot}");
     }
 }
 
