@@ -44,6 +44,27 @@ async fn three_nodes(origin: &TestOrigin, redis_url: &str, toml: &str) -> Vec<Ar
     nodes
 }
 
+/// Purge `target` through `nodes[by]`, and wait until every node holds the record (heard
+/// or reloaded). Returns how long that took.
+async fn purge_everywhere(
+    nodes: &[Arc<TestProxy>],
+    by: usize,
+    target: Target,
+    mode: PurgeMode,
+) -> std::time::Duration {
+    let before: Vec<usize> = nodes.iter().map(|n| n.handle().purge_records()).collect();
+    let sent = Instant::now();
+    nodes[by].handle().purge(&[target], mode).await.unwrap();
+    until("every node to hold the purge", || {
+        nodes
+            .iter()
+            .zip(&before)
+            .all(|(node, before)| node.handle().purge_records() > *before)
+    })
+    .await;
+    sent.elapsed()
+}
+
 fn advance_all(nodes: &[Arc<TestProxy>], secs: u64) {
     for node in nodes {
         node.advance(secs);
@@ -166,21 +187,8 @@ async fn a_purge_on_one_node_is_honoured_by_every_node() {
         for node in &nodes[1..] {
             assert_eq!(node.get(&path).await.cache(), "HIT");
         }
-        let before: Vec<usize> = nodes.iter().map(|n| n.handle().purge_records()).collect();
-        let sent = Instant::now();
-        nodes[0]
-            .handle()
-            .purge(&[Target::Tag(format!("post:p{round}"))], mode)
-            .await
-            .unwrap();
-        until("every node to hold the purge", || {
-            nodes
-                .iter()
-                .zip(&before)
-                .all(|(node, before)| node.handle().purge_records() > *before)
-        })
-        .await;
-        visible_after.push(sent.elapsed());
+        let tag = Target::Tag(format!("post:p{round}"));
+        visible_after.push(purge_everywhere(&nodes, 0, tag, mode).await);
         // Each node judges the entry by the purge records it holds.
         let expected = match mode {
             PurgeMode::Hard => "purged",
@@ -613,19 +621,8 @@ async fn nodes_share_a_redis_cluster() {
         assert_eq!(listed, expected);
     }
 
-    let before: Vec<usize> = nodes.iter().map(|n| n.handle().purge_records()).collect();
-    nodes[1]
-        .handle()
-        .purge(&[Target::Tag("post:p7".to_owned())], PurgeMode::Hard)
-        .await
-        .unwrap();
-    until("every node to hold the purge", || {
-        nodes
-            .iter()
-            .zip(&before)
-            .all(|(node, before)| node.handle().purge_records() > *before)
-    })
-    .await;
+    let tag = Target::Tag("post:p7".to_owned());
+    purge_everywhere(&nodes, 1, tag, PurgeMode::Hard).await;
     let rendered = nodes[2].get("/blog/p7").await;
     assert_eq!(
         (rendered.cache(), rendered.text().as_str()),
@@ -657,19 +654,8 @@ async fn a_purge_is_heard_after_the_subscribed_cluster_node_dies() {
     }
 
     redis.kill(0);
-    let before: Vec<usize> = nodes.iter().map(|n| n.handle().purge_records()).collect();
-    nodes[1]
-        .handle()
-        .purge(&[Target::Tag("post:a".to_owned())], PurgeMode::Hard)
-        .await
-        .unwrap();
-    until("every proxy to hold the purge", || {
-        nodes
-            .iter()
-            .zip(&before)
-            .all(|(node, before)| node.handle().purge_records() > *before)
-    })
-    .await;
+    let tag = Target::Tag("post:a".to_owned());
+    purge_everywhere(&nodes, 1, tag, PurgeMode::Hard).await;
     for node in &nodes {
         let answer = node.get("/blog/a").await;
         assert_eq!(answer.cache(), "MISS", "never the purged page");
