@@ -270,6 +270,24 @@ async fn a_lowered_budget_is_enforced_when_the_store_is_opened() {
 }
 
 #[tokio::test]
+async fn a_budget_lowered_far_below_the_file_is_met_at_open_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = DiskStore::open(dir.path()).unwrap();
+        join_all((0..2_500).map(|i| put(&store, nth(i)))).await;
+    }
+    // Pages 1000 to 2499 have the same size: 2,400 go, over three transactions.
+    let store = DiskStore::open_with_budget(dir.path(), 100 * size(&nth(2_400))).unwrap();
+    let kept = keys(&store).await;
+    assert_eq!(kept.len(), 100);
+    assert_eq!((kept[0].as_str(), kept[99].as_str()), ("k2400", "k2499"));
+    assert_eq!(
+        store.stats().await.unwrap().stored_bytes,
+        counted(&store).await
+    );
+}
+
+#[tokio::test]
 async fn the_byte_count_follows_every_removal_and_survives_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {

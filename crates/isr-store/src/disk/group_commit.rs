@@ -200,7 +200,8 @@ fn commit(
             }
         }
         match max_bytes {
-            Some(max) => stored.evict_to(max)?,
+            // Unlimited: a group evicts about what it added, which it holds anyway.
+            Some(max) => stored.evict_to(max, usize::MAX)?,
             None => 0,
         }
     };

@@ -42,7 +42,8 @@ mod rows;
 use group_commit::GroupCommit;
 use rows::{ENTRIES, Rows};
 
-/// Entries removed per sweep transaction, so that writers are not held up for long.
+/// Entries removed per sweep (or eviction at open) transaction, so that writers are not
+/// held up for long and no transaction grows without bound.
 const SWEEP_BATCH: usize = 1_000;
 
 /// Tag → (invalidated at, in Unix millis; mode, see [`mode_to_byte`]).
@@ -158,12 +159,20 @@ impl DiskStore {
             let txn = db.begin_write()?;
             txn.open_table(TAGS)?;
             rows::prepare(&txn)?;
-            let evicted = match max_bytes {
-                Some(max) => Rows::open(&txn)?.evict_to(max)?,
-                None => 0,
-            };
             txn.commit()?;
-            Ok(evicted)
+            // A budget lowered far below the file's contents: evict in batches, so that
+            // no one transaction holds millions of removals.
+            let Some(max) = max_bytes else { return Ok(0) };
+            let mut evicted = 0;
+            loop {
+                let txn = db.begin_write()?;
+                let batch = Rows::open(&txn)?.evict_to(max, SWEEP_BATCH)?;
+                txn.commit()?;
+                evicted += batch;
+                if batch < SWEEP_BATCH as u64 {
+                    return Ok(evicted);
+                }
+            }
         })();
         let evicted = prepared.map_err(|e| open_error(e.to_string()))?;
         if evicted > 0 {

@@ -141,11 +141,11 @@ impl<'txn> Rows<'txn> {
         Ok((removed, more))
     }
 
-    /// Remove entries, oldest render first, until the entries take at most `max_bytes`.
-    /// Returns how many were removed.
-    pub(super) fn evict_to(&mut self, max_bytes: u64) -> Result<u64, redb::Error> {
+    /// Remove entries, oldest render first, until the entries take at most `max_bytes`
+    /// or `limit` were removed. Returns how many were removed.
+    pub(super) fn evict_to(&mut self, max_bytes: u64, limit: usize) -> Result<u64, redb::Error> {
         let mut evicted = 0;
-        while self.stored_bytes > max_bytes {
+        while self.stored_bytes > max_bytes && evicted < limit as u64 {
             let oldest = self.written.first()?.map(|(index, _)| {
                 let (at, key) = index.value();
                 (at, key.to_owned())
