@@ -1,5 +1,6 @@
 //! The admin API's model, shared by every runtime: the revalidate request, its checks, and
-//! the answer. (The routes, the stores and the HTTP plumbing are each runtime's own.)
+//! the answer; the listing's query, cursor and entry description. (The routes, the stores
+//! and the HTTP plumbing are each runtime's own.)
 //!
 //! Invariants:
 //! - A request is checked whole before anything is done: an unknown field, an empty or
@@ -10,8 +11,11 @@
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::freshness::PurgeMode;
+use crate::UnixMillis;
+use crate::entry::Entry;
+use crate::freshness::{Freshness, PurgeMode};
 use crate::plan::constant_time_eq;
+use crate::policy::Revalidate;
 use crate::purge::{Target, TargetError};
 
 /// Largest request body accepted.
@@ -209,6 +213,147 @@ fn targets(
         .collect()
 }
 
+/// Most entries in one listing page.
+pub const MAX_PAGE: usize = 1_000;
+/// Entries in a listing page unless the query says.
+pub const DEFAULT_PAGE: usize = 100;
+
+/// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`, as given.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesQuery {
+    pub prefix: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A checked [`EntriesQuery`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct Listing {
+    /// Entries whose path starts with this.
+    pub prefix: String,
+    /// Where the previous page ended: what the runtime put in [`encode_cursor`].
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+impl EntriesQuery {
+    /// The query of a URL (`prefix=/blog&limit=10`): an unknown or repeated field is an
+    /// error naming it.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<EntriesQuery, String> {
+        let mut query = EntriesQuery::default();
+        for (name, value) in pairs {
+            let repeated = match name {
+                "prefix" => query.prefix.replace(value.to_owned()).is_some(),
+                "cursor" => query.cursor.replace(value.to_owned()).is_some(),
+                "limit" => {
+                    let limit = value.parse().map_err(|_| {
+                        format!("`limit` must be a whole number from 1 to {MAX_PAGE}")
+                    })?;
+                    query.limit.replace(limit).is_some()
+                }
+                other => {
+                    return Err(format!(
+                        "unknown field `{other}`: use prefix, cursor, limit"
+                    ));
+                }
+            };
+            if repeated {
+                return Err(format!("`{name}` is given twice"));
+            }
+        }
+        Ok(query)
+    }
+
+    pub fn check(self) -> Result<Listing, String> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(format!("`limit` must be from 1 to {MAX_PAGE}"));
+        }
+        let after = match self.cursor.as_deref() {
+            Some(cursor) => Some(
+                decode_cursor(cursor)
+                    .ok_or("`cursor` is not one isr gave: pass back `next_cursor` as it is")?,
+            ),
+            None => None,
+        };
+        Ok(Listing {
+            prefix: self.prefix.unwrap_or_else(|| "/".to_owned()),
+            after,
+            limit,
+        })
+    }
+}
+
+/// A cursor for the query string: the runtime's own position (a storage key, a KV
+/// cursor), hex-encoded so it passes through untouched.
+pub fn encode_cursor(position: &str) -> String {
+    position.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(cursor: &str) -> Option<String> {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 4096 {
+        return None;
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| {
+            cursor
+                .get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// One cached entry, as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EntryInfo {
+    /// The full cache key.
+    pub key: String,
+    pub path: String,
+    pub status: u16,
+    /// Seconds since its render started.
+    pub age: u64,
+    /// Seconds fresh; `None`: until purged.
+    pub revalidate: Option<u64>,
+    /// Seconds of total life; `None`: never expires.
+    pub expire: Option<u64>,
+    /// `fresh`, `stale`, `expired` or `purged`.
+    pub state: &'static str,
+    pub tags: Vec<String>,
+    /// Body bytes.
+    pub size: usize,
+}
+
+impl EntryInfo {
+    /// `entry` at `now`, in the state the runtime judged (`freshness`).
+    pub fn describe(entry: &Entry, freshness: Freshness, now: UnixMillis) -> EntryInfo {
+        let state = match freshness {
+            Freshness::Fresh => "fresh",
+            Freshness::Stale => "stale",
+            Freshness::Expired { .. } => "expired",
+            Freshness::Purged => "purged",
+        };
+        EntryInfo {
+            key: entry.key.clone(),
+            path: entry.path.clone(),
+            status: entry.status.as_u16(),
+            age: now.secs_since(entry.created_at),
+            revalidate: match entry.lifetime.revalidate {
+                Revalidate::After(secs) => Some(secs),
+                Revalidate::Never => None,
+            },
+            expire: entry.lifetime.expire,
+            state,
+            tags: entry.tags.clone(),
+            size: entry.body.len(),
+        }
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header value.
 pub fn bearer_token(authorization: &str) -> Option<&str> {
     authorization.strip_prefix("Bearer ").map(str::trim)
@@ -223,6 +368,46 @@ pub fn token_matches(token: &str, given: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        for key in ["v1|0:|0:|html|identity|2:/a|0:", "h:0123abcd", ""] {
+            assert_eq!(decode_cursor(&encode_cursor(key)).as_deref(), Some(key));
+        }
+        assert_eq!(decode_cursor("zz"), None);
+        assert_eq!(decode_cursor("abc"), None);
+    }
+
+    #[test]
+    fn a_listing_query_is_checked_whole() {
+        let query = |pairs: &[(&str, &str)]| {
+            EntriesQuery::from_pairs(pairs.iter().copied()).and_then(EntriesQuery::check)
+        };
+        assert_eq!(
+            query(&[]).unwrap(),
+            Listing {
+                prefix: "/".to_owned(),
+                after: None,
+                limit: DEFAULT_PAGE
+            }
+        );
+        let cursor = encode_cursor("v1|site|/blog/é");
+        let listing = query(&[("prefix", "/blog"), ("cursor", &cursor), ("limit", "5")]).unwrap();
+        assert_eq!(listing.after.as_deref(), Some("v1|site|/blog/é"));
+        assert_eq!((listing.prefix.as_str(), listing.limit), ("/blog", 5));
+        for (pairs, says) in [
+            (&[("limit", "0")][..], "`limit`"),
+            (&[("limit", "1001")][..], "`limit`"),
+            (&[("limit", "ten")][..], "`limit`"),
+            (&[("cursor", "zz")][..], "`cursor`"),
+            (&[("cursor", "abc")][..], "`cursor`"),
+            (&[("order", "desc")][..], "`order`"),
+            (&[("prefix", "/a"), ("prefix", "/b")][..], "twice"),
+        ] {
+            let error = query(pairs).unwrap_err();
+            assert!(error.contains(says), "{pairs:?}: {error}");
+        }
+    }
 
     fn check(json: &str) -> Result<Revalidation, String> {
         RevalidateRequest::from_json(json.as_bytes())?.check()

@@ -1,6 +1,6 @@
 //! The admin API on the Worker, under `/_isr/`: the same `POST /_isr/revalidate` as the
-//! native server (purges, and `"regenerate": true` in the background), and
-//! `DELETE /_isr/cache`.
+//! native server (purges, and `"regenerate": true` in the background), the same
+//! `GET /_isr/entries` listing (from KV), and `DELETE /_isr/cache`.
 //!
 //! Invariants:
 //! - Off unless an admin token is configured (`ISR_ADMIN_TOKEN`, a Worker secret): then
@@ -12,13 +12,16 @@
 //! - A purge is one Durable Object write (one row per target), and it is in this isolate's
 //!   copy of the purge records before the answer is sent.
 //! - Answers are JSON (`{"error": "..."}` for errors) and never cached.
+//! - A listing page reads at most [`MAX_SCANNED_PER_PAGE`] KV entries (each a KV read, and
+//!   an invocation has a limited number), then returns a cursor to go on from.
 
 use std::rc::Rc;
 
 use http::StatusCode;
 use isr_core::UnixMillis;
 use isr_core::admin::{
-    ApiError, MAX_BODY_BYTES, RevalidateRequest, Skipped, bearer_token, token_matches,
+    ApiError, EntriesQuery, EntryInfo, MAX_BODY_BYTES, RevalidateRequest, Skipped, bearer_token,
+    encode_cursor, token_matches,
 };
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::purge::Target;
@@ -26,9 +29,12 @@ use serde::Serialize;
 use serde_json::json;
 use worker::{Context, Headers, Request, Response, Result};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, now};
 use crate::settings::note_purge;
 use crate::state::PurgeRequest;
+
+/// Most KV entries one listing call reads (a prefix filter may skip many).
+const MAX_SCANNED_PER_PAGE: usize = 500;
 
 fn json_response(status: StatusCode, value: &impl Serialize) -> Result<Response> {
     json_bytes(
@@ -76,6 +82,12 @@ async fn route(
     let bearer_ok = bearer_matches(req, token);
     match (method.as_str(), path.as_str()) {
         ("POST", "/_isr/revalidate") => revalidate(engine, req, ctx, token, bearer_ok).await,
+        ("GET", "/_isr/entries") => {
+            if !bearer_ok {
+                return Err(ApiError::unauthorized());
+            }
+            entries(engine, &url).await
+        }
         ("DELETE", "/_isr/cache") => {
             if !bearer_ok {
                 return Err(ApiError::unauthorized());
@@ -87,7 +99,7 @@ async fn route(
         }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "no such admin endpoint on the Worker (it has POST /_isr/revalidate and DELETE /_isr/cache)",
+            "no such admin endpoint on the Worker (it has POST /_isr/revalidate, GET /_isr/entries and DELETE /_isr/cache)",
         )),
     }
 }
@@ -144,6 +156,52 @@ async fn revalidate(
         }
     }
     ok(&answer)
+}
+
+/// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`: the entries in KV whose path starts
+/// with the prefix, in key order, each judged against the purge records.
+async fn entries(engine: &Engine, url: &worker::Url) -> std::result::Result<Response, ApiError> {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    let listing = EntriesQuery::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .and_then(EntriesQuery::check)
+        .map_err(ApiError::bad_request)?;
+    let purges = engine.purges().await;
+    let now = now();
+    let mut entries = Vec::new();
+    let mut cursor = listing.after;
+    let mut scanned = 0;
+    loop {
+        // Never more keys than the page still wants: a page ends where a KV page ends.
+        let wanted = (listing.limit - entries.len()) as u64;
+        let (names, next) = engine
+            .tiers
+            .l2_keys(cursor.take(), wanted)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("listing failed: {e}"),
+                )
+            })?;
+        scanned += names.len();
+        for name in names {
+            if let Some(entry) = engine.tiers.l2_get_stored(&name).await
+                && entry.path.starts_with(&listing.prefix)
+            {
+                let freshness = engine.freshness_of(&purges, &entry, now);
+                entries.push(EntryInfo::describe(&entry, freshness, now));
+            }
+        }
+        cursor = next;
+        if cursor.is_none() || entries.len() == listing.limit || scanned >= MAX_SCANNED_PER_PAGE {
+            break;
+        }
+    }
+    let next_cursor = cursor.as_deref().map(encode_cursor);
+    ok(&json!({ "entries": entries, "next_cursor": next_cursor }))
 }
 
 /// Record the purge in the Durable Object, then in this isolate's copy.

@@ -236,11 +236,16 @@ impl Engine {
     }
 
     /// The purge records, as fresh as configured.
-    async fn purges(&self) -> Rc<PurgeState> {
+    pub(crate) async fn purges(&self) -> Rc<PurgeState> {
         settings::purge_state(&self.state, self.settings.purge_cache_ms, now().0).await
     }
 
-    fn freshness_of(&self, purges: &PurgeState, entry: &Entry, at: UnixMillis) -> Freshness {
+    pub(crate) fn freshness_of(
+        &self,
+        purges: &PurgeState,
+        entry: &Entry,
+        at: UnixMillis,
+    ) -> Freshness {
         let invalidation = purges.newest_for(&entry.key, &entry.path, &entry.tags);
         freshness(entry.created_at, &entry.lifetime, at, invalidation)
     }

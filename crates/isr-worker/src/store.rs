@@ -85,6 +85,36 @@ impl Tiers {
         }
     }
 
+    /// Up to `limit` (1 to 1,000) of KV's keys (storage keys) in order, from `cursor` (where
+    /// the previous call ended), and the cursor of the next call (`None`: that was all).
+    pub(crate) async fn l2_keys(
+        &self,
+        cursor: Option<String>,
+        limit: u64,
+    ) -> Result<(Vec<String>, Option<String>), String> {
+        let mut list = self.kv.list().limit(limit);
+        if let Some(cursor) = cursor {
+            list = list.cursor(cursor);
+        }
+        let page = list
+            .execute()
+            .await
+            .map_err(|e| format!("Workers KV: {e}"))?;
+        let names = page.keys.into_iter().map(|key| key.name).collect();
+        let next = if page.list_complete {
+            None
+        } else {
+            page.cursor
+        };
+        Ok((names, next))
+    }
+
+    /// The entry in KV under storage key `name`, whatever it answers (for listing).
+    pub(crate) async fn l2_get_stored(&self, name: &str) -> Option<Entry> {
+        let bytes = self.kv.get(name).bytes().await.ok()??;
+        Entry::decode(Bytes::from(bytes)).ok()
+    }
+
     /// Store `entry` in KV and in this data centre's Cache API. A KV failure (such as its
     /// limit of one write per second per key) is reported, but the Cache API still gets
     /// the entry, so this data centre does not render it again at once.

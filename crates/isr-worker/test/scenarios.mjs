@@ -313,6 +313,49 @@ export function sharedScenarios(rt) {
     assert.notEqual(origin.headersOf("/fresh/forged")["x-isr-render"], "forged");
   });
 
+  it("GET /_isr/entries lists pages under a prefix with their state, a page at a time", async () => {
+    const { base, purge } = rt();
+    for (const path of ["/fresh/list-a", "/fresh/list-b"]) {
+      assert.equal((await get(base, path)).cache, "MISS");
+    }
+    const purged = await purge({ paths: ["/fresh/list-b"], mode: "hard" });
+    assert.equal(purged.status, 200);
+    const list = (query, token = ADMIN_TOKEN) =>
+      fetch(`${base}/_isr/entries?${query}`, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+    const whole = await list("prefix=/fresh/list-");
+    assert.equal(whole.status, 200);
+    assert.equal(whole.headers.get("cache-control"), "no-store");
+    const page = await whole.json();
+    const byPath = Object.fromEntries(page.entries.map((entry) => [entry.path, entry]));
+    assert.deepEqual(Object.keys(byPath).sort(), ["/fresh/list-a", "/fresh/list-b"]);
+    assert.equal(byPath["/fresh/list-a"].state, "fresh");
+    assert.equal(byPath["/fresh/list-b"].state, "purged");
+    assert.equal(byPath["/fresh/list-a"].revalidate, 3600);
+    assert.deepEqual(byPath["/fresh/list-a"].tags, ["fresh", "page:list-a"]);
+    assert.equal(byPath["/fresh/list-a"].size, "render #1 of /fresh/list-a".length);
+
+    // One at a time: the cursor leads to the other page, and then to the end.
+    const seen = [];
+    let query = "prefix=/fresh/list-&limit=1";
+    for (let calls = 0; calls < 10; calls++) {
+      const answer = await (await list(query)).json();
+      assert.ok(answer.entries.length <= 1);
+      seen.push(...answer.entries.map((entry) => entry.path));
+      if (!answer.next_cursor) break;
+      query = `prefix=/fresh/list-&limit=1&cursor=${answer.next_cursor}`;
+    }
+    assert.deepEqual(seen.sort(), ["/fresh/list-a", "/fresh/list-b"]);
+
+    assert.equal((await list("prefix=/fresh/", null)).status, 401);
+    for (const bad of ["limit=0", "limit=ten", "cursor=zz", "order=desc"]) {
+      const refused = await list(bad);
+      assert.equal(refused.status, 400, bad);
+      assert.ok((await refused.json()).error, bad);
+    }
+  });
+
   it("the admin API wants the token and valid input", async () => {
     const { base } = rt();
     const post = (body, token) =>

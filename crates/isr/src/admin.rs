@@ -21,18 +21,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use isr_core::admin::{
-    ApiError as AdminError, RevalidateRequest, Skipped, bearer_token, token_matches,
+    ApiError as AdminError, EntriesQuery, RevalidateRequest, Skipped, bearer_token, encode_cursor,
+    token_matches,
 };
 use isr_store::DiskStore;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
 use crate::handle::{Isr, Regeneration};
 
-pub use isr_core::admin::{MAX_BODY_BYTES, MAX_ITEMS};
-
-/// Most entries in one listing page.
-pub const MAX_PAGE: usize = 1_000;
+pub use isr_core::admin::{MAX_BODY_BYTES, MAX_ITEMS, MAX_PAGE};
 
 struct AdminState {
     isr: Isr,
@@ -168,14 +166,6 @@ async fn revalidate(
 }
 
 /// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntriesQuery {
-    prefix: Option<String>,
-    cursor: Option<String>,
-    limit: Option<usize>,
-}
-
 async fn entries(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
@@ -183,27 +173,10 @@ async fn entries(
 ) -> Result<Response, ApiError> {
     state.require_bearer(&headers)?;
     let Query(query) = query.map_err(|rejection| AdminError::bad_request(rejection.body_text()))?;
-    let limit = query.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(
-            AdminError::bad_request(format!("`limit` must be from 1 to {MAX_PAGE}")).into(),
-        );
-    }
-    let cursor = match query.cursor.as_deref() {
-        Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
-            AdminError::bad_request(
-                "`cursor` is not one isr gave: pass back `next_cursor` as it is",
-            )
-        })?),
-        None => None,
-    };
+    let listing = query.check().map_err(AdminError::bad_request)?;
     let page = state
         .isr
-        .entries(
-            query.prefix.as_deref().unwrap_or("/"),
-            cursor.as_deref(),
-            limit,
-        )
+        .entries(&listing.prefix, listing.after.as_deref(), listing.limit)
         .await
         .map_err(|e| {
             AdminError::new(
@@ -216,26 +189,6 @@ async fn entries(
         StatusCode::OK,
         &json!({ "entries": page.entries, "next_cursor": next_cursor }),
     ))
-}
-
-/// Cursors are storage keys, hex-encoded so they pass through a query string untouched.
-fn encode_cursor(key: &str) -> String {
-    key.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_cursor(cursor: &str) -> Option<String> {
-    if !cursor.len().is_multiple_of(2) || cursor.len() > 4096 {
-        return None;
-    }
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| {
-            cursor
-                .get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()?;
-    String::from_utf8(bytes).ok()
 }
 
 /// `GET /_isr/stats`.
@@ -291,18 +244,4 @@ async fn clear(
         )
     })?;
     Ok(json_response(StatusCode::OK, &json!({ "cleared": true })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_refused() {
-        for key in ["v1|0:|0:|html|identity|2:/a|0:", "h:0123abcd", ""] {
-            assert_eq!(decode_cursor(&encode_cursor(key)).as_deref(), Some(key));
-        }
-        assert_eq!(decode_cursor("zz"), None);
-        assert_eq!(decode_cursor("abc"), None);
-    }
 }

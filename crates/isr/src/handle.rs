@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use isr_core::freshness::{Freshness, PurgeMode};
-use isr_core::policy::Revalidate;
+pub use isr_core::admin::EntryInfo;
+use isr_core::freshness::PurgeMode;
 use isr_core::purge::{Target, TargetError};
 use isr_core::store::{EntryStore, StoreError};
 use serde::Serialize;
@@ -31,26 +31,6 @@ pub enum PurgeError {
 #[derive(Clone)]
 pub struct Isr {
     engine: Arc<Engine>,
-}
-
-/// One cached entry, as listed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct EntryInfo {
-    /// The full cache key.
-    pub key: String,
-    pub path: String,
-    pub status: u16,
-    /// Seconds since its render started.
-    pub age: u64,
-    /// Seconds fresh; `None`: until purged.
-    pub revalidate: Option<u64>,
-    /// Seconds of total life; `None`: never expires.
-    pub expire: Option<u64>,
-    /// `fresh`, `stale`, `expired` or `purged`.
-    pub state: &'static str,
-    pub tags: Vec<String>,
-    /// Body bytes.
-    pub size: usize,
 }
 
 /// A page of a listing; pass `next_cursor` back for the next one.
@@ -187,25 +167,6 @@ impl Isr {
 
     fn describe(&self, entry: &isr_core::entry::Entry) -> EntryInfo {
         let now = self.engine.shared().clock.now();
-        let state = match self.engine.state_of(entry) {
-            Freshness::Fresh => "fresh",
-            Freshness::Stale => "stale",
-            Freshness::Expired { .. } => "expired",
-            Freshness::Purged => "purged",
-        };
-        EntryInfo {
-            key: entry.key.clone(),
-            path: entry.path.clone(),
-            status: entry.status.as_u16(),
-            age: now.secs_since(entry.created_at),
-            revalidate: match entry.lifetime.revalidate {
-                Revalidate::After(secs) => Some(secs),
-                Revalidate::Never => None,
-            },
-            expire: entry.lifetime.expire,
-            state,
-            tags: entry.tags.clone(),
-            size: entry.body.len(),
-        }
+        EntryInfo::describe(entry, self.engine.state_of(entry), now)
     }
 }
