@@ -218,9 +218,10 @@ pub const MAX_PAGE: usize = 1_000;
 /// Entries in a listing page unless the query says.
 pub const DEFAULT_PAGE: usize = 100;
 
-/// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`, as given.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`, as given. Every runtime parses
+/// its query string with [`EntriesQuery::from_pairs`], so they refuse the same queries
+/// with the same messages.
+#[derive(Debug, Default)]
 pub struct EntriesQuery {
     pub prefix: Option<String>,
     pub cursor: Option<String>,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -169,11 +169,15 @@ async fn revalidate(
 async fn entries(
     State(state): State<Arc<AdminState>>,
     headers: HeaderMap,
-    query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     state.require_bearer(&headers)?;
-    let Query(query) = query.map_err(|rejection| AdminError::bad_request(rejection.body_text()))?;
-    let listing = query.check().map_err(AdminError::bad_request)?;
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let listing = EntriesQuery::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .and_then(EntriesQuery::check)
+        .map_err(AdminError::bad_request)?;
     let page = state
         .isr
         .entries(&listing.prefix, listing.after.as_deref(), listing.limit)

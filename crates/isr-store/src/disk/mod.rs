@@ -31,7 +31,7 @@ use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::store::{EntryStore, StoreError, TagStore};
 use redb::{
     Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition,
+    TableDefinition, WriteTransaction,
 };
 
 use crate::memory::{newest_of, supersedes};
@@ -155,24 +155,27 @@ impl DiskStore {
             Err(_) => return Err(open_error("the file is corrupt".to_owned())),
         };
         // Create the tables up front so read transactions always find them.
+        // A budget lowered far below the file's contents is met in batches, so that no one
+        // transaction holds millions of removals; the first batch shares the transaction
+        // that prepares the tables.
+        let evict = |txn: &WriteTransaction| match max_bytes {
+            Some(max) => Rows::open(txn)?.evict_to(max, SWEEP_BATCH),
+            None => Ok(0),
+        };
         let prepared = (|| -> Result<u64, redb::Error> {
             let txn = db.begin_write()?;
             txn.open_table(TAGS)?;
             rows::prepare(&txn)?;
+            let mut batch = evict(&txn)?;
             txn.commit()?;
-            // A budget lowered far below the file's contents: evict in batches, so that
-            // no one transaction holds millions of removals.
-            let Some(max) = max_bytes else { return Ok(0) };
-            let mut evicted = 0;
-            loop {
+            let mut evicted = batch;
+            while batch == SWEEP_BATCH as u64 {
                 let txn = db.begin_write()?;
-                let batch = Rows::open(&txn)?.evict_to(max, SWEEP_BATCH)?;
+                batch = evict(&txn)?;
                 txn.commit()?;
                 evicted += batch;
-                if batch < SWEEP_BATCH as u64 {
-                    return Ok(evicted);
-                }
             }
+            Ok(evicted)
         })();
         let evicted = prepared.map_err(|e| open_error(e.to_string()))?;
         if evicted > 0 {

@@ -67,9 +67,8 @@ impl<'txn> Rows<'txn> {
             .entries
             .insert(key, row)?
             .map(|old| describe(old.value()));
-        if let Some((len, peek)) = replaced {
-            unindex(&mut self.deadlines, &mut self.written, key, peek)?;
-            self.stored_bytes = self.stored_bytes.saturating_sub(row_bytes(key, len));
+        if let Some(old) = replaced {
+            self.forget(key, old)?;
         }
         index(
             &mut self.deadlines,
@@ -95,12 +94,18 @@ impl<'txn> Rows<'txn> {
             return Ok(false);
         }
         let removed = self.entries.remove(key)?.map(|old| describe(old.value()));
-        if let Some((len, peek)) = removed {
-            unindex(&mut self.deadlines, &mut self.written, key, peek)?;
-            self.stored_bytes = self.stored_bytes.saturating_sub(row_bytes(key, len));
+        if let Some(old) = removed {
+            self.forget(key, old)?;
             self.save_count()?;
         }
         Ok(true)
+    }
+
+    /// Take `key`'s old row, `(length, instants)`, out of the indexes and the count.
+    fn forget(&mut self, key: &str, (len, peek): (usize, Option<Peek>)) -> Result<(), redb::Error> {
+        unindex(&mut self.deadlines, &mut self.written, key, peek)?;
+        self.stored_bytes = self.stored_bytes.saturating_sub(row_bytes(key, len));
+        Ok(())
     }
 
     /// Remove `key`'s entry. Returns whether there was one.

@@ -44,12 +44,11 @@ use isr_core::purge::newer;
 use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
-
-use connection::{Connection, Server};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{Cluster, ClusterEvent, ClusterStatus};
+use connection::{Connection, Server};
 use events::{mode_digit, parse_record};
 use health::Health;
 use layout::Layout;
@@ -121,11 +120,17 @@ impl RedisStore {
             let with_password = info.redis_settings().clone().set_password(password);
             info = info.set_redis_settings(with_password);
         }
-        let client = redis::Client::open(info.clone()).map_err(url_error)?;
         let timeout = Duration::from_millis(settings.timeout_ms);
-        let connection = if settings.cluster {
-            Connection::cluster(info.clone(), timeout).map_err(url_error)?
+        let (connection, subscriptions) = if settings.cluster {
+            let cluster = Connection::cluster(info.clone(), timeout).map_err(url_error)?;
+            let subscriptions = Subscriptions::Cluster {
+                seed: info,
+                cluster: cluster.clone(),
+                known: std::sync::Mutex::default(),
+            };
+            (cluster, subscriptions)
         } else {
+            let client = redis::Client::open(info).map_err(url_error)?;
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
@@ -133,20 +138,11 @@ impl RedisStore {
                 .set_max_delay(Duration::from_millis(500));
             let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
                 .map_err(url_error)?;
-            Connection::Single(manager)
+            (Connection::Single(manager), Subscriptions::Single(client))
         };
         let layout = Layout::new(&settings.prefix);
         let health = Arc::new(Health::new(address));
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let subscriptions = if settings.cluster {
-            Subscriptions::Cluster {
-                seed: info,
-                cluster: connection.clone(),
-                known: std::sync::Mutex::default(),
-            }
-        } else {
-            Subscriptions::Single(client)
-        };
         let subscriber = runtime.spawn(listen(
             subscriptions,
             layout.channel.clone(),
