@@ -51,19 +51,21 @@ pub trait EntryStore: MaybeSendSync {
     ) -> Result<Vec<(String, Arc<Entry>)>, StoreError>;
 }
 
-/// Tag invalidations: per tag, the newest invalidation time and mode. A purge is one
+/// Purge records: per record name ([`crate::purge::Target::record_name`]: a tag, a path, a
+/// path prefix, or everything), the newest invalidation time and mode. A purge is one
 /// write, never a scan of entries; readers compare it with an entry's `created_at`.
 #[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-pub trait TagStore: MaybeSendSync {
-    /// Record that `tag` was invalidated. A later call with an older `at` does not undo a
-    /// newer one; at equal times a hard invalidation wins over a soft one.
-    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError>;
+pub trait PurgeStore: MaybeSendSync {
+    /// Record that the target named `name` was invalidated. A later call with an older
+    /// `at` does not undo a newer one; at equal times a hard invalidation wins over a soft
+    /// one.
+    async fn invalidate(&self, name: &str, invalidation: Invalidation) -> Result<(), StoreError>;
     /// The newest invalidation among `tags` (hard wins at equal times), if any.
     async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError>;
     /// Forget invalidations older than `before` (they can no longer affect a live entry).
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError>;
-    /// Every recorded invalidation, by name (the newest per name, as [`TagStore::newest`]
+    /// Every recorded invalidation, by name (the newest per name, as [`PurgeStore::newest`]
     /// would report it), in ascending name order. For loading the records at start.
     async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError>;
 }

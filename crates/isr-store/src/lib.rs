@@ -6,14 +6,14 @@
 //! conformance suite (`tests/conformance.rs`). Invariants they all keep:
 //! - `get` never returns a torn or corrupt entry: that is a miss.
 //! - `put` is atomic per key: a reader sees the old entry or the new one, never a mix.
-//! - A tag invalidation is never undone by an older one; at equal times hard wins.
+//! - A purge record is never undone by an older one; at equal times hard wins.
 //! - A lock has one holder at a time, is released only by that holder's token, and
 //!   expires on its own.
 //!
 //! Modules:
-//! - [`memory`]: [`MemoryStore`] (the L1, with a synchronous hit path), [`MemoryTags`],
+//! - [`memory`]: [`MemoryStore`] (the L1, with a synchronous hit path), [`MemoryPurges`],
 //!   [`MemoryLocks`].
-//! - [`disk`]: [`DiskStore`], entries and tags persisted in one redb file.
+//! - [`disk`]: [`DiskStore`], entries and purge records persisted in one redb file.
 //! - [`redis_tier`]: [`RedisStore`], entries, purge records and render locks in Redis,
 //!   with announcements between nodes.
 //! - [`cluster`]: [`Cluster`], what nodes sharing one tier hear from each other.
@@ -28,7 +28,7 @@ pub mod tiered;
 
 pub use cluster::{Cluster, ClusterEvent, ClusterStatus};
 pub use disk::{DiskError, DiskStats, DiskStore};
-pub use memory::{EntryWeighter, MemoryLocks, MemoryStore, MemoryTags};
+pub use memory::{EntryWeighter, MemoryLocks, MemoryPurges, MemoryStore};
 #[cfg(feature = "testing")]
 pub use redis_tier::testing;
 pub use redis_tier::{RedisStore, RedisTierError};

@@ -1,4 +1,4 @@
-//! The memory tier: a byte-bounded entry cache, plus in-process tag and lock stores.
+//! The memory tier: a byte-bounded entry cache, plus in-process purge-record and lock stores.
 //!
 //! Invariants:
 //! - [`MemoryStore`] never holds more than its capacity in weight, where an entry weighs
@@ -7,7 +7,7 @@
 //!   previous version behind).
 //! - The hit path ([`MemoryStore::get_sync`]) is synchronous and allocation-free: it
 //!   borrows the key, and clones only an `Arc`.
-//! - [`MemoryTags`] keeps per tag the newest invalidation; an older one never replaces a
+//! - [`MemoryPurges`] keeps per record name the newest invalidation; an older one never replaces a
 //!   newer one, and at equal times hard wins over soft.
 //! - [`MemoryLocks`] hands a key to one token at a time, until it is released by that
 //!   token or its expiry passes on the caller's clock.
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
-use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
+use isr_core::store::{EntryStore, LockStore, LockToken, PurgeStore, StoreError};
 use quick_cache::sync::{Cache, DefaultLifecycle, GuardResult, PlaceholderGuard};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
@@ -235,37 +235,37 @@ pub(crate) fn newest_of(a: Option<Invalidation>, b: Invalidation) -> Option<Inva
     }
 }
 
-/// Tag invalidations held in process memory.
+/// Purge records held in process memory.
 #[derive(Debug, Default)]
-pub struct MemoryTags {
-    tags: Mutex<HashMap<String, Invalidation>>,
+pub struct MemoryPurges {
+    records: Mutex<HashMap<String, Invalidation>>,
 }
 
-impl MemoryTags {
-    pub fn new() -> MemoryTags {
-        MemoryTags::default()
+impl MemoryPurges {
+    pub fn new() -> MemoryPurges {
+        MemoryPurges::default()
     }
 }
 
 #[async_trait::async_trait]
-impl TagStore for MemoryTags {
-    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
-        let mut tags = lock(&self.tags);
-        match tags.get_mut(tag) {
+impl PurgeStore for MemoryPurges {
+    async fn invalidate(&self, name: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+        let mut records = lock(&self.records);
+        match records.get_mut(name) {
             Some(current) => {
                 if supersedes(invalidation, *current) {
                     *current = invalidation;
                 }
             }
             None => {
-                tags.insert(tag.to_owned(), invalidation);
+                records.insert(name.to_owned(), invalidation);
             }
         }
         Ok(())
     }
 
     async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
-        let map = lock(&self.tags);
+        let map = lock(&self.records);
         Ok(tags
             .iter()
             .filter_map(|tag| map.get(tag.as_str()).copied())
@@ -273,14 +273,14 @@ impl TagStore for MemoryTags {
     }
 
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
-        let mut tags = lock(&self.tags);
-        let len = tags.len();
-        tags.retain(|_, invalidation| invalidation.at >= before);
-        Ok((len - tags.len()) as u64)
+        let mut records = lock(&self.records);
+        let len = records.len();
+        records.retain(|_, invalidation| invalidation.at >= before);
+        Ok((len - records.len()) as u64)
     }
 
     async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError> {
-        let mut all: Vec<(String, Invalidation)> = lock(&self.tags)
+        let mut all: Vec<(String, Invalidation)> = lock(&self.records)
             .iter()
             .map(|(name, invalidation)| (name.clone(), *invalidation))
             .collect();

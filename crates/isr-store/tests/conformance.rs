@@ -1,7 +1,7 @@
 //! The storage conformance suite: every backend must pass the same tests.
 //!
 //! The checks are written once, as generic async functions over the `isr-core` traits
-//! (modules `entries`, `tags`, `locks`), and instantiated per backend by the
+//! (modules `entries`, `purges`, `locks`), and instantiated per backend by the
 //! `*_suite!` macros at the bottom. To add a backend, write a fixture that returns it (and
 //! whatever must outlive it) and add one macro line; lock checks take a [`locks::Clock`]
 //! so a backend with its own clock (Redis) waits in real time instead of being handed a
@@ -16,9 +16,9 @@ use isr_core::config::RedisSettings;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
-use isr_core::store::{EntryStore, LockStore, LockToken, TagStore};
+use isr_core::store::{EntryStore, LockStore, LockToken, PurgeStore};
 use isr_store::testing::{RedisCluster, RedisServer};
-use isr_store::{DiskStore, MemoryLocks, MemoryStore, MemoryTags, RedisStore, TieredStore};
+use isr_store::{DiskStore, MemoryLocks, MemoryPurges, MemoryStore, RedisStore, TieredStore};
 use tempfile::TempDir;
 
 /// A deterministic entry whose every field depends on `seed`, with a binary body.
@@ -304,7 +304,7 @@ mod entries {
     }
 }
 
-mod tags {
+mod purges {
     use super::*;
 
     fn at(ms: u64, mode: PurgeMode) -> Invalidation {
@@ -318,12 +318,12 @@ mod tags {
         tags.iter().map(|t| (*t).to_owned()).collect()
     }
 
-    pub(crate) async fn unknown_tags_have_no_invalidation<T: TagStore>(tags: &T) {
+    pub(crate) async fn unknown_tags_have_no_invalidation<T: PurgeStore>(tags: &T) {
         assert_eq!(tags.newest(&list(&["never"])).await.unwrap(), None);
         assert_eq!(tags.newest(&[]).await.unwrap(), None);
     }
 
-    pub(crate) async fn invalidate_then_newest<T: TagStore>(tags: &T) {
+    pub(crate) async fn invalidate_then_newest<T: PurgeStore>(tags: &T) {
         tags.invalidate("blog", at(100, PurgeMode::Soft))
             .await
             .unwrap();
@@ -340,7 +340,7 @@ mod tags {
         );
     }
 
-    pub(crate) async fn older_does_not_undo_newer<T: TagStore>(tags: &T) {
+    pub(crate) async fn older_does_not_undo_newer<T: PurgeStore>(tags: &T) {
         tags.invalidate("t", at(500, PurgeMode::Soft))
             .await
             .unwrap();
@@ -353,7 +353,7 @@ mod tags {
         );
     }
 
-    pub(crate) async fn hard_wins_at_equal_times<T: TagStore>(tags: &T) {
+    pub(crate) async fn hard_wins_at_equal_times<T: PurgeStore>(tags: &T) {
         tags.invalidate("a", at(300, PurgeMode::Hard))
             .await
             .unwrap();
@@ -376,7 +376,7 @@ mod tags {
         );
     }
 
-    pub(crate) async fn newest_over_several_tags<T: TagStore>(tags: &T) {
+    pub(crate) async fn newest_over_several_tags<T: PurgeStore>(tags: &T) {
         tags.invalidate("x", at(100, PurgeMode::Hard))
             .await
             .unwrap();
@@ -408,7 +408,7 @@ mod tags {
         }
     }
 
-    pub(crate) async fn forget_before_removes_only_older<T: TagStore>(tags: &T) {
+    pub(crate) async fn forget_before_removes_only_older<T: PurgeStore>(tags: &T) {
         tags.invalidate("old", at(100, PurgeMode::Hard))
             .await
             .unwrap();
@@ -439,7 +439,7 @@ mod tags {
     }
 
     /// Record names of every purge target kind (see `isr_core::purge::Target`).
-    pub(crate) async fn all_returns_exactly_what_was_recorded<T: TagStore>(tags: &T) {
+    pub(crate) async fn all_returns_exactly_what_was_recorded<T: PurgeStore>(tags: &T) {
         assert!(tags.all().await.unwrap().is_empty());
         // Newest per name, whatever the order of arrival.
         tags.invalidate("t:blog", at(100, PurgeMode::Soft))
@@ -484,7 +484,7 @@ mod tags {
         }
     }
 
-    pub(crate) async fn forget_before_drops_older_records_from_all<T: TagStore>(tags: &T) {
+    pub(crate) async fn forget_before_drops_older_records_from_all<T: PurgeStore>(tags: &T) {
         tags.invalidate("t:old", at(100, PurgeMode::Hard))
             .await
             .unwrap();
@@ -660,8 +660,8 @@ fn tiered_over_disk() -> (Arc<TieredStore>, Option<TempDir>) {
     (Arc::new(TieredStore::new(l1, disk)), dir)
 }
 
-fn memory_tags() -> (Arc<MemoryTags>, Option<TempDir>) {
-    (Arc::new(MemoryTags::new()), None)
+fn memory_purges() -> (Arc<MemoryPurges>, Option<TempDir>) {
+    (Arc::new(MemoryPurges::new()), None)
 }
 
 fn memory_locks() -> (Arc<MemoryLocks>, Option<TempDir>) {
@@ -731,26 +731,26 @@ macro_rules! entry_store_suite {
     };
 }
 
-macro_rules! tag_store_suite {
+macro_rules! purge_store_suite {
     ($name:ident, $fixture:path) => {
         mod $name {
             use super::*;
 
-            tag_store_suite!(@test $fixture, unknown_tags_have_no_invalidation);
-            tag_store_suite!(@test $fixture, invalidate_then_newest);
-            tag_store_suite!(@test $fixture, older_does_not_undo_newer);
-            tag_store_suite!(@test $fixture, hard_wins_at_equal_times);
-            tag_store_suite!(@test $fixture, newest_over_several_tags);
-            tag_store_suite!(@test $fixture, forget_before_removes_only_older);
-            tag_store_suite!(@test $fixture, all_returns_exactly_what_was_recorded);
-            tag_store_suite!(@test $fixture, forget_before_drops_older_records_from_all);
+            purge_store_suite!(@test $fixture, unknown_tags_have_no_invalidation);
+            purge_store_suite!(@test $fixture, invalidate_then_newest);
+            purge_store_suite!(@test $fixture, older_does_not_undo_newer);
+            purge_store_suite!(@test $fixture, hard_wins_at_equal_times);
+            purge_store_suite!(@test $fixture, newest_over_several_tags);
+            purge_store_suite!(@test $fixture, forget_before_removes_only_older);
+            purge_store_suite!(@test $fixture, all_returns_exactly_what_was_recorded);
+            purge_store_suite!(@test $fixture, forget_before_drops_older_records_from_all);
         }
     };
     (@test $fixture:path, $check:ident) => {
         #[tokio::test]
         async fn $check() {
-            let (tags, _guard) = $fixture();
-            tags::$check(&*tags).await;
+            let (purges, _guard) = $fixture();
+            purges::$check(&*purges).await;
         }
     };
 }
@@ -795,10 +795,10 @@ entry_store_suite!(redis_entry_store, redis_store);
 entry_store_suite!(tiered_over_redis_entry_store, tiered_over_redis);
 entry_store_suite!(redis_cluster_entry_store, redis_cluster_store);
 
-tag_store_suite!(memory_tag_store, memory_tags);
-tag_store_suite!(disk_tag_store, disk_store);
-tag_store_suite!(redis_tag_store, redis_store);
-tag_store_suite!(redis_cluster_tag_store, redis_cluster_store);
+purge_store_suite!(memory_purge_store, memory_purges);
+purge_store_suite!(disk_purge_store, disk_store);
+purge_store_suite!(redis_purge_store, redis_store);
+purge_store_suite!(redis_cluster_purge_store, redis_cluster_store);
 
 lock_store_suite!(memory_lock_store, memory_locks, locks::Clock::Caller);
 lock_store_suite!(redis_lock_store, redis_store, locks::Clock::Own);

@@ -9,7 +9,7 @@ use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
-use isr_core::store::{EntryStore, TagStore};
+use isr_core::store::{EntryStore, PurgeStore};
 use isr_store::{DiskError, DiskStore, disk::FILE_NAME};
 use redb::{ReadableDatabase, TableDefinition};
 

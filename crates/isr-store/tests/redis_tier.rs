@@ -13,7 +13,7 @@ use isr_core::config::RedisSettings;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
-use isr_core::store::{EntryStore, StoreError, TagStore};
+use isr_core::store::{EntryStore, PurgeStore, StoreError};
 use isr_store::testing::RedisServer;
 use isr_store::{Cluster, ClusterEvent, RedisStore};
 use tokio::sync::broadcast;

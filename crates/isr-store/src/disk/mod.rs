@@ -1,4 +1,4 @@
-//! The on-disk tier: entries and tag invalidations in one redb file (`isr.redb`).
+//! The on-disk tier: entries and purge records in one redb file (`isr.redb`).
 //!
 //! Invariants:
 //! - Every write is part of a redb transaction committed with immediate durability: once a
@@ -28,7 +28,7 @@ use bytes::Bytes;
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
-use isr_core::store::{EntryStore, StoreError, TagStore};
+use isr_core::store::{EntryStore, PurgeStore, StoreError};
 use redb::{
     Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition, WriteTransaction,
@@ -46,8 +46,9 @@ use rows::{ENTRIES, Rows};
 /// held up for long and no transaction grows without bound.
 const SWEEP_BATCH: usize = 1_000;
 
-/// Tag → (invalidated at, in Unix millis; mode, see [`mode_to_byte`]).
-const TAGS: TableDefinition<&str, (u64, u8)> = TableDefinition::new("tags");
+/// Purge record name → (invalidated at, in Unix millis; mode, see [`mode_to_byte`]). The
+/// table keeps its first name, `tags`, so that existing cache files open unchanged.
+const PURGES: TableDefinition<&str, (u64, u8)> = TableDefinition::new("tags");
 
 /// The database file's name inside the store's directory.
 pub const FILE_NAME: &str = "isr.redb";
@@ -94,7 +95,7 @@ pub struct DiskStats {
     pub file_bytes: u64,
 }
 
-/// Entries and tag invalidations persisted in a redb database.
+/// Entries and purge records persisted in a redb database.
 #[derive(Clone)]
 pub struct DiskStore {
     db: Arc<Database>,
@@ -164,7 +165,7 @@ impl DiskStore {
         };
         let prepared = (|| -> Result<u64, redb::Error> {
             let txn = db.begin_write()?;
-            txn.open_table(TAGS)?;
+            txn.open_table(PURGES)?;
             rows::prepare(&txn)?;
             let mut batch = evict(&txn)?;
             txn.commit()?;
@@ -417,19 +418,19 @@ impl EntryStore for DiskStore {
 }
 
 #[async_trait::async_trait]
-impl TagStore for DiskStore {
-    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
-        let tag = tag.to_owned();
+impl PurgeStore for DiskStore {
+    async fn invalidate(&self, name: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+        let name = name.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
             {
-                let mut table = txn.open_table(TAGS)?;
+                let mut table = txn.open_table(PURGES)?;
                 let current = table
-                    .get(tag.as_str())?
+                    .get(name.as_str())?
                     .map(|row| invalidation_from_row(row.value()));
                 if current.is_none_or(|current| supersedes(invalidation, current)) {
                     table.insert(
-                        tag.as_str(),
+                        name.as_str(),
                         (invalidation.at.0, mode_to_byte(invalidation.mode)),
                     )?;
                 }
@@ -447,7 +448,7 @@ impl TagStore for DiskStore {
         let tags = tags.to_vec();
         self.blocking(move |db| {
             let txn = db.begin_read()?;
-            let table = txn.open_table(TAGS)?;
+            let table = txn.open_table(PURGES)?;
             let mut newest = None;
             for tag in &tags {
                 if let Some(row) = table.get(tag.as_str())? {
@@ -463,7 +464,7 @@ impl TagStore for DiskStore {
         self.blocking(move |db| {
             let txn = db.begin_write()?;
             let forgotten = {
-                let mut table = txn.open_table(TAGS)?;
+                let mut table = txn.open_table(PURGES)?;
                 let len = table.len()?;
                 table.retain(|_, (at, _)| at >= before.0)?;
                 len.saturating_sub(table.len()?)
@@ -477,7 +478,7 @@ impl TagStore for DiskStore {
     async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError> {
         self.blocking(|db| {
             let txn = db.begin_read()?;
-            let table = txn.open_table(TAGS)?;
+            let table = txn.open_table(PURGES)?;
             let mut all = Vec::new();
             for row in table.iter()? {
                 let (name, invalidation) = row?;

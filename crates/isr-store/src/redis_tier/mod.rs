@@ -41,7 +41,7 @@ use isr_core::entry::Entry;
 use isr_core::freshness::Invalidation;
 use isr_core::policy::Lifetime;
 use isr_core::purge::newer;
-use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
+use isr_core::store::{EntryStore, LockStore, LockToken, PurgeStore, StoreError};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
 use tokio::sync::broadcast;
@@ -457,16 +457,16 @@ impl EntryStore for RedisStore {
 }
 
 #[async_trait::async_trait]
-impl TagStore for RedisStore {
-    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+impl PurgeStore for RedisStore {
+    async fn invalidate(&self, name: &str, invalidation: Invalidation) -> Result<(), StoreError> {
         let announcement = events::encode(&ClusterEvent::Purged {
-            name: tag.to_owned(),
+            name: name.to_owned(),
             invalidation,
         })
         .unwrap_or_default();
         let mut invocation = scripts::eval(scripts::INVALIDATE, &self.layout.purges);
         invocation
-            .arg(tag)
+            .arg(name)
             .arg(invalidation.at.0)
             .arg(mode_digit(invalidation.mode))
             .arg(&self.layout.channel)
