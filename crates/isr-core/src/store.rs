@@ -1,12 +1,16 @@
-//! The storage traits. Every backend (memory, on-disk, Redis, Workers KV/Durable
-//! Objects) implements them, and every backend passes the one conformance suite
-//! (`crates/isr-store/tests/conformance.rs`).
+//! The storage traits of the native runtimes. Every native backend (memory, on-disk,
+//! Redis; in `isr-store`) implements them and passes the one conformance suite
+//! (`crates/isr-store/tests/conformance.rs`). The Cloudflare Worker does not use them:
+//! its entries (Cache API, Workers KV) and its purge records and locks (a Durable Object)
+//! have their own types in `isr-worker`.
 //!
 //! Invariants every implementation keeps:
 //! - `get` never returns a torn or corrupt entry: such an entry is a miss (`Ok(None)`).
 //! - `put` is atomic per key: a reader sees the old entry or the new one, never a mix.
 //! - Keys are opaque storage keys ([`crate::key::CacheKey::storage`]); a backend does not
 //!   interpret them.
+//! - A purge record only moves forward: an older invalidation never replaces a newer one,
+//!   and at equal times hard wins over soft.
 //! - A lock is held by one token at a time, is released (or extended) only by its holder,
 //!   and expires on its own if the holder dies.
 
@@ -26,9 +30,8 @@ pub enum StoreError {
 }
 
 /// Cached entries, by storage key.
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-pub trait EntryStore: MaybeSendSync {
+#[async_trait::async_trait]
+pub trait EntryStore: Send + Sync {
     /// The entry under `key`, or `None` (absent, or corrupt: never a torn entry).
     async fn get(&self, key: &str) -> Result<Option<Arc<Entry>>, StoreError>;
     /// Store `entry` under `key`, replacing any previous one, atomically.
@@ -54,19 +57,16 @@ pub trait EntryStore: MaybeSendSync {
 /// Purge records: per record name ([`crate::purge::Target::record_name`]: a tag, a path, a
 /// path prefix, or everything), the newest invalidation time and mode. A purge is one
 /// write, never a scan of entries; readers compare it with an entry's `created_at`.
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-pub trait PurgeStore: MaybeSendSync {
+#[async_trait::async_trait]
+pub trait PurgeStore: Send + Sync {
     /// Record that the target named `name` was invalidated. A later call with an older
     /// `at` does not undo a newer one; at equal times a hard invalidation wins over a soft
     /// one.
     async fn invalidate(&self, name: &str, invalidation: Invalidation) -> Result<(), StoreError>;
-    /// The newest invalidation among `tags` (hard wins at equal times), if any.
-    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError>;
     /// Forget invalidations older than `before` (they can no longer affect a live entry).
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError>;
-    /// Every recorded invalidation, by name (the newest per name, as [`PurgeStore::newest`]
-    /// would report it), in ascending name order. For loading the records at start.
+    /// Every record, by name (the newest invalidation per name: hard wins at equal times),
+    /// in ascending name order. For loading the records at start.
     async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError>;
 }
 
@@ -75,9 +75,8 @@ pub trait PurgeStore: MaybeSendSync {
 pub struct LockToken(pub String);
 
 /// A lock per key with expiry, for single flight across processes.
-#[cfg_attr(not(target_arch = "wasm32"), async_trait::async_trait)]
-#[cfg_attr(target_arch = "wasm32", async_trait::async_trait(?Send))]
-pub trait LockStore: MaybeSendSync {
+#[async_trait::async_trait]
+pub trait LockStore: Send + Sync {
     /// Take the lock on `key` for `ttl_ms` unless someone holds it. `now` is the caller's
     /// clock (backends with their own clock may ignore it).
     async fn try_lock(
@@ -98,14 +97,3 @@ pub trait LockStore: MaybeSendSync {
     /// Release the lock if `token` still holds it; `true` if it did.
     async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError>;
 }
-
-/// `Send + Sync` on native targets, nothing on wasm32 (where JS values are not `Send`).
-#[cfg(not(target_arch = "wasm32"))]
-pub trait MaybeSendSync: Send + Sync {}
-#[cfg(not(target_arch = "wasm32"))]
-impl<T: Send + Sync + ?Sized> MaybeSendSync for T {}
-/// `Send + Sync` on native targets, nothing on wasm32 (where JS values are not `Send`).
-#[cfg(target_arch = "wasm32")]
-pub trait MaybeSendSync {}
-#[cfg(target_arch = "wasm32")]
-impl<T: ?Sized> MaybeSendSync for T {}

@@ -7,8 +7,8 @@
 //!   previous version behind).
 //! - The hit path ([`MemoryStore::get_sync`]) is synchronous and allocation-free: it
 //!   borrows the key, and clones only an `Arc`.
-//! - [`MemoryPurges`] keeps per record name the newest invalidation; an older one never replaces a
-//!   newer one, and at equal times hard wins over soft.
+//! - [`MemoryPurges`] keeps per record name the newest invalidation; an older one never
+//!   replaces a newer one, and at equal times hard wins over soft.
 //! - [`MemoryLocks`] hands a key to one token at a time, until it is released by that
 //!   token or its expiry passes on the caller's clock.
 
@@ -227,14 +227,6 @@ pub(crate) fn supersedes(candidate: Invalidation, current: Invalidation) -> bool
             && current.mode == PurgeMode::Soft)
 }
 
-/// The newest of two optional invalidations (hard wins at equal times).
-pub(crate) fn newest_of(a: Option<Invalidation>, b: Invalidation) -> Option<Invalidation> {
-    match a {
-        Some(a) if !supersedes(b, a) => Some(a),
-        _ => Some(b),
-    }
-}
-
 /// Purge records held in process memory.
 #[derive(Debug, Default)]
 pub struct MemoryPurges {
@@ -262,14 +254,6 @@ impl PurgeStore for MemoryPurges {
             }
         }
         Ok(())
-    }
-
-    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
-        let map = lock(&self.records);
-        Ok(tags
-            .iter()
-            .filter_map(|tag| map.get(tag.as_str()).copied())
-            .fold(None, newest_of))
     }
 
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {

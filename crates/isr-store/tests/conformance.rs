@@ -314,121 +314,120 @@ mod purges {
         }
     }
 
-    fn list(tags: &[&str]) -> Vec<String> {
-        tags.iter().map(|t| (*t).to_owned()).collect()
+    /// The record under `name`, as [`PurgeStore::all`] reports it.
+    async fn recorded<P: PurgeStore>(purges: &P, name: &str) -> Option<Invalidation> {
+        let all = purges.all().await.unwrap();
+        let mut found = all.iter().filter(|(recorded, _)| recorded == name);
+        let first = found.next().map(|(_, invalidation)| *invalidation);
+        assert!(found.next().is_none(), "{name} recorded twice");
+        first
     }
 
-    pub(crate) async fn unknown_tags_have_no_invalidation<T: PurgeStore>(tags: &T) {
-        assert_eq!(tags.newest(&list(&["never"])).await.unwrap(), None);
-        assert_eq!(tags.newest(&[]).await.unwrap(), None);
+    pub(crate) async fn unknown_names_have_no_record<P: PurgeStore>(purges: &P) {
+        assert_eq!(recorded(purges, "never").await, None);
     }
 
-    pub(crate) async fn invalidate_then_newest<T: PurgeStore>(tags: &T) {
-        tags.invalidate("blog", at(100, PurgeMode::Soft))
+    pub(crate) async fn invalidate_then_recorded<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("blog", at(100, PurgeMode::Soft))
             .await
             .unwrap();
         assert_eq!(
-            tags.newest(&list(&["blog"])).await.unwrap(),
+            recorded(purges, "blog").await,
             Some(at(100, PurgeMode::Soft))
         );
-        tags.invalidate("blog", at(200, PurgeMode::Hard))
+        purges
+            .invalidate("blog", at(200, PurgeMode::Hard))
             .await
             .unwrap();
         assert_eq!(
-            tags.newest(&list(&["blog"])).await.unwrap(),
+            recorded(purges, "blog").await,
             Some(at(200, PurgeMode::Hard))
         );
     }
 
-    pub(crate) async fn older_does_not_undo_newer<T: PurgeStore>(tags: &T) {
-        tags.invalidate("t", at(500, PurgeMode::Soft))
+    pub(crate) async fn older_does_not_undo_newer<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("t", at(500, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("t", at(400, PurgeMode::Hard))
+        purges
+            .invalidate("t", at(400, PurgeMode::Hard))
             .await
             .unwrap();
-        assert_eq!(
-            tags.newest(&list(&["t"])).await.unwrap(),
-            Some(at(500, PurgeMode::Soft))
-        );
+        assert_eq!(recorded(purges, "t").await, Some(at(500, PurgeMode::Soft)));
     }
 
-    pub(crate) async fn hard_wins_at_equal_times<T: PurgeStore>(tags: &T) {
-        tags.invalidate("a", at(300, PurgeMode::Hard))
+    pub(crate) async fn hard_wins_at_equal_times<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("a", at(300, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("a", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("a", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        assert_eq!(
-            tags.newest(&list(&["a"])).await.unwrap(),
-            Some(at(300, PurgeMode::Hard))
-        );
-        tags.invalidate("b", at(300, PurgeMode::Soft))
+        assert_eq!(recorded(purges, "a").await, Some(at(300, PurgeMode::Hard)));
+        purges
+            .invalidate("b", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("b", at(300, PurgeMode::Hard))
+        purges
+            .invalidate("b", at(300, PurgeMode::Hard))
             .await
             .unwrap();
-        assert_eq!(
-            tags.newest(&list(&["b"])).await.unwrap(),
-            Some(at(300, PurgeMode::Hard))
-        );
+        assert_eq!(recorded(purges, "b").await, Some(at(300, PurgeMode::Hard)));
     }
 
-    pub(crate) async fn newest_over_several_tags<T: PurgeStore>(tags: &T) {
-        tags.invalidate("x", at(100, PurgeMode::Hard))
+    /// A record under one name never changes another's.
+    pub(crate) async fn names_are_independent<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("x", at(100, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("y", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("y", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("z", at(200, PurgeMode::Hard))
+        purges
+            .invalidate("z", at(200, PurgeMode::Hard))
             .await
             .unwrap();
-        assert_eq!(
-            tags.newest(&list(&["x", "missing", "y", "z"]))
-                .await
-                .unwrap(),
-            Some(at(300, PurgeMode::Soft))
-        );
-        assert_eq!(
-            tags.newest(&list(&["x", "z"])).await.unwrap(),
-            Some(at(200, PurgeMode::Hard))
-        );
-        // Across tags too, hard wins at equal times, whatever the order.
-        tags.invalidate("w", at(300, PurgeMode::Hard))
+        purges
+            .invalidate("w", at(300, PurgeMode::Hard))
             .await
             .unwrap();
-        for order in [["y", "w"], ["w", "y"]] {
-            assert_eq!(
-                tags.newest(&list(&order)).await.unwrap(),
-                Some(at(300, PurgeMode::Hard))
-            );
-        }
+        assert_eq!(recorded(purges, "x").await, Some(at(100, PurgeMode::Hard)));
+        assert_eq!(recorded(purges, "y").await, Some(at(300, PurgeMode::Soft)));
+        assert_eq!(recorded(purges, "z").await, Some(at(200, PurgeMode::Hard)));
+        assert_eq!(recorded(purges, "w").await, Some(at(300, PurgeMode::Hard)));
+        assert_eq!(recorded(purges, "missing").await, None);
     }
 
-    pub(crate) async fn forget_before_removes_only_older<T: PurgeStore>(tags: &T) {
-        tags.invalidate("old", at(100, PurgeMode::Hard))
+    pub(crate) async fn forget_before_removes_only_older<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("old", at(100, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("edge", at(200, PurgeMode::Soft))
+        purges
+            .invalidate("edge", at(200, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("new", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("new", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 1);
-        assert_eq!(tags.newest(&list(&["old"])).await.unwrap(), None);
+        assert_eq!(purges.forget_before(UnixMillis(200)).await.unwrap(), 1);
+        assert_eq!(recorded(purges, "old").await, None);
         assert_eq!(
-            tags.newest(&list(&["edge"])).await.unwrap(),
+            recorded(purges, "edge").await,
             Some(at(200, PurgeMode::Soft))
         );
         assert_eq!(
-            tags.newest(&list(&["new"])).await.unwrap(),
+            recorded(purges, "new").await,
             Some(at(300, PurgeMode::Soft))
         );
-        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 0);
+        assert_eq!(purges.forget_before(UnixMillis(200)).await.unwrap(), 0);
     }
 
     fn named(records: &[(&str, Invalidation)]) -> Vec<(String, Invalidation)> {
@@ -439,34 +438,44 @@ mod purges {
     }
 
     /// Record names of every purge target kind (see `isr_core::purge::Target`).
-    pub(crate) async fn all_returns_exactly_what_was_recorded<T: PurgeStore>(tags: &T) {
-        assert!(tags.all().await.unwrap().is_empty());
+    pub(crate) async fn all_returns_exactly_what_was_recorded<P: PurgeStore>(purges: &P) {
+        assert!(purges.all().await.unwrap().is_empty());
         // Newest per name, whatever the order of arrival.
-        tags.invalidate("t:blog", at(100, PurgeMode::Soft))
+        purges
+            .invalidate("t:blog", at(100, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("t:blog", at(200, PurgeMode::Soft))
+        purges
+            .invalidate("t:blog", at(200, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("t:blog", at(150, PurgeMode::Hard))
+        purges
+            .invalidate("t:blog", at(150, PurgeMode::Hard))
             .await
             .unwrap();
         // Hard wins at equal times, in either order.
-        tags.invalidate("p:/a", at(300, PurgeMode::Hard))
+        purges
+            .invalidate("p:/a", at(300, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("p:/a", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("p:/a", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("x:/docs", at(400, PurgeMode::Soft))
+        purges
+            .invalidate("x:/docs", at(400, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("x:/docs", at(400, PurgeMode::Hard))
+        purges
+            .invalidate("x:/docs", at(400, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("*", at(50, PurgeMode::Soft)).await.unwrap();
+        purges
+            .invalidate("*", at(50, PurgeMode::Soft))
+            .await
+            .unwrap();
         assert_eq!(
-            tags.all().await.unwrap(),
+            purges.all().await.unwrap(),
             named(&[
                 ("*", at(50, PurgeMode::Soft)),
                 ("p:/a", at(300, PurgeMode::Hard)),
@@ -474,39 +483,35 @@ mod purges {
                 ("x:/docs", at(400, PurgeMode::Hard)),
             ])
         );
-        // What `all` reports agrees with `newest`, name by name.
-        for (name, invalidation) in tags.all().await.unwrap() {
-            assert_eq!(
-                tags.newest(std::slice::from_ref(&name)).await.unwrap(),
-                Some(invalidation),
-                "{name}"
-            );
-        }
     }
 
-    pub(crate) async fn forget_before_drops_older_records_from_all<T: PurgeStore>(tags: &T) {
-        tags.invalidate("t:old", at(100, PurgeMode::Hard))
+    pub(crate) async fn forget_before_drops_older_records_from_all<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("t:old", at(100, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("p:/edge", at(200, PurgeMode::Soft))
+        purges
+            .invalidate("p:/edge", at(200, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("x:/new", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("x:/new", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("*", at(150, PurgeMode::Soft))
+        purges
+            .invalidate("*", at(150, PurgeMode::Soft))
             .await
             .unwrap();
-        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 2);
+        assert_eq!(purges.forget_before(UnixMillis(200)).await.unwrap(), 2);
         assert_eq!(
-            tags.all().await.unwrap(),
+            purges.all().await.unwrap(),
             named(&[
                 ("p:/edge", at(200, PurgeMode::Soft)),
                 ("x:/new", at(300, PurgeMode::Soft)),
             ])
         );
-        assert_eq!(tags.forget_before(UnixMillis(u64::MAX)).await.unwrap(), 2);
-        assert!(tags.all().await.unwrap().is_empty());
+        assert_eq!(purges.forget_before(UnixMillis(u64::MAX)).await.unwrap(), 2);
+        assert!(purges.all().await.unwrap().is_empty());
     }
 }
 
@@ -736,11 +741,11 @@ macro_rules! purge_store_suite {
         mod $name {
             use super::*;
 
-            purge_store_suite!(@test $fixture, unknown_tags_have_no_invalidation);
-            purge_store_suite!(@test $fixture, invalidate_then_newest);
+            purge_store_suite!(@test $fixture, unknown_names_have_no_record);
+            purge_store_suite!(@test $fixture, invalidate_then_recorded);
             purge_store_suite!(@test $fixture, older_does_not_undo_newer);
             purge_store_suite!(@test $fixture, hard_wins_at_equal_times);
-            purge_store_suite!(@test $fixture, newest_over_several_tags);
+            purge_store_suite!(@test $fixture, names_are_independent);
             purge_store_suite!(@test $fixture, forget_before_removes_only_older);
             purge_store_suite!(@test $fixture, all_returns_exactly_what_was_recorded);
             purge_store_suite!(@test $fixture, forget_before_drops_older_records_from_all);

@@ -34,7 +34,7 @@ use redb::{
     TableDefinition, WriteTransaction,
 };
 
-use crate::memory::{newest_of, supersedes};
+use crate::memory::supersedes;
 
 mod group_commit;
 mod rows;
@@ -437,25 +437,6 @@ impl PurgeStore for DiskStore {
             }
             txn.commit()?;
             Ok(())
-        })
-        .await
-    }
-
-    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
-        if tags.is_empty() {
-            return Ok(None);
-        }
-        let tags = tags.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(PURGES)?;
-            let mut newest = None;
-            for tag in &tags {
-                if let Some(row) = table.get(tag.as_str())? {
-                    newest = newest_of(newest, invalidation_from_row(row.value()));
-                }
-            }
-            Ok(newest)
         })
         .await
     }

@@ -40,7 +40,6 @@ use isr_core::config::{RedisSettings, redact_url};
 use isr_core::entry::Entry;
 use isr_core::freshness::Invalidation;
 use isr_core::policy::Lifetime;
-use isr_core::purge::newer;
 use isr_core::store::{EntryStore, LockStore, LockToken, PurgeStore, StoreError};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
@@ -475,22 +474,6 @@ impl PurgeStore for RedisStore {
         self.run(invocation.query_async::<i64>(&mut connection))
             .await?;
         Ok(())
-    }
-
-    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
-        if tags.is_empty() {
-            return Ok(None);
-        }
-        let mut connection = self.connection.clone();
-        let mut hmget = redis::cmd("HMGET");
-        hmget.arg(&self.layout.purges).arg(tags);
-        let values = hmget.query_async::<Vec<Option<String>>>(&mut connection);
-        let values = self.run(values).await?;
-        Ok(values
-            .iter()
-            .flatten()
-            .filter_map(|value| parse_record(value))
-            .reduce(newer))
     }
 
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
