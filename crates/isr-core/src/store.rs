@@ -14,6 +14,8 @@
 //! - A lock is held by one token at a time, is released (or extended) only by its holder,
 //!   and expires on its own if the holder dies.
 
+use std::error::Error;
+use std::fmt;
 use std::sync::Arc;
 
 use crate::UnixMillis;
@@ -21,12 +23,87 @@ use crate::entry::Entry;
 use crate::freshness::Invalidation;
 
 /// A storage backend failed. Corrupt entries are not errors (they are misses).
-#[derive(Clone, Debug, thiserror::Error)]
+///
+/// `Clone`, so that one failure can be reported to every caller waiting on it; the
+/// backend's own error is kept (shared) as the [`Error::source`].
+#[derive(Clone, Debug)]
 pub enum StoreError {
-    #[error("storage backend: {0}")]
-    Backend(String),
-    #[error("storage backend is unavailable: {0}")]
-    Unavailable(String),
+    /// The backend answered, and failed or refused the operation.
+    Backend(Failure),
+    /// The backend cannot be reached, or did not answer in time.
+    Unavailable(Failure),
+}
+
+impl StoreError {
+    /// [`StoreError::Backend`]: `context` names the backend (`"redis"`, `"disk store"`).
+    pub fn backend(context: &'static str, error: impl Error + Send + Sync + 'static) -> StoreError {
+        StoreError::Backend(Failure::new(context, error))
+    }
+
+    /// [`StoreError::Unavailable`]: `context` names the backend (`"redis"`).
+    pub fn unavailable(
+        context: &'static str,
+        error: impl Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Unavailable(Failure::new(context, error))
+    }
+
+    /// What the backend reported.
+    pub fn failure(&self) -> &Failure {
+        match self {
+            StoreError::Backend(failure) | StoreError::Unavailable(failure) => failure,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Backend(failure) => write!(f, "storage backend: {failure}"),
+            StoreError::Unavailable(failure) => {
+                write!(f, "storage backend is unavailable: {failure}")
+            }
+        }
+    }
+}
+
+impl Error for StoreError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(self.failure().error())
+    }
+}
+
+/// What a backend reported: which backend (or part of one) failed, and its error.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    context: &'static str,
+    error: Arc<dyn Error + Send + Sync>,
+}
+
+impl Failure {
+    /// `error`, reported by `context` (`"redis"`, `"disk store"`).
+    pub fn new(context: &'static str, error: impl Error + Send + Sync + 'static) -> Failure {
+        Failure {
+            context,
+            error: Arc::new(error),
+        }
+    }
+
+    /// Which backend (or part of one) failed.
+    pub fn context(&self) -> &'static str {
+        self.context
+    }
+
+    /// The backend's own error.
+    pub fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.error
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.context, self.error)
+    }
 }
 
 /// Cached entries, by storage key.
@@ -96,4 +173,33 @@ pub trait LockStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Release the lock if `token` still holds it; `true` if it did.
     async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_error_says_what_failed_and_keeps_the_backends_error() {
+        let refused = || std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let down = StoreError::unavailable("redis", refused());
+        assert_eq!(
+            down.to_string(),
+            "storage backend is unavailable: redis: refused"
+        );
+        let source = down.source().expect("a source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("the io error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+        let failed = StoreError::backend("disk store", refused());
+        assert_eq!(failed.to_string(), "storage backend: disk store: refused");
+        assert_eq!(failed.failure().context(), "disk store");
+        // Clones share the one error.
+        let copy = failed.clone();
+        assert!(std::ptr::eq(
+            std::ptr::from_ref(copy.failure().error()).cast::<u8>(),
+            std::ptr::from_ref(failed.failure().error()).cast::<u8>()
+        ));
+    }
 }

@@ -27,9 +27,9 @@ pub mod redis_tier;
 pub mod tiered;
 
 pub use cluster::{Cluster, ClusterEvent, ClusterStatus};
-pub use disk::{DiskError, DiskStats, DiskStore};
+pub use disk::{DiskError, DiskStats, DiskStore, OpenFailure};
 pub use memory::{EntryWeighter, MemoryLocks, MemoryPurges, MemoryStore};
 #[cfg(feature = "testing")]
 pub use redis_tier::testing;
-pub use redis_tier::{RedisStore, RedisTierError};
+pub use redis_tier::{NoAnswer, RedisStore, RedisTierError};
 pub use tiered::{Absent, TieredStore};

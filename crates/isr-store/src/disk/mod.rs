@@ -72,11 +72,34 @@ pub enum DiskError {
     )]
     Locked { path: PathBuf },
     #[error(
-        "cannot open the cache file {}: {message}. It holds only cached pages: \
+        "cannot open the cache file {}: {source}. It holds only cached pages: \
          deleting it is safe and starts with an empty cache",
         path.display()
     )]
-    Open { path: PathBuf, message: String },
+    Open { path: PathBuf, source: OpenFailure },
+}
+
+/// Why redb could not open the cache file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenFailure {
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// Preparing its tables (or bringing it within its budget) failed.
+    #[error(transparent)]
+    Prepare(#[from] redb::Error),
+    /// redb panicked on it: the file was damaged outside redb.
+    #[error("the file is corrupt")]
+    Corrupt,
+}
+
+/// What went wrong in the disk store besides redb's own errors.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DiskFault {
+    #[error("the writer stopped before committing this entry")]
+    WriterStopped,
+    /// redb panicked while writing.
+    #[error("writing failed (is the cache file damaged?)")]
+    WriteFailed,
 }
 
 /// What [`DiskStore::stats`] reports.
@@ -136,9 +159,9 @@ impl DiskStore {
             source,
         })?;
         let path = dir.join(FILE_NAME);
-        let open_error = |message: String| DiskError::Open {
+        let open_error = |source: OpenFailure| DiskError::Open {
             path: path.clone(),
-            message,
+            source,
         };
         // redb may panic on a file that was damaged outside redb; that must be an error
         // a person can act on, not a crash of the proxy.
@@ -152,8 +175,8 @@ impl DiskStore {
             Ok(Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch)) => {
                 return Err(DiskError::Locked { path });
             }
-            Ok(Err(e)) => return Err(open_error(e.to_string())),
-            Err(_) => return Err(open_error("the file is corrupt".to_owned())),
+            Ok(Err(e)) => return Err(open_error(e.into())),
+            Err(_) => return Err(open_error(OpenFailure::Corrupt)),
         };
         // Create the tables up front so read transactions always find them.
         // A budget lowered far below the file's contents is met in batches, so that no one
@@ -178,7 +201,7 @@ impl DiskStore {
             }
             Ok(evicted)
         })();
-        let evicted = prepared.map_err(|e| open_error(e.to_string()))?;
+        let evicted = prepared.map_err(|e| open_error(e.into()))?;
         if evicted > 0 {
             tracing::info!(
                 evicted,
@@ -250,15 +273,15 @@ impl DiskStore {
         let db = Arc::clone(&self.db);
         match tokio::task::spawn_blocking(move || op(&db)).await {
             Ok(result) => result.map_err(store_error),
-            Err(e) => Err(StoreError::Backend(format!("disk store task failed: {e}"))),
+            Err(e) => Err(StoreError::backend("disk store task failed", e)),
         }
     }
 }
 
 fn store_error(e: redb::Error) -> StoreError {
     match e {
-        redb::Error::Io(io) => StoreError::Unavailable(format!("disk store I/O: {io}")),
-        other => StoreError::Backend(format!("disk store: {other}")),
+        redb::Error::Io(io) => StoreError::unavailable("disk store I/O", io),
+        other => StoreError::backend("disk store", other),
     }
 }
 

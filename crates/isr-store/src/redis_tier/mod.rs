@@ -71,6 +71,13 @@ pub enum RedisTierError {
     NoRuntime,
 }
 
+/// Redis did not answer an operation within the configured timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {timeout_ms} ms")]
+pub struct NoAnswer {
+    timeout_ms: u128,
+}
+
 /// Entries, purge records and locks in Redis, shared by every node with the same prefix.
 pub struct RedisStore {
     connection: Connection,
@@ -172,17 +179,19 @@ impl RedisStore {
             }
             Ok(Err(error)) if is_unavailable(&error) => {
                 self.health.failed(&error);
-                Err(StoreError::Unavailable(format!("redis: {error}")))
+                Err(StoreError::unavailable("redis", error))
             }
             Ok(Err(error)) => {
                 // Redis answered: it is up, the command itself was refused.
                 self.health.succeeded();
-                Err(StoreError::Backend(format!("redis: {error}")))
+                Err(StoreError::backend("redis", error))
             }
             Err(_) => {
-                let why = format!("no answer within {} ms", self.timeout.as_millis());
-                self.health.failed(&why);
-                Err(StoreError::Unavailable(format!("redis: {why}")))
+                let silent = NoAnswer {
+                    timeout_ms: self.timeout.as_millis(),
+                };
+                self.health.failed(&silent);
+                Err(StoreError::unavailable("redis", silent))
             }
         }
     }
