@@ -3,9 +3,10 @@
 //! The checks are written once, as generic async functions over the `isr-core` traits
 //! (modules `entries`, `purges`, `locks`), and instantiated per backend by the
 //! `*_suite!` macros at the bottom. To add a backend, write a fixture that returns it (and
-//! whatever must outlive it) and add one macro line; lock checks take a [`locks::Clock`]
-//! so a backend with its own clock (Redis) waits in real time instead of being handed a
-//! future `now`. The Redis fixtures start their own `redis-server` on a free port.
+//! whatever must outlive it) and add one macro line; lock checks take a [`locks::Clock`]:
+//! time passes for them by a later `now`, or, for a backend with its own clock (Redis), by
+//! aging the lock in the backend, never by waiting. The Redis fixtures start their own
+//! `redis-server` on a free port.
 
 use std::sync::Arc;
 
@@ -17,8 +18,8 @@ use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
 use isr_core::store::{EntryStore, LockStore, LockToken, PurgeStore};
-use isr_store::testing::{RedisCluster, RedisServer};
-use isr_store::{DiskStore, MemoryLocks, MemoryPurges, MemoryStore, RedisStore, TieredStore};
+use isr_store::testing::{MemoryLocks, RedisCluster, RedisServer};
+use isr_store::{DiskStore, MemoryPurges, MemoryStore, RedisStore, TieredStore};
 use tempfile::TempDir;
 
 /// A deterministic entry whose every field depends on `seed`, with a binary body.
@@ -518,13 +519,32 @@ mod purges {
 pub(crate) mod locks {
     use super::*;
 
-    /// Whose clock decides expiry.
+    /// Whose clock decides expiry, and so how a check lets time pass (never by waiting).
     #[derive(Clone, Copy, Debug)]
-    pub(crate) enum Clock {
-        /// The backend uses the `now` passed in: expiry is tested by passing a later `now`.
+    pub(crate) enum Clock<'a> {
+        /// The backend uses the `now` passed in: time passes by passing a later `now`.
         Caller,
-        /// The backend keeps its own clock (e.g. Redis `PX`): expiry is tested by waiting.
-        Own,
+        /// Redis keeps the time (`PX`): time passes by aging the lock's key in Redis.
+        Redis(&'a RedisServer),
+        /// The same, on whichever node of the cluster holds the key.
+        RedisCluster(&'a RedisCluster),
+    }
+
+    impl Clock<'_> {
+        /// Let `ms` pass for the lock on `key`; returns the `now` to pass from then on.
+        async fn pass(self, key: &str, now: UnixMillis, ms: u64) -> UnixMillis {
+            match self {
+                Clock::Caller => UnixMillis(now.0 + ms),
+                Clock::Redis(server) => {
+                    server.age_lock(key, ms).await;
+                    now
+                }
+                Clock::RedisCluster(cluster) => {
+                    cluster.age_lock(key, ms).await;
+                    now
+                }
+            }
+        }
     }
 
     const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
@@ -577,8 +597,8 @@ pub(crate) mod locks {
         assert!(!locks.unlock("render:never", &token).await.unwrap());
     }
 
-    pub(crate) async fn only_the_holder_extends<L: LockStore>(locks: &L, clock: Clock) {
-        let ttl_ms = 300;
+    pub(crate) async fn only_the_holder_extends<L: LockStore>(locks: &L, clock: Clock<'_>) {
+        let ttl_ms = 10_000;
         let token = locks
             .try_lock("render:f", ttl_ms, NOW)
             .await
@@ -593,13 +613,7 @@ pub(crate) mod locks {
         );
         assert!(locks.extend("render:f", &token, 60_000, NOW).await.unwrap());
         // Past the first ttl, the extended lock is still held.
-        let later = match clock {
-            Clock::Caller => UnixMillis(NOW.0 + ttl_ms * 2),
-            Clock::Own => {
-                tokio::time::sleep(std::time::Duration::from_millis(ttl_ms * 2)).await;
-                NOW
-            }
-        };
+        let later = clock.pass("render:f", NOW, ttl_ms * 2).await;
         assert!(
             locks
                 .try_lock("render:f", ttl_ms, later)
@@ -616,20 +630,14 @@ pub(crate) mod locks {
         );
     }
 
-    pub(crate) async fn lock_expires<L: LockStore>(locks: &L, clock: Clock) {
-        let ttl_ms = 200;
+    pub(crate) async fn lock_expires<L: LockStore>(locks: &L, clock: Clock<'_>) {
+        let ttl_ms = 10_000;
         let first = locks
             .try_lock("render:e", ttl_ms, NOW)
             .await
             .unwrap()
             .unwrap();
-        let later = match clock {
-            Clock::Caller => UnixMillis(NOW.0 + ttl_ms + 1),
-            Clock::Own => {
-                tokio::time::sleep(std::time::Duration::from_millis(ttl_ms * 2)).await;
-                NOW
-            }
-        };
+        let later = clock.pass("render:e", NOW, ttl_ms + 1).await;
         let second = locks.try_lock("render:e", ttl_ms, later).await.unwrap();
         let second = second.expect("an expired lock can be taken");
         assert_ne!(first, second);
@@ -677,9 +685,8 @@ fn memory_locks() -> (Arc<MemoryLocks>, Option<TempDir>) {
 fn redis_store() -> (Arc<RedisStore>, RedisServer) {
     let server = RedisServer::start();
     let settings = RedisSettings {
-        url: server.url(),
         timeout_ms: 5_000,
-        ..RedisSettings::default()
+        ..server.settings()
     };
     (RedisStore::connect(&settings).unwrap(), server)
 }
@@ -689,10 +696,8 @@ fn redis_store() -> (Arc<RedisStore>, RedisServer) {
 fn redis_cluster_store() -> (Arc<RedisStore>, RedisCluster) {
     let cluster = RedisCluster::start();
     let settings = RedisSettings {
-        url: cluster.url(),
         timeout_ms: 5_000,
-        cluster: true,
-        ..RedisSettings::default()
+        ..cluster.settings()
     };
     (RedisStore::connect(&settings).unwrap(), cluster)
 }
@@ -779,14 +784,14 @@ macro_rules! lock_store_suite {
 
             #[tokio::test]
             async fn only_the_holder_extends() {
-                let (locks, _guard) = $fixture();
-                locks::only_the_holder_extends(&*locks, $clock).await;
+                let (locks, guard) = $fixture();
+                locks::only_the_holder_extends(&*locks, ($clock)(&guard)).await;
             }
 
             #[tokio::test]
             async fn lock_expires() {
-                let (locks, _guard) = $fixture();
-                locks::lock_expires(&*locks, $clock).await;
+                let (locks, guard) = $fixture();
+                locks::lock_expires(&*locks, ($clock)(&guard)).await;
             }
         }
     };
@@ -805,10 +810,10 @@ purge_store_suite!(disk_purge_store, disk_store);
 purge_store_suite!(redis_purge_store, redis_store);
 purge_store_suite!(redis_cluster_purge_store, redis_cluster_store);
 
-lock_store_suite!(memory_lock_store, memory_locks, locks::Clock::Caller);
-lock_store_suite!(redis_lock_store, redis_store, locks::Clock::Own);
+lock_store_suite!(memory_lock_store, memory_locks, |_| locks::Clock::Caller);
+lock_store_suite!(redis_lock_store, redis_store, locks::Clock::Redis);
 lock_store_suite!(
     redis_cluster_lock_store,
     redis_cluster_store,
-    locks::Clock::Own
+    locks::Clock::RedisCluster
 );

@@ -27,8 +27,6 @@ mod events;
 mod health;
 pub mod layout;
 mod scripts;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
