@@ -18,7 +18,7 @@
 //!   answer becomes.
 //! - [`serve`]: the answer sent from a cached entry.
 //! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
-//! - [`store`]: the async storage traits every backend implements.
+//! - [`store`]: the async storage traits every native backend implements.
 //! - [`admin`]: the admin API's revalidate request, its checks and its answer.
 
 pub mod admin;
