@@ -15,61 +15,69 @@
 use crate::freshness::Freshness;
 use crate::headers::CacheStatus;
 
-/// What a request does with the entry its lookup found.
+/// What a request does with the entry `T` its lookup found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Answer from the entry, marked `status` ([`CacheStatus::Hit`] or
+pub enum Action<T> {
+    /// Answer from `entry`, marked `status` ([`CacheStatus::Hit`] or
     /// [`CacheStatus::Stale`]). `regenerate`: start one background regeneration of the key
     /// (unless one is running).
     Serve {
+        entry: T,
         status: CacheStatus,
         regenerate: bool,
     },
-    /// Render now and answer with the result. `fallback`: the entry is the answer if the
-    /// render fails.
-    Render { fallback: bool },
+    /// Render now and answer with the result; `fallback` is the answer if the render fails.
+    Render { fallback: Option<T> },
 }
 
-/// The action for an entry in state `found` (`None`: no entry). `backing_off` says whether
-/// the key is in its backoff after a failed render; it is asked only for a stale or an
-/// expired-but-servable entry. A runtime whose backoff lives elsewhere (the Worker's
-/// Durable Object answers it with the lock) passes `|| false` and applies
-/// [`when_backing_off`] to that answer.
-pub fn on_lookup(found: Option<Freshness>, backing_off: impl FnOnce() -> bool) -> Action {
-    match found {
-        Some(Freshness::Fresh) => Action::Serve {
+/// The action for the entry a lookup `found`, with its state (`None`: no entry).
+/// `backing_off` says whether the key is in its backoff after a failed render; it is
+/// asked only for a stale or an expired-but-servable entry. A runtime whose backoff lives
+/// elsewhere (the Worker's Durable Object answers it with the lock) passes `|| false` and
+/// applies [`when_backing_off`] to that answer.
+pub fn on_lookup<T>(
+    found: Option<(T, Freshness)>,
+    backing_off: impl FnOnce() -> bool,
+) -> Action<T> {
+    let Some((entry, state)) = found else {
+        return Action::Render { fallback: None };
+    };
+    match state {
+        Freshness::Fresh => Action::Serve {
+            entry,
             status: CacheStatus::Hit,
             regenerate: false,
         },
-        Some(Freshness::Stale) => Action::Serve {
+        Freshness::Stale => Action::Serve {
+            entry,
             status: CacheStatus::Stale,
             regenerate: !backing_off(),
         },
-        Some(Freshness::Expired {
+        Freshness::Expired {
             servable_on_error: true,
-        }) => {
+        } => {
             if backing_off() {
-                when_backing_off(true)
+                when_backing_off(Some(entry))
             } else {
-                Action::Render { fallback: true }
+                Action::Render {
+                    fallback: Some(entry),
+                }
             }
         }
-        Some(Freshness::Expired { .. } | Freshness::Purged) | None => {
-            Action::Render { fallback: false }
-        }
+        Freshness::Expired { .. } | Freshness::Purged => Action::Render { fallback: None },
     }
 }
 
 /// What a request that was about to render does when told the key backs off: serve its
-/// fallback stale if it has one, else render anyway (there is nothing else to answer).
-pub fn when_backing_off(has_fallback: bool) -> Action {
-    if has_fallback {
-        Action::Serve {
+/// `fallback` stale if it has one, else render anyway (there is nothing else to answer).
+pub fn when_backing_off<T>(fallback: Option<T>) -> Action<T> {
+    match fallback {
+        Some(entry) => Action::Serve {
+            entry,
             status: CacheStatus::Stale,
             regenerate: false,
-        }
-    } else {
-        Action::Render { fallback: false }
+        },
+        None => Action::Render { fallback: None },
     }
 }
 
@@ -84,9 +92,18 @@ mod tests {
         servable_on_error: false,
     };
 
-    fn serve(status: CacheStatus, regenerate: bool) -> Action {
-        Action::Serve { status, regenerate }
+    fn serve(status: CacheStatus, regenerate: bool) -> Action<&'static str> {
+        Action::Serve {
+            entry: "e",
+            status,
+            regenerate,
+        }
     }
+
+    const RENDER: Action<&str> = Action::Render { fallback: None };
+    const RENDER_WITH_FALLBACK: Action<&str> = Action::Render {
+        fallback: Some("e"),
+    };
 
     #[test]
     fn every_state_with_and_without_backoff() {
@@ -107,31 +124,33 @@ mod tests {
                 true,
                 serve(CacheStatus::Stale, false),
             ),
-            (Some(SERVABLE), false, Action::Render { fallback: true }),
+            (Some(SERVABLE), false, RENDER_WITH_FALLBACK),
             (Some(SERVABLE), true, serve(CacheStatus::Stale, false)),
-            (Some(UNSERVABLE), false, Action::Render { fallback: false }),
-            (Some(UNSERVABLE), true, Action::Render { fallback: false }),
-            (
-                Some(Freshness::Purged),
-                true,
-                Action::Render { fallback: false },
-            ),
-            (None, true, Action::Render { fallback: false }),
+            (Some(UNSERVABLE), false, RENDER),
+            (Some(UNSERVABLE), true, RENDER),
+            (Some(Freshness::Purged), true, RENDER),
+            (None, true, RENDER),
         ];
-        for (found, backing_off, expected) in table {
+        for (state, backing_off, expected) in table {
+            let found = state.map(|state| ("e", state));
             assert_eq!(
                 on_lookup(found, || backing_off),
                 expected,
-                "{found:?}, backing off: {backing_off}"
+                "{state:?}, backing off: {backing_off}"
             );
         }
+        assert_eq!(
+            when_backing_off(Some("e")),
+            serve(CacheStatus::Stale, false)
+        );
+        assert_eq!(when_backing_off::<&str>(None), RENDER);
     }
 
     #[test]
     fn a_hit_never_asks_the_backoff() {
-        let action = on_lookup(Some(Freshness::Fresh), || unreachable!("asked"));
+        let action = on_lookup(Some(("e", Freshness::Fresh)), || unreachable!("asked"));
         assert_eq!(action, serve(CacheStatus::Hit, false));
-        let action = on_lookup(None, || unreachable!("asked"));
-        assert_eq!(action, Action::Render { fallback: false });
+        let action = on_lookup::<&str>(None, || unreachable!("asked"));
+        assert_eq!(action, RENDER);
     }
 }

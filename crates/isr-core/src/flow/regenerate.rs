@@ -36,17 +36,6 @@ impl Regeneration {
             Regeneration::AlreadyRunning
         }
     }
-
-    /// Why the path was skipped, as the admin API says it (`None`: it was not).
-    pub fn skipped_because(&self) -> Option<&'static str> {
-        match self {
-            Regeneration::Started | Regeneration::AlreadyRunning => None,
-            Regeneration::NotCached => Some("not cached"),
-            Regeneration::NotCacheable => Some("not cacheable"),
-            Regeneration::Invalid(_) => Some("invalid path"),
-            Regeneration::Unavailable => Some("state unavailable"),
-        }
-    }
 }
 
 /// The jobs of every variant of `path` (see [`jobs_for_path`]), or why there are none.
@@ -121,10 +110,6 @@ revalidate = 0
             Err(Regeneration::Invalid(_))
         ));
         assert_eq!(Regeneration::of_starts(false), Regeneration::AlreadyRunning);
-        assert_eq!(
-            Regeneration::NotCached.skipped_because(),
-            Some("not cached")
-        );
-        assert_eq!(Regeneration::of_starts(true).skipped_because(), None);
+        assert_eq!(Regeneration::of_starts(true), Regeneration::Started);
     }
 }

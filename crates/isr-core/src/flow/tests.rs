@@ -149,13 +149,18 @@ impl Sim {
     /// One request, through every decision a runtime takes.
     fn request(&mut self, method: Method, headers: HeaderMap, origin: Origin, lock: Lock) -> Seen {
         let key = self.job.key.storage().to_owned();
-        let found = self.stored.clone();
-        let state = found.as_deref().map(|entry| self.state_of(entry));
+        let found = self
+            .stored
+            .clone()
+            .map(|entry| (Arc::clone(&entry), self.state_of(&entry)));
         let now = self.now;
-        let action = on_lookup(state, || self.backoff.is_backing_off(&key, now));
+        let action = on_lookup(found, || self.backoff.is_backing_off(&key, now));
         let fallback = match action {
-            Action::Serve { status, regenerate } => {
-                let entry = found.unwrap();
+            Action::Serve {
+                entry,
+                status,
+                regenerate,
+            } => {
                 let seen = self.serve(&entry, status, &method, &headers);
                 if regenerate {
                     self.regenerations += 1;
@@ -164,7 +169,7 @@ impl Sim {
                 }
                 return seen;
             }
-            Action::Render { fallback } => found.filter(|_| fallback),
+            Action::Render { fallback } => fallback,
         };
         let rendered = if is_passing(self.pass_mark, self.now) {
             let rendered = self.render(origin);
