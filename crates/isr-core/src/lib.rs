@@ -19,7 +19,8 @@
 //! - [`serve`]: the answer sent from a cached entry.
 //! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
 //! - [`store`]: the async storage traits every backend implements.
-//! - [`admin`]: the admin API's revalidate request, its checks and its answer.
+//! - [`admin`]: the admin API's contract: every request and answer of `/_isr/...`, shared
+//!   by the runtimes and the command line.
 
 pub mod admin;
 pub mod cache_control;
