@@ -114,12 +114,13 @@ fn decode_cursor(cursor: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// One page of `GET /_isr/entries`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EntriesPage {
-    pub entries: Vec<EntryInfo>,
+/// One page of `GET /_isr/entries`. A client that passes entries on as it got them (the
+/// command line's `--json`) reads them as another type (`serde_json::Value`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntriesPage<E = EntryInfo> {
+    pub entries: Vec<E>,
     /// Pass it back as `cursor` for the next page; `None`: this was the last.
+    #[serde(default)]
     pub next_cursor: Option<String>,
 }
 
