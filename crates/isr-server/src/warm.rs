@@ -541,9 +541,10 @@ pub(crate) async fn run(args: &WarmArgs) -> Result<(), WarmError> {
     while let Some((i, outcome)) = results.recv().await {
         summary.record(&outcome);
         bar.inc(1);
-        bar.set_message(paths[i].clone());
+        let path = paths.get(i).map_or("", String::as_str);
+        bar.set_message(path.to_owned());
         if let Outcome::Failed(why) = &outcome {
-            bar.suspend(|| eprintln!("isr: {}: {why}", paths[i]));
+            bar.suspend(|| eprintln!("isr: {path}: {why}"));
         }
     }
     bar.finish_and_clear();
