@@ -9,7 +9,7 @@
 //!   wrapped as it is, and checked when the configuration is loaded.
 
 use isr_core::config::{
-    check_concurrency, check_threads, parse_bytes, parse_duration_ms, parse_origin,
+    ValueError, check_concurrency, check_threads, parse_bytes, parse_duration_ms, parse_origin,
     require_positive,
 };
 use isr_core::purge::{Target, TargetError};
@@ -18,8 +18,8 @@ use isr_core::purge::{Target, TargetError};
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FlagValueError {
     /// Refused by the config file's own check.
-    #[error("{0}")]
-    Setting(String),
+    #[error(transparent)]
+    Setting(#[from] ValueError),
     #[error("{0:?} is not a whole number")]
     NotAWholeNumber(String),
     #[error("{0}")]
@@ -82,8 +82,9 @@ fn parse_whole_number(s: &str) -> Result<u64, FlagValueError> {
 /// The running isr's base URL: http only (isr itself serves http; the admin client is built
 /// without CA certificates), with no path or query.
 pub(crate) fn parse_server_url(s: &str) -> Result<String, FlagValueError> {
-    let url = parse_origin(s)
-        .map_err(|e| FlagValueError::ServerUrl(e.replace("invalid origin", "invalid URL")))?;
+    let url = parse_origin(s).map_err(|e| {
+        FlagValueError::ServerUrl(e.to_string().replace("invalid origin", "invalid URL"))
+    })?;
     if url.starts_with("https://") {
         return Err(FlagValueError::HttpsServerUrl(s.to_owned()));
     }

@@ -241,7 +241,7 @@ impl ServeArgs {
         self.apply_overrides(&mut config)?;
         config
             .validate()
-            .map_err(|message| ConfigError::unplaced(COMMAND_LINE, message))?;
+            .map_err(|invalid| ConfigError::unplaced(COMMAND_LINE, invalid.problem.to_string()))?;
         if config.origin.is_none() {
             return Err(ConfigError::unplaced(COMMAND_LINE, NO_ORIGIN));
         }
