@@ -91,7 +91,7 @@ impl std::fmt::Debug for MemoryStore {
 impl MemoryStore {
     /// A cache holding at most `capacity_bytes` of entries (by [`EntryWeighter`]).
     pub fn new(capacity_bytes: u64) -> MemoryStore {
-        let estimated = (capacity_bytes / ESTIMATED_ENTRY_BYTES).clamp(1, u64::MAX);
+        let estimated = (capacity_bytes / ESTIMATED_ENTRY_BYTES).clamp(1, MAX_EXPECTED_ENTRIES);
         let estimated_items = usize::try_from(estimated).unwrap_or(1);
         let options = OptionsBuilder::new()
             .estimated_items_capacity(estimated_items)
