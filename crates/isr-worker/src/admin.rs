@@ -29,8 +29,8 @@ use serde::Serialize;
 use serde_json::json;
 use worker::{Context, Headers, Request, Response, Result};
 
-use crate::engine::{Engine, now};
-use crate::settings::note_purge;
+use crate::engine::Engine;
+use crate::isolate::note_purge;
 use crate::state::PurgeRequest;
 
 /// Most KV entries one listing call reads (a prefix filter may skip many).
@@ -169,7 +169,7 @@ async fn entries(engine: &Engine, url: &worker::Url) -> std::result::Result<Resp
         .and_then(EntriesQuery::check)
         .map_err(ApiError::bad_request)?;
     let purges = engine.purges().await;
-    let now = now();
+    let now = engine.now();
     let mut entries = Vec::new();
     let mut cursor = listing.after;
     let mut scanned = 0;

@@ -38,11 +38,16 @@ use isr_core::purge::PurgeState;
 use isr_core::serve::serve;
 use worker::{Context, Delay, Request, Response, Result};
 
+use crate::clock::Clock;
 use crate::convert::{self, header_map, status_of};
+use crate::isolate;
+#[cfg(feature = "entry")]
+use crate::origin::X_FORWARDED_HOST;
 use crate::origin::{FetchError, Fetched, Origin};
-use crate::settings::{self, Settings};
+use crate::settings::Settings;
 use crate::state::{
-    LockAnswer, LockRequest, Outcome, StateClient, StatusAnswer, StatusRequest, UnlockRequest,
+    LockAnswer, LockRequest, Outcome, PassedRequest, StateClient, StatusAnswer, StatusRequest,
+    UnlockRequest,
 };
 use crate::store::{KV_MAX_VALUE_BYTES, PutError, Tiers};
 
@@ -50,8 +55,6 @@ use crate::store::{KV_MAX_VALUE_BYTES, PutError, Tiers};
 /// `max_entry_size`, or over the Workers KV value limit of 25 MiB).
 pub(crate) const X_ISR_STORE: HeaderName = HeaderName::from_static("x-isr-store");
 const TOO_LARGE: HeaderValue = HeaderValue::from_static("too-large");
-#[cfg(feature = "entry")]
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// A lock outlives the render timeout by this much, so a render that times out still
 /// releases its lock itself.
@@ -60,15 +63,12 @@ const LOCK_MARGIN_MS: u64 = 5_000;
 const FOLLOW_FIRST_POLL_MS: u64 = 20;
 const FOLLOW_MAX_POLL_MS: u64 = 250;
 
-/// The current time (the Workers clock).
-pub(crate) fn now() -> UnixMillis {
-    UnixMillis(js_sys::Date::now() as u64)
-}
-
 /// What the engine made of a request.
 pub(crate) enum Handled {
     /// The answer.
     Answer(Response),
+    /// A request for the admin API, under `/_isr/`.
+    Admin,
     /// Not cacheable: forward to the origin as it is (the library returns `None` instead).
     /// (The library hands a bypass back to the app, which never reads these.)
     Bypass {
@@ -79,9 +79,10 @@ pub(crate) enum Handled {
     },
 }
 
-/// One request's view of the deployment: settings, tiers, Durable Object, origin.
+/// One request's view of the deployment: settings, clock, tiers, Durable Object, origin.
 pub(crate) struct Engine {
     pub(crate) settings: Rc<Settings>,
+    pub(crate) clock: Clock,
     pub(crate) tiers: Tiers,
     pub(crate) state: StateClient,
     pub(crate) origin: Origin,
@@ -136,6 +137,18 @@ impl Seen {
     }
 }
 
+/// Who asks for the lock of a render.
+#[derive(Clone, Copy, Debug)]
+enum Asker {
+    /// A request waiting for its answer; `has_fallback`: it has an entry to serve while
+    /// the key backs off.
+    Visitor { has_fallback: bool },
+    /// The background regeneration of a stale entry.
+    Stale,
+    /// A regeneration the admin API asked for (no backoff).
+    Admin,
+}
+
 /// What became of a request to regenerate a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Regeneration {
@@ -171,6 +184,11 @@ pub(crate) struct Incoming {
 }
 
 impl Engine {
+    /// The current time.
+    pub(crate) fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+
     fn config(&self) -> &Config {
         &self.settings.config
     }
@@ -195,7 +213,7 @@ impl Engine {
             headers: header_map(req.headers()),
         };
         if let Some(guard) = incoming.headers.get(X_ISR_RENDER) {
-            let secret = settings::render_secret(&self.settings, &self.state).await?;
+            let secret = isolate::render_secret(&self.settings, &self.state).await?;
             if constant_time_eq(guard.as_bytes(), secret.as_bytes()) {
                 return error_response(
                     StatusCode::LOOP_DETECTED,
@@ -214,9 +232,7 @@ impl Engine {
             &incoming.headers,
         );
         match planned {
-            Err(PlanError::Reserved) => {
-                Ok(Handled::Answer(crate::admin::handle(self, req, ctx).await?))
-            }
+            Err(PlanError::Reserved) => Ok(Handled::Admin),
             Err(error) => error_response(
                 StatusCode::BAD_REQUEST,
                 CacheStatus::Bypass,
@@ -237,7 +253,7 @@ impl Engine {
 
     /// The purge records, as fresh as configured.
     pub(crate) async fn purges(&self) -> Rc<PurgeState> {
-        settings::purge_state(&self.state, self.settings.purge_cache_ms, now().0).await
+        isolate::purge_state(&self.state, self.settings.purge_cache_ms, self.now().0).await
     }
 
     pub(crate) fn freshness_of(
@@ -258,7 +274,7 @@ impl Engine {
         ctx: &Context,
     ) -> Result<Response> {
         let purges = self.purges().await;
-        let now = now();
+        let now = self.now();
         let read_at = Seen::Nothing(Some(now));
         let l1 = self.tiers.l1_get(&job.key).await;
         if let Some(entry) = &l1
@@ -311,7 +327,7 @@ impl Engine {
     fn regenerate(self: &Rc<Self>, ctx: &Context, job: Job, seen: UnixMillis) {
         let engine = Rc::clone(self);
         ctx.wait_until(async move {
-            match engine.lock(&job, Seen::Entry(seen), true).await {
+            match engine.lock(&job, Seen::Entry(seen), Asker::Stale).await {
                 Ok(LockAnswer::Granted { token, at }) => {
                     engine.render_locked(job, token, at).await;
                 }
@@ -355,7 +371,7 @@ impl Engine {
             cached.extend(jobs.into_iter().take(1));
         }
         for job in cached {
-            match self.lock(&job, Seen::Nothing(None), false).await {
+            match self.lock(&job, Seen::Nothing(None), Asker::Admin).await {
                 Ok(LockAnswer::Granted { token, at }) => {
                     let engine = Rc::clone(self);
                     ctx.wait_until(async move { engine.render_locked(job, token, at).await });
@@ -370,7 +386,7 @@ impl Engine {
         Regeneration::Started
     }
 
-    async fn lock(&self, job: &Job, seen: Seen, respect_backoff: bool) -> Result<LockAnswer> {
+    async fn lock(&self, job: &Job, seen: Seen, asker: Asker) -> Result<LockAnswer> {
         self.state
             .lock(&LockRequest {
                 key: job.key.storage().to_owned(),
@@ -381,7 +397,11 @@ impl Engine {
                     .saturating_add(LOCK_MARGIN_MS),
                 seen: seen.entry().map(|s| s.0),
                 read_at: seen.read_at().map(|s| s.0),
-                respect_backoff,
+                respect_backoff: matches!(
+                    asker,
+                    Asker::Stale | Asker::Visitor { has_fallback: true }
+                ),
+                may_pass: matches!(asker, Asker::Visitor { .. }),
             })
             .await
     }
@@ -404,6 +424,24 @@ impl Engine {
         }
     }
 
+    /// Tell the Durable Object how a render without the lock went.
+    async fn passed(&self, job: &Job, at: u64, rendered: &Rendered) {
+        let engine = &self.config().engine;
+        let reported = self
+            .state
+            .passed(&PassedRequest {
+                key: job.key.storage().to_owned(),
+                outcome: rendered.outcome(),
+                at,
+                retry_min_ms: engine.retry_min_ms,
+                retry_max_ms: engine.retry_max_ms,
+            })
+            .await;
+        if let Err(error) = reported {
+            worker::console_warn!("isr: reporting a pass failed: {error}");
+        }
+    }
+
     /// A request that must wait for a render: take the lock and render, or follow the
     /// render that holds it.
     async fn foreground(
@@ -413,7 +451,10 @@ impl Engine {
         fallback: Option<Entry>,
         seen: Seen,
     ) -> Result<Response> {
-        match self.lock(&job, seen, fallback.is_some()).await {
+        let asker = Asker::Visitor {
+            has_fallback: fallback.is_some(),
+        };
+        match self.lock(&job, seen, asker).await {
             Ok(LockAnswer::Granted { token, at }) => {
                 let rendered = self
                     .render(&job, Some(&incoming.headers), UnixMillis(at))
@@ -421,16 +462,24 @@ impl Engine {
                 self.unlock(&job, token, at, &rendered).await;
                 self.answer(rendered, incoming, fallback)
             }
+            Ok(LockAnswer::Pass { at }) => {
+                // Not shareable moments ago: others would only queue behind this render.
+                let rendered = self
+                    .render(&job, Some(&incoming.headers), UnixMillis(at))
+                    .await;
+                self.passed(&job, at, &rendered).await;
+                self.answer(rendered, incoming, fallback)
+            }
             Ok(LockAnswer::Held { flight }) => {
                 self.follow(job, incoming, fallback, seen.entry(), flight)
                     .await
             }
             Ok(LockAnswer::Superseded) => match self.read_newer(&job, seen.entry()).await {
-                Some(entry) => self.serve(&entry, CacheStatus::Miss, incoming, now()),
+                Some(entry) => self.serve(&entry, CacheStatus::Miss, incoming, self.now()),
                 None => self.render_alone(&job, incoming, fallback).await,
             },
             Ok(LockAnswer::BackingOff) => match &fallback {
-                Some(stale) => self.serve(stale, CacheStatus::Stale, incoming, now()),
+                Some(stale) => self.serve(stale, CacheStatus::Stale, incoming, self.now()),
                 None => self.render_alone(&job, incoming, None).await,
             },
             Err(error) => {
@@ -450,7 +499,10 @@ impl Engine {
         seen: Option<UnixMillis>,
         flight: String,
     ) -> Result<Response> {
-        let deadline = now().0.saturating_add(self.config().engine.lock_timeout_ms);
+        let deadline = self
+            .now()
+            .0
+            .saturating_add(self.config().engine.lock_timeout_ms);
         let mut pause = FOLLOW_FIRST_POLL_MS;
         let request = StatusRequest {
             key: job.key.storage().to_owned(),
@@ -460,19 +512,19 @@ impl Engine {
             Delay::from(Duration::from_millis(pause)).await;
             pause = (pause * 2).min(FOLLOW_MAX_POLL_MS);
             match self.state.status(&request).await {
-                Ok(StatusAnswer::Running) if now().0 < deadline => continue,
+                Ok(StatusAnswer::Running) if self.now().0 < deadline => continue,
                 Ok(StatusAnswer::Done {
                     outcome: Outcome::Stored,
                 }) => {
                     if let Some(entry) = self.read_newer(&job, seen).await {
-                        return self.serve(&entry, CacheStatus::Miss, incoming, now());
+                        return self.serve(&entry, CacheStatus::Miss, incoming, self.now());
                     }
                 }
                 Ok(StatusAnswer::Done {
                     outcome: Outcome::Failed,
                 }) => {
                     return match &fallback {
-                        Some(stale) => self.serve(stale, CacheStatus::Stale, incoming, now()),
+                        Some(stale) => self.serve(stale, CacheStatus::Stale, incoming, self.now()),
                         None => error_response(
                             StatusCode::BAD_GATEWAY,
                             CacheStatus::Miss,
@@ -491,7 +543,7 @@ impl Engine {
     /// The entry a finished render stored, if this isolate can see it and it is servable.
     async fn read_newer(&self, job: &Job, seen: Option<UnixMillis>) -> Option<Entry> {
         let purges = self.purges().await;
-        let now = now();
+        let now = self.now();
         let newer = |entry: &Entry| {
             seen.is_none_or(|seen| entry.created_at > seen)
                 && matches!(
@@ -554,7 +606,7 @@ impl Engine {
         client: Option<&HeaderMap>,
     ) -> std::result::Result<Fetched, FetchError> {
         let mut headers = job.render_headers(client);
-        let secret = settings::render_secret(&self.settings, &self.state)
+        let secret = isolate::render_secret(&self.settings, &self.state)
             .await
             .map_err(|e| FetchError::Unreachable(format!("no recursion-guard secret: {e}")))?;
         let secret = HeaderValue::try_from(secret).map_err(|_| {
@@ -630,7 +682,7 @@ impl Engine {
                 };
             }
         };
-        match self.tiers.put(&job.key, &entry, now()).await {
+        match self.tiers.put(&job.key, &entry, self.now()).await {
             Ok(()) => Rendered::Storable {
                 entry,
                 stored: true,
@@ -663,7 +715,7 @@ impl Engine {
         incoming: &Incoming,
         fallback: Option<Entry>,
     ) -> Result<Response> {
-        let now = now();
+        let now = self.now();
         let failed = matches!(
             rendered,
             Rendered::FailedStatus(_) | Rendered::FailedFetch(_)
@@ -722,12 +774,12 @@ impl Engine {
         draft: bool,
     ) -> Result<Response> {
         let mut headers = policy_headers::forwardable(header_map(req.headers()));
-        if let Some(host) = headers.remove(header::HOST)
-            && !self.config().key_host
+        if !self.config().key_host
+            && let Some(host) = headers.remove(header::HOST)
         {
             headers.insert(X_FORWARDED_HOST, host);
         }
-        let secret = settings::render_secret(&self.settings, &self.state).await?;
+        let secret = isolate::render_secret(&self.settings, &self.state).await?;
         if let Ok(secret) = HeaderValue::try_from(secret) {
             headers.insert(X_ISR_RENDER, secret);
         }

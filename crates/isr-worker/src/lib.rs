@@ -15,15 +15,25 @@
 //!
 //! - `engine`: the flow of one request.
 //! - `store`: the Cache API and KV tiers.
-//! - `state`: the Durable Object and its client.
+//! - `state`: the Durable Object's protocol and client; `object`: the Durable Object.
 //! - `origin`: renders and forwarding.
 //! - `admin`: the admin API.
-//! - `settings`: configuration, and what an isolate keeps between requests.
+//! - `settings`: configuration; `isolate`: what an isolate keeps between requests.
+//! - `clock`: the time, which only a test binding can move.
 //! - `convert`: `http` types to and from the runtime's JS objects.
+//!
+//! No module imports this root, and no two modules import each other.
 
 mod admin;
+mod clock;
 mod convert;
 mod engine;
+mod isolate;
+#[expect(
+    missing_docs,
+    reason = "the JS glue `#[durable_object]` generates for `IsrState` has no docs"
+)]
+mod object;
 mod origin;
 mod settings;
 mod state;
@@ -36,8 +46,9 @@ use http::StatusCode;
 use isr_core::headers::CacheStatus;
 use worker::{Context, Env, Request, Response, Result};
 
-pub use state::IsrState;
+pub use object::IsrState;
 
+use clock::Clock;
 use engine::{Engine, Handled, error_response};
 use origin::{Origin, Render};
 use settings::SettingsError;
@@ -50,17 +61,8 @@ pub const STATE_BINDING: &str = "ISR_STATE";
 /// Optional service binding to the origin Worker.
 pub const ORIGIN_BINDING: &str = "ORIGIN";
 
-/// 32 random hex digits (128 bits from the platform's CSPRNG).
-pub(crate) fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    if let Err(error) = getrandom::getrandom(&mut bytes) {
-        worker::console_error!("isr: no random numbers: {error}");
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The engine for one request, or the answer explaining why there is none.
-fn engine(
+async fn engine(
     req: &Request,
     env: &Env,
     origin: Option<Origin>,
@@ -89,10 +91,12 @@ fn engine(
     let namespace = env.durable_object(STATE_BINDING).map_err(|e| {
         format!("isr: bad configuration: Durable Object binding {STATE_BINDING}: {e}")
     })?;
+    let clock = Clock::of(env).await;
     Ok(Rc::new(Engine {
         settings,
+        clock,
         tiers: store::Tiers::new(kv, base_of(req)),
-        state: StateClient::new(namespace),
+        state: StateClient::new(namespace, clock),
         origin,
     }))
 }
@@ -117,12 +121,13 @@ fn config_error(message: &str) -> Result<Response> {
 #[cfg(feature = "entry")]
 #[worker::event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let engine = match engine(&req, &env, None) {
+    let engine = match engine(&req, &env, None).await {
         Ok(engine) => engine,
         Err(message) => return config_error(&message),
     };
     match engine.handle(&req, &ctx).await? {
         Handled::Answer(response) => Ok(response),
+        Handled::Admin => admin::handle(&engine, &req, &ctx).await,
         Handled::Bypass { target, draft } => engine.bypass(&req, &target, draft).await,
     }
 }
@@ -151,12 +156,13 @@ where
         render,
         base: base_of(req),
     };
-    let engine = match engine(req, env, Some(origin)) {
+    let engine = match engine(req, env, Some(origin)).await {
         Ok(engine) => engine,
         Err(message) => return config_error(&message).map(Some),
     };
     match engine.handle(req, ctx).await? {
         Handled::Answer(response) => Ok(Some(response)),
+        Handled::Admin => admin::handle(&engine, req, ctx).await.map(Some),
         Handled::Bypass { .. } => Ok(None),
     }
 }

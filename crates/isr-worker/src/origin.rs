@@ -8,6 +8,10 @@
 //! - A render never takes longer than the render timeout to produce a verdict, and its body
 //!   is read at most up to the size limit: a larger answer is handed back as a stream and
 //!   never buffered whole.
+//! - A `Host` the engine sends (the keyed host, with `key_host`) reaches the origin: as
+//!   `Host` through a service binding or the app's function; as `X-Forwarded-Host` to a
+//!   URL, since the platform sends a fetch to a URL with that URL's authority as `Host`,
+//!   whatever the headers say.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,10 +21,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{Either, select};
 use futures_util::{StreamExt, stream};
+use http::header::{self, HeaderName};
 use http::{HeaderMap, StatusCode};
 use worker::{AbortController, Delay, Fetch, Fetcher, Request, Response, ResponseBody, Result};
 
 use crate::convert::{header_map, js_headers, status_of};
+
+/// Where a fetch to a URL carries the `Host` the engine meant the origin to see.
+pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// A boxed local future (JS values are not `Send`).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -110,6 +118,20 @@ impl Origin {
         }
     }
 
+    /// `headers` as sent to this origin (see the module invariants on `Host`).
+    fn request_headers(&self, headers: &HeaderMap) -> worker::Headers {
+        match self {
+            Origin::Url(_) if headers.contains_key(header::HOST) => {
+                let mut headers = headers.clone();
+                if let Some(host) = headers.remove(header::HOST) {
+                    headers.insert(X_FORWARDED_HOST, host);
+                }
+                js_headers(&headers)
+            }
+            _ => js_headers(headers),
+        }
+    }
+
     /// The URL of `target` (`/path?query`) at the origin.
     fn url(&self, target: &str) -> String {
         format!("{}{target}", self.base())
@@ -125,7 +147,7 @@ impl Origin {
     ) -> Result<Fetched, FetchError> {
         let init = web_sys::RequestInit::new();
         init.set_method("GET");
-        init.set_headers(&js_headers(headers).0);
+        init.set_headers(&self.request_headers(headers).0);
         init.set_redirect(web_sys::RequestRedirect::Manual);
         let request = web_sys::Request::new_with_str_and_init(&self.url(target), &init)
             .map_err(|e| FetchError::Unreachable(format!("{e:?}")))?;
@@ -147,7 +169,7 @@ impl Origin {
         let init = web_sys::RequestInit::new();
         let inner = client.inner();
         init.set_method(&inner.method());
-        init.set_headers(&js_headers(headers).0);
+        init.set_headers(&self.request_headers(headers).0);
         init.set_redirect(web_sys::RequestRedirect::Manual);
         if let Some(body) = inner.body() {
             init.set_body(&body);
