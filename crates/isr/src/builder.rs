@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use isr_core::config::{Config, ConfigError};
 use isr_core::policy::Revalidate;
-use isr_core::store::TagStore;
-use isr_store::{Cluster, DiskStore, MemoryStore, MemoryTags, RedisStore, TieredStore};
+use isr_core::store::PurgeStore;
+use isr_store::{Cluster, DiskStore, MemoryPurges, MemoryStore, RedisStore, TieredStore};
 
 use crate::clock::{Clock, SystemClock};
 use crate::service::IsrLayer;
@@ -169,7 +169,7 @@ pub struct IsrBuilder {
     config: Config,
     routes: Vec<(String, RouteRule)>,
     store: Option<Arc<TieredStore>>,
-    purges: Option<Arc<dyn TagStore>>,
+    purges: Option<Arc<dyn PurgeStore>>,
     cluster: Option<Arc<dyn Cluster>>,
     clock: Arc<dyn Clock>,
 }
@@ -275,7 +275,7 @@ impl IsrBuilder {
     }
 
     /// Record purges in `purges` (default: in memory; with [`IsrBuilder::redis`], in Redis).
-    pub fn purges(mut self, purges: Arc<dyn TagStore>) -> IsrBuilder {
+    pub fn purges(mut self, purges: Arc<dyn PurgeStore>) -> IsrBuilder {
         self.purges = Some(purges);
         self
     }
@@ -311,7 +311,7 @@ impl IsrBuilder {
         }
         let purges = self
             .purges
-            .unwrap_or_else(|| Arc::new(MemoryTags::new()) as Arc<dyn TagStore>);
+            .unwrap_or_else(|| Arc::new(MemoryPurges::new()) as Arc<dyn PurgeStore>);
         Ok(IsrLayer::with_clock(config, store, purges, self.clock))
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use isr::{Clock, DataCache, DataError, DataOptions, DataTarget, ManualClock};
 use isr_core::UnixMillis;
 use isr_core::freshness::PurgeMode;
-use isr_store::{DiskStore, MemoryStore, MemoryTags, TieredStore};
+use isr_store::{DiskStore, MemoryPurges, MemoryStore, TieredStore};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Barrier, watch};
 
@@ -43,7 +43,7 @@ fn clock() -> ManualClock {
 fn memory_cache(clock: &ManualClock) -> DataCache {
     DataCache::builder(
         Arc::new(MemoryStore::new(64 * 1024 * 1024)),
-        Arc::new(MemoryTags::new()),
+        Arc::new(MemoryPurges::new()),
     )
     .clock(Arc::new(clock.clone()))
     .retry(Duration::from_secs(1), Duration::from_secs(8))
@@ -340,7 +340,7 @@ async fn an_expired_value_is_served_on_error_within_the_window_only() {
     let clock = clock();
     let cache = DataCache::builder(
         Arc::new(MemoryStore::new(1024 * 1024)),
-        Arc::new(MemoryTags::new()),
+        Arc::new(MemoryPurges::new()),
     )
     .clock(Arc::new(clock.clone()))
     .expire(Duration::from_secs(60))
@@ -510,7 +510,7 @@ async fn values_and_invalidations_survive_a_restart_with_the_embedded_store() {
 async fn a_memory_only_tiered_store_works_too() {
     let cache = DataCache::builder(
         Arc::new(TieredStore::memory_only(1024 * 1024)),
-        Arc::new(MemoryTags::new()),
+        Arc::new(MemoryPurges::new()),
     )
     .build();
     let source = Source::default();
