@@ -18,19 +18,28 @@
 //!   flight stored is told so ([`LockAnswer::Superseded`]) instead of rendering again, so
 //!   N concurrent stale requests cause one regeneration; so is a request without an entry
 //!   when a flight stored one after it started reading the tiers.
-//! - After a failed render, background regenerations of that key back off (doubling from
-//!   `retry_min` to `retry_max`); a success clears the backoff.
-//! - After a render that could not be shared, a request waiting for its answer is told to
-//!   render without the lock for [`PASS_MARK_MS`] (hit-for-pass), as the native engine
-//!   does; a stored render ends that.
-//! - At most `ISR_MAX_PURGE_RECORDS` (default 100,000) records are kept: past that, the
-//!   older half is folded into one record for everything (never simply dropped).
+//! - The Durable Object stores decisions, it makes none: the instants renders and purges
+//!   are dated at are isr-core's (`flow::dating`), the backoff after failures is its
+//!   `flow::backoff` state machine, what a finished render changes (backoff, hit-for-pass
+//!   mark) is what the Worker sent from `flow::settle`, and which records a fold takes is
+//!   `purge::fold_rank`.
+//! - After a failed render, background regenerations of that key back off; a success
+//!   clears the backoff. While a key's render could not be shared moments ago, a request
+//!   waiting for its answer is told to render without the lock (hit-for-pass).
+//! - At most `ISR_MAX_PURGE_RECORDS` (default isr-core's `MAX_PURGE_RECORDS`) records are
+//!   kept: past that, the older half is folded into one record for everything (never
+//!   simply dropped), as the native purge log folds.
 //! - The secret is generated once (random, 128 bits) and kept: every isolate of the
 //!   deployment sees the same one.
 
 use std::cell::Cell;
 
+use isr_core::UnixMillis;
+use isr_core::flow::backoff::{Failing, RetryPolicy};
+use isr_core::flow::dating::{purge_instant, render_instant};
+use isr_core::flow::settle::{BackoffChange, PassMark, is_passing};
 use isr_core::freshness::PurgeMode;
+use isr_core::purge::{MAX_PURGE_RECORDS, fold_rank};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -41,20 +50,15 @@ use worker::{
 use crate::clock::Clock;
 use crate::settings::variable;
 use crate::state::{
-    CLOCK_OFFSET_HEADER, LockAnswer, LockRequest, Outcome, PassedRequest, PurgeAnswer,
+    CLOCK_OFFSET_HEADER, FinishRequest, LockAnswer, LockRequest, Outcome, PurgeAnswer,
     PurgeRequest, Record, RecordsAnswer, RecordsRequest, SecretAnswer, StatusAnswer, StatusRequest,
-    UnlockRequest,
 };
 
 /// Idle flight rows older than this are pruned (they only matter while a flight's
 /// stale requests are still arriving, and for the backoff, which is shorter).
 const FLIGHT_ROW_RETENTION_MS: i64 = 3_600_000;
-/// Most purge records kept by default; older ones are folded (see `fold_when_over`).
-const MAX_PURGE_RECORDS: u64 = 100_000;
 /// Prune idle flight rows once every this many lock requests.
 const PRUNE_EVERY: u64 = 1_000;
-/// How long a key whose render could not be shared skips single flight.
-const PASS_MARK_MS: i64 = 30_000;
 
 /// The Durable Object. Bind it as `ISR_STATE` with a `new_sqlite_classes` migration.
 #[durable_object(fetch)]
@@ -62,7 +66,7 @@ pub struct IsrState {
     sql: SqlStorage,
     lock_requests: Cell<u64>,
     /// Most purge records kept (`ISR_MAX_PURGE_RECORDS`, default [`MAX_PURGE_RECORDS`]).
-    max_records: u64,
+    max_records: usize,
 }
 
 impl DurableObject for IsrState {
@@ -88,14 +92,11 @@ impl DurableObject for IsrState {
             .unwrap_or(0);
         let body = req.bytes().await?;
         // Read after the body: no await between this and the operation's statements.
-        let now = i64::try_from(Clock::ahead_by(offset).now().0).unwrap_or(i64::MAX);
+        let now = Clock::ahead_by(offset).now();
         let answer = match path.as_str() {
             "/lock" => parse(&body).and_then(|r| self.lock(&r, now)).and_then(json),
-            "/unlock" => parse(&body)
-                .and_then(|r| self.unlock(&r, now))
-                .and_then(json),
-            "/passed" => parse(&body)
-                .and_then(|r| self.passed(&r, now))
+            "/finish" => parse(&body)
+                .and_then(|r| self.finish(&r, now))
                 .and_then(json),
             "/status" => parse(&body)
                 .and_then(|r| self.status(&r, now))
@@ -146,6 +147,10 @@ fn int(value: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
+fn instant(value: i64) -> UnixMillis {
+    UnixMillis(as_u64(value))
+}
+
 fn text(value: &str) -> SqlStorageValue {
     SqlStorageValue::String(value.to_owned())
 }
@@ -167,46 +172,18 @@ struct FlightRow {
     pass_until: i64,
 }
 
-/// What a finished render changes in its key's row, whoever rendered it.
-struct Settled {
-    stored_at: i64,
-    failures: i64,
-    retry_at: i64,
-    pass_until: i64,
-}
-
 impl FlightRow {
-    /// The row's backoff, newest store and pass mark after a render with `outcome`,
-    /// dated `at`, finished at `now`.
-    fn settle(&self, outcome: Outcome, at: u64, retry: (u64, u64), now: i64) -> Settled {
-        let (retry_min_ms, retry_max_ms) = retry;
-        let at = i64::try_from(at).unwrap_or(i64::MAX);
-        match outcome {
-            Outcome::Stored => Settled {
-                stored_at: self.stored_at.max(at),
-                failures: 0,
-                retry_at: 0,
-                pass_until: 0,
-            },
-            Outcome::Uncacheable => Settled {
-                stored_at: self.stored_at,
-                failures: 0,
-                retry_at: 0,
-                pass_until: now.saturating_add(PASS_MARK_MS),
-            },
-            Outcome::Failed => {
-                let failures = self.failures.saturating_add(1);
-                let shift = u32::try_from(failures - 1).unwrap_or(u32::MAX).min(20);
-                let wait = retry_min_ms.saturating_mul(1u64 << shift).min(retry_max_ms);
-                let wait = i64::try_from(wait).unwrap_or(i64::MAX);
-                Settled {
-                    stored_at: self.stored_at,
-                    failures,
-                    retry_at: now.saturating_add(wait),
-                    pass_until: self.pass_until,
-                }
-            }
-        }
+    /// The key's backoff, if it failed last.
+    fn failing(&self) -> Option<Failing> {
+        (self.failures > 0).then(|| Failing {
+            failures: u32::try_from(self.failures).unwrap_or(u32::MAX),
+            retry_at: instant(self.retry_at),
+        })
+    }
+
+    /// The flight's token while it runs at `now` (until its time runs out).
+    fn running(&self, now: UnixMillis) -> Option<&str> {
+        self.token.as_deref().filter(|_| instant(self.until) > now)
     }
 }
 
@@ -286,30 +263,34 @@ impl IsrState {
         Ok(rows.into_iter().next())
     }
 
-    /// The start of a render granted now: strictly after every recorded purge, and a floor
-    /// for every later one.
-    fn date_render(&self, now: i64) -> Result<u64> {
-        let at = as_u64(now).max(self.meta_u64("last_purge")?.saturating_add(1));
+    /// The start of a render granted at `now` (isr-core's dating), raising the floor that
+    /// every later purge is dated at or after.
+    fn date_render(&self, now: UnixMillis) -> Result<u64> {
+        let at = render_instant(now, UnixMillis(self.meta_u64("last_purge")?)).0;
         if at > self.meta_u64("floor")? {
             self.set_meta("floor", &at.to_string())?;
         }
         Ok(at)
     }
 
-    fn lock(&self, request: &LockRequest, now: i64) -> Result<LockAnswer> {
+    fn lock(&self, request: &LockRequest, now: UnixMillis) -> Result<LockAnswer> {
         self.prune_now_and_then(now)?;
         if let Some(row) = self.flight(&request.key)? {
-            if request.respect_backoff && row.retry_at > now {
+            let backing_off = row.failing().is_some_and(|f| f.holds_back(now));
+            if request.respect_backoff && backing_off {
                 return Ok(LockAnswer::BackingOff);
             }
-            if request.may_pass && row.pass_until > now {
+            if request.may_pass && is_passing(Some(instant(row.pass_until)), now) {
                 return Ok(LockAnswer::Pass {
                     at: self.date_render(now)?,
                 });
             }
-            if let Some(token) = row.token.filter(|_| row.until > now) {
-                return Ok(LockAnswer::Held { flight: token });
+            if let Some(token) = row.running(now) {
+                return Ok(LockAnswer::Held {
+                    flight: token.to_owned(),
+                });
             }
+            // A hint only: the Worker judges the entry it then reads (isr-core's joiners).
             let newer_than_seen = request
                 .seen
                 .is_some_and(|seen| as_u64(row.stored_at) > seen);
@@ -323,82 +304,83 @@ impl IsrState {
         }
         let at = self.date_render(now)?;
         let token = random_hex();
-        let until = now.saturating_add(i64::try_from(request.ttl_ms).unwrap_or(i64::MAX));
+        let until = now.0.saturating_add(request.ttl_ms);
         self.sql.exec(
             "INSERT INTO flights (key, token, until) VALUES (?, ?, ?) \
              ON CONFLICT (key) DO UPDATE SET token = excluded.token, until = excluded.until",
-            vec![
-                text(&request.key),
-                text(&token),
-                SqlStorageValue::Integer(until),
-            ],
+            vec![text(&request.key), text(&token), int(until)],
         )?;
         Ok(LockAnswer::Granted { token, at })
     }
 
-    fn unlock(&self, request: &UnlockRequest, now: i64) -> Result<bool> {
+    /// A render finished: release its flight (if it held one, and still does) and keep
+    /// what it changes. A pass (no token) changes the backoff, the newest store and the
+    /// pass mark, but no flight: no one follows it.
+    fn finish(&self, request: &FinishRequest, now: UnixMillis) -> Result<bool> {
         let Some(row) = self.flight(&request.key)? else {
             return Ok(false);
         };
-        if row.token.as_deref() != Some(request.token.as_str()) {
+        if request.token.is_some() && row.token != request.token {
             return Ok(false);
         }
-        let retry = (request.retry_min_ms, request.retry_max_ms);
-        let settled = row.settle(request.outcome, request.at, retry, now);
-        let finished_at = match request.outcome {
-            Outcome::Stored => now,
-            _ => row.finished_at,
+        let policy = RetryPolicy::new(request.retry_min_ms, request.retry_max_ms);
+        let (failures, retry_at) = match request.change.backoff {
+            BackoffChange::Clear => (0, UnixMillis(0)),
+            BackoffChange::Fail => {
+                let failing = Failing::after_failure(row.failing(), now, &policy);
+                (i64::from(failing.failures), failing.retry_at)
+            }
+            BackoffChange::Keep => (row.failures, instant(row.retry_at)),
+        };
+        let pass_until = match request.change.pass_mark {
+            PassMark::Clear => UnixMillis(0),
+            PassMark::Set(until) => until,
+            PassMark::Keep => instant(row.pass_until),
+        };
+        let stored = request.outcome == Outcome::Stored;
+        let stored_at = if stored {
+            row.stored_at
+                .max(i64::try_from(request.at).unwrap_or(i64::MAX))
+        } else {
+            row.stored_at
+        };
+        self.sql.exec(
+            "UPDATE flights SET stored_at = ?, failures = ?, retry_at = ?, pass_until = ? \
+             WHERE key = ?",
+            vec![
+                SqlStorageValue::Integer(stored_at),
+                SqlStorageValue::Integer(failures),
+                int(retry_at.0),
+                int(pass_until.0),
+                text(&request.key),
+            ],
+        )?;
+        let Some(token) = &request.token else {
+            return Ok(true);
         };
         let outcome = match request.outcome {
             Outcome::Stored => "stored",
             Outcome::Uncacheable => "uncacheable",
             Outcome::Failed => "failed",
         };
+        let finished_at = if stored {
+            int(now.0)
+        } else {
+            SqlStorageValue::Integer(row.finished_at)
+        };
         self.sql.exec(
             "UPDATE flights SET token = NULL, until = 0, last_token = ?, last_outcome = ?, \
-             stored_at = ?, finished_at = ?, failures = ?, retry_at = ?, pass_until = ? \
-             WHERE key = ?",
-            vec![
-                text(&request.token),
-                text(outcome),
-                SqlStorageValue::Integer(settled.stored_at),
-                SqlStorageValue::Integer(finished_at),
-                SqlStorageValue::Integer(settled.failures),
-                SqlStorageValue::Integer(settled.retry_at),
-                SqlStorageValue::Integer(settled.pass_until),
-                text(&request.key),
-            ],
+             finished_at = ? WHERE key = ?",
+            vec![text(token), text(outcome), finished_at, text(&request.key)],
         )?;
         Ok(true)
     }
 
-    /// A render without the lock finished: it changes the backoff, the newest store and the
-    /// pass mark, but no flight (nobody follows it).
-    fn passed(&self, request: &PassedRequest, now: i64) -> Result<bool> {
-        let Some(row) = self.flight(&request.key)? else {
-            return Ok(false);
-        };
-        let retry = (request.retry_min_ms, request.retry_max_ms);
-        let settled = row.settle(request.outcome, request.at, retry, now);
-        self.sql.exec(
-            "UPDATE flights SET stored_at = ?, failures = ?, retry_at = ?, pass_until = ? \
-             WHERE key = ?",
-            vec![
-                SqlStorageValue::Integer(settled.stored_at),
-                SqlStorageValue::Integer(settled.failures),
-                SqlStorageValue::Integer(settled.retry_at),
-                SqlStorageValue::Integer(settled.pass_until),
-                text(&request.key),
-            ],
-        )?;
-        Ok(true)
-    }
-
-    fn status(&self, request: &StatusRequest, now: i64) -> Result<StatusAnswer> {
+    fn status(&self, request: &StatusRequest, now: UnixMillis) -> Result<StatusAnswer> {
         let Some(row) = self.flight(&request.key)? else {
             return Ok(StatusAnswer::Unknown);
         };
-        if row.token.as_deref() == Some(request.flight.as_str()) && row.until > now {
+        if row.running(now) == Some(request.flight.as_str()) {
             return Ok(StatusAnswer::Running);
         }
         if row.last_token.as_deref() != Some(request.flight.as_str()) {
@@ -412,8 +394,8 @@ impl IsrState {
         Ok(StatusAnswer::Done { outcome })
     }
 
-    fn purge(&self, request: &PurgeRequest, now: i64) -> Result<PurgeAnswer> {
-        let at = as_u64(now).max(self.meta_u64("floor")?);
+    fn purge(&self, request: &PurgeRequest, now: UnixMillis) -> Result<PurgeAnswer> {
+        let at = purge_instant(now, UnixMillis(self.meta_u64("floor")?)).0;
         let seq = self.meta_u64("seq")?.saturating_add(1);
         let hard = i64::from(request.mode == PurgeMode::Hard);
         for name in &request.names {
@@ -444,25 +426,31 @@ impl IsrState {
         Ok(())
     }
 
-    /// Keep at most `max_records`: when over, the older half (every record up to and
-    /// including the median instant) is folded into one record for everything at that
-    /// instant, hard if any of them was, as the native server's purge log does. Folding
-    /// can only make an old page stale (or purged), never revive one; isolates holding the
-    /// forgotten records keep answering the same, since the fold is newer than all of them.
+    /// Keep at most `max_records`: when over, the named records up to and including the
+    /// one of isr-core's [`fold_rank`] (the median instant) are folded into one record for
+    /// everything at that instant, hard if any of them was, as the native purge log's
+    /// `PurgeState::bound` does. Folding can only make an old page stale (or purged),
+    /// never revive one; isolates holding the forgotten records keep answering the same,
+    /// since the fold is newer than all of them.
     fn fold_when_over(&self, seq: u64) -> Result<()> {
-        let count: Vec<CountRow> = self
-            .sql
-            .exec("SELECT COUNT(*) AS n FROM purges", None)?
-            .to_array()?;
-        let count = count.first().map_or(0, |row| as_u64(row.n));
-        if count <= self.max_records {
+        let count = |sql: &str| -> Result<usize> {
+            let rows: Vec<CountRow> = self.sql.exec(sql, None)?.to_array()?;
+            Ok(rows
+                .first()
+                .map_or(0, |row| usize::try_from(row.n).unwrap_or(0)))
+        };
+        if count("SELECT COUNT(*) AS n FROM purges")? <= self.max_records {
             return Ok(());
         }
+        let named = count("SELECT COUNT(*) AS n FROM purges WHERE name != '*'")?;
+        let Some(rank) = fold_rank(named) else {
+            return Ok(());
+        };
         let cutoff: Vec<AtRow> = self
             .sql
             .exec(
-                "SELECT at, hard FROM purges ORDER BY at LIMIT 1 OFFSET ?",
-                vec![int(count / 2)],
+                "SELECT at, hard FROM purges WHERE name != '*' ORDER BY at LIMIT 1 OFFSET ?",
+                vec![int(u64::try_from(rank).unwrap_or(u64::MAX))],
             )?
             .to_array()?;
         let Some(cutoff) = cutoff.first().map(|row| row.at) else {
@@ -471,13 +459,14 @@ impl IsrState {
         let folded: Vec<AtRow> = self
             .sql
             .exec(
-                "SELECT MAX(at) AS at, MAX(hard) AS hard FROM purges WHERE at <= ?",
+                "SELECT MAX(at) AS at, MAX(hard) AS hard FROM purges \
+                 WHERE name != '*' AND at <= ?",
                 vec![SqlStorageValue::Integer(cutoff)],
             )?
             .to_array()?;
         let hard = folded.first().map_or(0, |row| row.hard);
         self.sql.exec(
-            "DELETE FROM purges WHERE at <= ?",
+            "DELETE FROM purges WHERE name != '*' AND at <= ?",
             vec![SqlStorageValue::Integer(cutoff)],
         )?;
         self.record("*", as_u64(cutoff), hard, seq)
@@ -519,10 +508,11 @@ impl IsrState {
         Ok(SecretAnswer { secret })
     }
 
-    fn prune_now_and_then(&self, now: i64) -> Result<()> {
+    fn prune_now_and_then(&self, now: UnixMillis) -> Result<()> {
         let count = self.lock_requests.get().wrapping_add(1);
         self.lock_requests.set(count);
         if count.is_multiple_of(PRUNE_EVERY) {
+            let now = i64::try_from(now.0).unwrap_or(i64::MAX);
             let before = now.saturating_sub(FLIGHT_ROW_RETENTION_MS);
             self.sql.exec(
                 "DELETE FROM flights WHERE token IS NULL AND retry_at < ? AND stored_at < ? \

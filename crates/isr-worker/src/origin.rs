@@ -21,14 +21,16 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{Either, select};
 use futures_util::{StreamExt, stream};
-use http::header::{self, HeaderName};
+use http::header;
 use http::{HeaderMap, StatusCode};
+use isr_core::flow::bypass::X_FORWARDED_HOST;
 use worker::{AbortController, Delay, Fetch, Fetcher, Request, Response, ResponseBody, Result};
 
 use crate::convert::{header_map, js_headers, status_of};
 
-/// Where a fetch to a URL carries the `Host` the engine meant the origin to see.
-pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// Why the origin gave no answer (isr-core's, with an unreachable origin described in
+/// words).
+pub(crate) type OriginError = isr_core::flow::render::OriginError<String>;
 
 /// A boxed local future (JS values are not `Send`).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -45,15 +47,6 @@ pub(crate) enum Origin {
     Service { fetcher: Fetcher, base: String },
     /// The app's own render function (library use).
     App { render: Render, base: String },
-}
-
-/// Why a render produced no answer.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FetchError {
-    #[error("the origin did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("the origin could not be reached: {0}")]
-    Unreachable(String),
 }
 
 /// An origin answer, read.
@@ -101,7 +94,7 @@ impl Origin {
         request: web_sys::Request,
         timeout: Duration,
         then: impl AsyncFnOnce(Response) -> Result<T> + 'static,
-    ) -> Result<T, FetchError>
+    ) -> Result<T, OriginError>
     where
         T: 'static,
     {
@@ -110,10 +103,10 @@ impl Origin {
         let work: BoxFuture<Result<T>> = Box::pin(async move { then(sent.await?).await });
         match select(work, Delay::from(timeout)).await {
             Either::Left((Ok(answer), _)) => Ok(answer),
-            Either::Left((Err(error), _)) => Err(FetchError::Unreachable(error.to_string())),
+            Either::Left((Err(error), _)) => Err(OriginError::Unreachable(error.to_string())),
             Either::Right(((), _)) => {
                 controller.abort();
-                Err(FetchError::Timeout(timeout))
+                Err(OriginError::Timeout(timeout))
             }
         }
     }
@@ -144,13 +137,13 @@ impl Origin {
         headers: &HeaderMap,
         timeout: Duration,
         limit: u64,
-    ) -> Result<Fetched, FetchError> {
+    ) -> Result<Fetched, OriginError> {
         let init = web_sys::RequestInit::new();
         init.set_method("GET");
         init.set_headers(&self.request_headers(headers).0);
         init.set_redirect(web_sys::RequestRedirect::Manual);
         let request = web_sys::Request::new_with_str_and_init(&self.url(target), &init)
-            .map_err(|e| FetchError::Unreachable(format!("{e:?}")))?;
+            .map_err(|e| OriginError::Unreachable(format!("{e:?}")))?;
         self.within(request, timeout, async move |response| {
             collect(response, limit).await
         })
@@ -165,7 +158,7 @@ impl Origin {
         target: &str,
         headers: &HeaderMap,
         timeout: Duration,
-    ) -> Result<Response, FetchError> {
+    ) -> Result<Response, OriginError> {
         let init = web_sys::RequestInit::new();
         let inner = client.inner();
         init.set_method(&inner.method());
@@ -175,7 +168,7 @@ impl Origin {
             init.set_body(&body);
         }
         let request = web_sys::Request::new_with_str_and_init(&self.url(target), &init)
-            .map_err(|e| FetchError::Unreachable(format!("{e:?}")))?;
+            .map_err(|e| OriginError::Unreachable(format!("{e:?}")))?;
         self.within(request, timeout, async |response| Ok(response))
             .await
     }

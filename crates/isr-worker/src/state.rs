@@ -7,6 +7,9 @@
 //! except under a test clock), so the Durable Object judges time as the Worker does. The
 //! Durable Object is reachable only through its binding: no client request reaches it.
 
+use isr_core::UnixMillis;
+use isr_core::flow::joiners;
+use isr_core::flow::settle::{BackoffChange, PassMark, Settled};
 use isr_core::freshness::PurgeMode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -49,12 +52,14 @@ pub(crate) enum LockAnswer {
     Superseded,
     /// The last render of the key failed moments ago: serve what there is.
     BackingOff,
-    /// The key's last render was not shareable moments ago: render without the lock, and
-    /// report how it went with a [`PassedRequest`]; an entry dates from `at` (ms).
+    /// The key's last render was not shareable moments ago: render without the lock
+    /// (hit-for-pass), and report how it went with a [`FinishRequest`] without a token;
+    /// an entry dates from `at` (ms).
     Pass { at: u64 },
 }
 
-/// How a flight ended.
+/// How a flight ended, as its followers learn it: [`joiners::Outcome`] on the wire (the
+/// entry itself is read from the tiers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Outcome {
@@ -66,25 +71,77 @@ pub(crate) enum Outcome {
     Failed,
 }
 
-/// Release the flight of `key` held by `token`.
+impl Outcome {
+    /// The wire form of a render's outcome.
+    pub(crate) fn of<E, F>(outcome: &joiners::Outcome<E, F>) -> Outcome {
+        match outcome {
+            joiners::Outcome::Stored(_) => Outcome::Stored,
+            joiners::Outcome::Uncacheable => Outcome::Uncacheable,
+            joiners::Outcome::Failed(_) => Outcome::Failed,
+        }
+    }
+
+    /// The outcome a follower acts on.
+    pub(crate) fn to_core(self) -> joiners::Outcome<()> {
+        match self {
+            Outcome::Stored => joiners::Outcome::Stored(()),
+            Outcome::Uncacheable => joiners::Outcome::Uncacheable,
+            Outcome::Failed => joiners::Outcome::Failed(()),
+        }
+    }
+}
+
+/// The wire form of isr-core's [`BackoffChange`] (checked against it by serde).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "BackoffChange", rename_all = "snake_case")]
+enum BackoffChangeDef {
+    Clear,
+    Fail,
+    Keep,
+}
+
+/// The wire form of isr-core's [`PassMark`].
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "PassMark", rename_all = "snake_case")]
+enum PassMarkDef {
+    Clear,
+    Set(#[serde(with = "UnixMillisDef")] UnixMillis),
+    Keep,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "UnixMillis")]
+struct UnixMillisDef(u64);
+
+/// What a finished render changes in its key's row: isr-core's [`Settled`], as far as the
+/// Durable Object keeps it (storing and removing entries is the Worker's).
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct UnlockRequest {
+pub(crate) struct RowChange {
+    #[serde(with = "BackoffChangeDef")]
+    pub(crate) backoff: BackoffChange,
+    #[serde(with = "PassMarkDef")]
+    pub(crate) pass_mark: PassMark,
+}
+
+impl From<&Settled> for RowChange {
+    fn from(settled: &Settled) -> RowChange {
+        RowChange {
+            backoff: settled.backoff,
+            pass_mark: settled.pass_mark,
+        }
+    }
+}
+
+/// A render of `key` finished: under the flight `token` (released), or without the lock
+/// (`None`: a [`LockAnswer::Pass`], which no one follows).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct FinishRequest {
     pub(crate) key: String,
-    pub(crate) token: String,
+    pub(crate) token: Option<String>,
     pub(crate) outcome: Outcome,
     /// The granted `at`: the `created_at` of the stored entry.
     pub(crate) at: u64,
-    pub(crate) retry_min_ms: u64,
-    pub(crate) retry_max_ms: u64,
-}
-
-/// How a render done without the lock ([`LockAnswer::Pass`]) went.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct PassedRequest {
-    pub(crate) key: String,
-    pub(crate) outcome: Outcome,
-    /// The `at` of the pass: the `created_at` of the stored entry.
-    pub(crate) at: u64,
+    pub(crate) change: RowChange,
     pub(crate) retry_min_ms: u64,
     pub(crate) retry_max_ms: u64,
 }
@@ -182,12 +239,8 @@ impl StateClient {
         self.call("lock", request).await
     }
 
-    pub(crate) async fn unlock(&self, request: &UnlockRequest) -> Result<bool> {
-        self.call("unlock", request).await
-    }
-
-    pub(crate) async fn passed(&self, request: &PassedRequest) -> Result<bool> {
-        self.call("passed", request).await
+    pub(crate) async fn finish(&self, request: &FinishRequest) -> Result<bool> {
+        self.call("finish", request).await
     }
 
     pub(crate) async fn status(&self, request: &StatusRequest) -> Result<StatusAnswer> {

@@ -212,6 +212,26 @@ export function sharedScenarios(rt) {
     assert.equal(origin.count(path), 4);
   });
 
+  it("a page the origin stops letting be cached is removed by its regeneration", async () => {
+    const { base, origin, purge } = rt();
+    const path = "/fresh/turns-private";
+    assert.equal((await get(base, path)).cache, "MISS");
+    origin.setHeaders(path, { "cache-control": "private" });
+    const purged = await purge({ paths: [path], regenerate: true });
+    assert.equal(purged.status, 200);
+    // Watched through the listing, which renders nothing.
+    await until(async () => {
+      const listed = await fetch(`${base}/_isr/entries?prefix=${path}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      return (await listed.json()).entries.length === 0;
+    }, "the entry to be removed");
+    assert.equal(origin.count(path), 2);
+    const next = await get(base, path);
+    assert.equal(next.cache, "BYPASS");
+    assert.equal(next.text, `render #3 of ${path}`);
+  });
+
   for (const [kind, body] of [
     ["path", (name) => ({ paths: [`/fresh/${name}`] })],
     ["tag", (name) => ({ tags: [`page:${name}`] })],
