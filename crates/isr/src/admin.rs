@@ -156,6 +156,7 @@ async fn revalidate(
             Regeneration::NotCached => "not cached",
             Regeneration::NotCacheable => "not cacheable",
             Regeneration::Invalid(_) => "invalid path",
+            Regeneration::Unavailable => "state unavailable",
         };
         answer.skipped.push(Skipped {
             path: path.to_owned(),
