@@ -22,7 +22,8 @@
 //!   render verdicts, answers, bypass, backoff, joiners, regeneration, purge dating).
 //! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
 //! - [`store`]: the async storage traits every native backend implements.
-//! - [`admin`]: the admin API's revalidate request, its checks and its answer.
+//! - [`admin`]: the admin API's contract: every request and answer of `/_isr/...`, shared
+//!   by the runtimes and the command line.
 
 pub mod admin;
 pub mod cache_control;

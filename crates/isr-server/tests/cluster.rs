@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use isr_core::admin::EntryState;
 use isr_core::freshness::PurgeMode;
 use isr_core::purge::Target;
 use isr_store::testing::{RedisCluster, RedisServer, concurrently, until};
@@ -191,8 +192,8 @@ async fn a_purge_on_one_node_is_honoured_by_every_node() {
         visible_after.push(purge_everywhere(&nodes, 0, tag, mode).await);
         // Each node judges the entry by the purge records it holds.
         let expected = match mode {
-            PurgeMode::Hard => "purged",
-            PurgeMode::Soft => "stale",
+            PurgeMode::Hard => EntryState::Purged,
+            PurgeMode::Soft => EntryState::Stale,
         };
         for node in &nodes {
             let page = node.handle().entries("/", None, 10).await.unwrap();

@@ -7,7 +7,8 @@
 //! - Input is checked before anything happens: malformed JSON, unknown fields, empty lists,
 //!   over-long or invalid paths and tags are 400 with a message naming the field; a body
 //!   over [`MAX_BODY_BYTES`] is 413. A rejected request changes nothing.
-//! - Answers are JSON and never cached (`Cache-Control: no-store`).
+//! - Answers are JSON and never cached (`Cache-Control: no-store`); every request and answer
+//!   is a type of [`isr_core::admin`], the contract the command line and the Worker share.
 //!
 //! [`ADMIN_PREFIX`]: isr_core::plan::ADMIN_PREFIX
 
@@ -21,12 +22,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use isr_core::admin::{
-    ApiError as AdminError, EntriesQuery, RevalidateRequest, Skipped, bearer_token, encode_cursor,
-    token_matches,
+    ApiError as AdminError, ClearAnswer, ClusterStats, EntriesPage, EntriesQuery, Evictions,
+    RegenerationCounts, RequestCounts, RevalidateRequest, SkipReason, Skipped, StatsAnswer,
+    TierBytes, TierCounts, bearer_token, token_matches,
 };
 use isr_store::DiskStore;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::handle::{Isr, Regeneration};
 
@@ -153,10 +154,10 @@ async fn revalidate(
                 answer.regenerating.push(path.to_owned());
                 continue;
             }
-            Regeneration::NotCached => "not cached",
-            Regeneration::NotCacheable => "not cacheable",
-            Regeneration::Invalid(_) => "invalid path",
-            Regeneration::Unavailable => "state unavailable",
+            Regeneration::NotCached => SkipReason::NotCached,
+            Regeneration::NotCacheable => SkipReason::NotCacheable,
+            Regeneration::Invalid(_) => SkipReason::InvalidPath,
+            Regeneration::Unavailable => SkipReason::StateUnavailable,
         };
         answer.skipped.push(Skipped {
             path: path.to_owned(),
@@ -189,11 +190,8 @@ async fn entries(
                 format!("listing failed: {e}"),
             )
         })?;
-    let next_cursor = page.next_cursor.as_deref().map(encode_cursor);
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "entries": page.entries, "next_cursor": next_cursor }),
-    ))
+    let page = EntriesPage::new(page.entries, page.next_cursor.as_deref());
+    Ok(json_response(StatusCode::OK, &page))
 }
 
 /// `GET /_isr/stats`.
@@ -208,32 +206,45 @@ async fn stats(
         Some(disk) => disk.stats().await.ok(),
         None => None,
     };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({
-            "entries": { "memory": memory.entries, "disk": disk.as_ref().map(|d| d.entries) },
-            "bytes": {
-                "memory": memory.bytes,
-                "memory_capacity": memory.capacity,
-                "disk": disk.as_ref().map(|d| d.stored_bytes),
-                "disk_capacity": disk.as_ref().and_then(|d| d.max_bytes),
-                "disk_file": disk.as_ref().map(|d| d.file_bytes),
-            },
-            "evicted": { "disk": disk.as_ref().map(|d| d.evicted) },
-            "requests": {
-                "hit": counters.hits,
-                "stale": counters.stale,
-                "miss": counters.misses,
-                "bypass": counters.bypasses,
-            },
-            "renders": counters.renders,
-            "rendered_elsewhere": counters.rendered_elsewhere,
-            "coalesced": counters.coalesced,
-            "regenerations": { "ok": counters.regenerations_ok, "failed": counters.regenerations_failed },
-            "purge_records": state.isr.purge_records(),
-            "cluster": state.isr.cluster(),
+    let answer = StatsAnswer {
+        entries: TierCounts {
+            memory: Some(memory.entries as u64),
+            disk: disk.as_ref().map(|d| d.entries),
+        },
+        bytes: TierBytes {
+            memory: Some(memory.bytes),
+            memory_capacity: Some(memory.capacity),
+            disk: disk.as_ref().map(|d| d.stored_bytes),
+            disk_capacity: disk.as_ref().and_then(|d| d.max_bytes),
+            disk_file: disk.as_ref().map(|d| d.file_bytes),
+        },
+        evicted: Evictions {
+            disk: disk.as_ref().map(|d| d.evicted),
+        },
+        requests: RequestCounts {
+            hit: counters.hits,
+            stale: counters.stale,
+            miss: counters.misses,
+            bypass: counters.bypasses,
+        },
+        renders: counters.renders,
+        rendered_elsewhere: counters.rendered_elsewhere,
+        coalesced: counters.coalesced,
+        regenerations: RegenerationCounts {
+            ok: counters.regenerations_ok,
+            failed: counters.regenerations_failed,
+        },
+        purge_records: state.isr.purge_records() as u64,
+        cluster: state.isr.cluster().map(|cluster| ClusterStats {
+            backend: cluster.backend.to_owned(),
+            address: cluster.address,
+            up: cluster.up,
+            errors: cluster.errors,
+            transitions: cluster.transitions,
+            events_received: cluster.events_received,
         }),
-    ))
+    };
+    Ok(json_response(StatusCode::OK, &answer))
 }
 
 /// `DELETE /_isr/cache`.
@@ -248,5 +259,8 @@ async fn clear(
             format!("clear failed: {e}"),
         )
     })?;
-    Ok(json_response(StatusCode::OK, &json!({ "cleared": true })))
+    Ok(json_response(
+        StatusCode::OK,
+        &ClearAnswer { cleared: true },
+    ))
 }
