@@ -49,7 +49,10 @@ async fn a_fetch_lock_lives_its_configured_ttl_and_a_node_waits_only_its_timeout
             holder.with_revalidate("k", TTL, fetch).await
         })
     };
-    until("the holder's fetch runs", || calls.load(Ordering::SeqCst) == 1).await;
+    until("the holder's fetch runs", || {
+        calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
 
     let ttls = server.ttls_ms("data:l:*").await;
     assert_eq!(ttls.len(), 1, "one lock, the holder's");
