@@ -16,7 +16,7 @@ pub use crate::lifetime::{Lifetime, Revalidate};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteCachePolicy {
     /// `Some(None)` is not representable on purpose: `revalidate = 0` routes are pass-through
-    /// and never reach the policy (see [`crate::config::RouteMode::PassThrough`]).
+    /// (`RouteMode::PassThrough` in the configuration) and never reach the policy.
     pub revalidate: Option<Revalidate>,
     pub expire: Option<u64>,
     pub stale_if_error: Option<u64>,

@@ -23,13 +23,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use isr_core::admin::{
     ApiError as AdminError, ClearAnswer, ClusterStats, EntriesPage, EntriesQuery, Evictions,
-    RegenerationCounts, RequestCounts, RevalidateRequest, SkipReason, Skipped, StatsAnswer,
-    TierBytes, TierCounts, bearer_token, token_matches,
+    RegenerationCounts, RequestCounts, RevalidateRequest, Skipped, StatsAnswer, TierBytes,
+    TierCounts, bearer_token, token_matches,
 };
 use isr_store::DiskStore;
 use serde::Serialize;
 
-use crate::handle::{Isr, Regeneration};
+use crate::handle::Isr;
 
 pub use isr_core::admin::{MAX_BODY_BYTES, MAX_ITEMS, MAX_PAGE};
 
@@ -149,14 +149,10 @@ async fn revalidate(
         })?;
     let mut answer = revalidation.answer();
     for path in revalidation.paths_to_regenerate() {
-        let reason = match state.isr.regenerate(path, revalidation.if_cached).await {
-            Regeneration::Started | Regeneration::AlreadyRunning => {
-                answer.regenerating.push(path.to_owned());
-                continue;
-            }
-            Regeneration::NotCached => SkipReason::NotCached,
-            Regeneration::NotCacheable => SkipReason::NotCacheable,
-            Regeneration::Invalid(_) => SkipReason::InvalidPath,
+        let regeneration = state.isr.regenerate(path, revalidation.if_cached).await;
+        let Some(reason) = regeneration.skipped() else {
+            answer.regenerating.push(path.to_owned());
+            continue;
         };
         answer.skipped.push(Skipped {
             path: path.to_owned(),

@@ -14,9 +14,14 @@
 //!   ([`DataError::Fetch`] holds one shared `Arc` of it). With Redis, at most one runs
 //!   across every node sharing it ([`crate::across_nodes`]): a node whose fetch finds
 //!   another node fetching the key waits for that value instead.
-//! - A failed fetch never replaces a stored value: the old one stays and is served stale,
-//!   and the key is not refreshed again before its backoff has passed (doubling from
-//!   `retry_min` up to `retry_max`, cleared by a success).
+//! - Every decision is the page engine's, from isr-core's flow: what a value's state means
+//!   ([`isr_core::flow::lookup`]), the backoff ([`isr_core::flow::backoff`]), what the
+//!   callers waiting for a fetch answer ([`isr_core::flow::joiners`]).
+//! - A failed fetch (its error, or a value that cannot be encoded) never replaces a stored
+//!   value: the old one stays and is served stale, and the key is not refreshed again
+//!   before its backoff has passed (doubling from `retry_min` up to `retry_max`, cleared by
+//!   a success). Past its expiry, a value still servable on error is returned without a
+//!   fetch while the key backs off.
 //! - A value is fresh for its ttl counted from when it *arrived* (not from when the fetch
 //!   started), unless an invalidation reaching it was recorded while it was being fetched:
 //!   then it counts from the start, so that invalidation applies to it.
@@ -33,7 +38,8 @@
 //! Several nodes share values, fetches and invalidations through Redis
 //! ([`DataCache::redis_builder`]): a value fetched on one node is read by the others, a key
 //! is fetched by one node at a time, and an invalidation on any node is honoured by every
-//! node.
+//! node, under the lock TTL and lock timeout configured ([`DataCacheBuilder::config`],
+//! [`DataCacheBuilder::lock`]).
 
 use std::any::Any;
 use std::fmt;
@@ -45,9 +51,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use isr_core::UnixMillis;
-use isr_core::config::{EngineSettings, RedisSettings};
+use isr_core::config::{Config, EngineSettings, RedisSettings};
 use isr_core::entry::Entry;
+use isr_core::flow::joiners::{Joined, Outcome, joined, replaces};
+use isr_core::flow::lookup::{Action, on_lookup};
+use isr_core::flow::settle::BackoffChange;
 use isr_core::freshness::{Freshness, PurgeMode, freshness};
+use isr_core::headers::CacheStatus;
 use isr_core::policy::{Lifetime, Revalidate};
 use isr_core::purge::Target;
 use isr_core::store::{EntryStore, PurgeStore, StoreError};
@@ -60,7 +70,7 @@ use tokio::sync::watch;
 
 use crate::across_nodes::{NodeLock, Once};
 use crate::clock::{Clock, SystemClock};
-use crate::flight::{Backoff, Flight, Flights, Join, Outcome};
+use crate::flight::{Backoff, Ending, Flight, Flights, Join};
 use crate::follow::{Follower, follow};
 use crate::purges::PurgeLog;
 use crate::store_errors;
@@ -127,6 +137,10 @@ struct Inner {
     backoff: Backoff,
     expire: Option<u64>,
     stale_if_error: u64,
+    /// With Redis: how long a fetch lock lives unless extended, and how long a node waits
+    /// for another's value before fetching itself.
+    lock_ttl_ms: u64,
+    lock_timeout: Duration,
     /// Fetches running in their own tasks.
     running: watch::Sender<usize>,
     counters: Counters,
@@ -282,18 +296,20 @@ fn bump(counter: &AtomicU64) {
 }
 
 /// What the callers waiting for a fetch learn when it ends.
+type DataOutcome = Outcome<Arc<Entry>, DataFailure>;
+
+/// Why a fetch has no value for its callers.
 #[derive(Clone)]
-enum DataOutcome {
-    Stored(Arc<Entry>),
+enum DataFailure {
     /// The fetch's error, an `Arc<E>` of the starter's error type.
-    Failed(Arc<dyn Any + Send + Sync>),
+    Fetch(Arc<dyn Any + Send + Sync>),
     Unencodable(Arc<serde_json::Error>),
     Abandoned,
 }
 
-impl Outcome for DataOutcome {
+impl Ending for DataOutcome {
     fn abandoned() -> DataOutcome {
-        DataOutcome::Abandoned
+        Outcome::Failed(DataFailure::Abandoned)
     }
 }
 
@@ -307,6 +323,8 @@ pub struct DataCacheBuilder {
     retry_max: Duration,
     expire: Option<Duration>,
     stale_if_error: Duration,
+    lock_ttl: Duration,
+    lock_timeout: Duration,
 }
 
 impl DataCacheBuilder {
@@ -322,6 +340,36 @@ impl DataCacheBuilder {
         self.retry_min = min;
         self.retry_max = max;
         self
+    }
+
+    /// With Redis: a fetch's lock lives `ttl` unless its node extends it (it does every
+    /// third of it while the fetch runs), and a node waits up to `timeout` for another
+    /// node's value before fetching itself. Default: 10 s and 10 s.
+    pub fn lock(mut self, ttl: Duration, timeout: Duration) -> DataCacheBuilder {
+        self.lock_ttl = ttl;
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The backoff ([`DataCacheBuilder::retry`]) and the locks ([`DataCacheBuilder::lock`])
+    /// as `config` sets them for pages: `[cache] retry_min`, `retry_max`, `lock_timeout`,
+    /// and `[redis] lock_ttl`.
+    pub fn config(self, config: &Config) -> DataCacheBuilder {
+        let engine = &config.engine;
+        let lock_ttl_ms = config
+            .redis
+            .as_ref()
+            .map_or(RedisSettings::default().lock_ttl_ms, |redis| {
+                redis.lock_ttl_ms
+            });
+        self.retry(
+            Duration::from_millis(engine.retry_min_ms),
+            Duration::from_millis(engine.retry_max_ms),
+        )
+        .lock(
+            Duration::from_millis(lock_ttl_ms),
+            Duration::from_millis(engine.lock_timeout_ms),
+        )
     }
 
     /// Default expiry of values ([`DataOptions::expire`]). Default: never.
@@ -352,6 +400,8 @@ impl DataCacheBuilder {
                 backoff: Backoff::new(millis(self.retry_min), millis(self.retry_max)),
                 expire: self.expire.map(ceil_secs),
                 stale_if_error: ceil_secs(self.stale_if_error),
+                lock_ttl_ms: millis(self.lock_ttl),
+                lock_timeout: self.lock_timeout,
                 running: watch::Sender::new(0),
                 counters: Counters::default(),
             }),
@@ -393,9 +443,9 @@ impl DataCache {
     /// A cache whose values and invalidations are shared by every node using `redis`,
     /// with up to `memory_bytes` of values in this node's memory. Give it a Redis store of
     /// its own prefix (not the pages'): [`DataCache::invalidate_all`] invalidates everything
-    /// under that prefix. A key is fetched by one node at a time, under Redis's lock (10 s
-    /// time to live, extended while the fetch runs; a node waits up to 10 s for another's
-    /// value before fetching itself). [`DataCacheBuilder::build`] must then run within a Tokio runtime
+    /// under that prefix. A key is fetched by one node at a time, under Redis's lock
+    /// (extended while the fetch runs; see [`DataCacheBuilder::lock`] for its time to live
+    /// and how long a node waits for another's value). [`DataCacheBuilder::build`] must then run within a Tokio runtime
     /// (it starts the task that hears the other nodes' invalidations).
     pub fn redis_builder(redis: Arc<RedisStore>, memory_bytes: u64) -> DataCacheBuilder {
         let memory = Arc::new(MemoryStore::new(memory_bytes));
@@ -417,6 +467,8 @@ impl DataCache {
             retry_max: Duration::from_secs(60),
             expire: None,
             stale_if_error: Duration::ZERO,
+            lock_ttl: Duration::from_millis(RedisSettings::default().lock_ttl_ms),
+            lock_timeout: Duration::from_millis(EngineSettings::default().lock_timeout_ms),
         }
     }
 
@@ -483,29 +535,34 @@ impl DataCache {
         let inner = &self.inner;
         let key = storage_key(key);
         let cached = inner.lookup(&key).await;
-        let mut fallback = None;
         let seen = cached.as_ref().map(|entry| entry.created_at);
-        if let Some(entry) = cached {
-            match inner.freshness_of(&entry, inner.clock.now()) {
-                Freshness::Fresh => {
-                    if let Ok(value) = decode(&entry) {
-                        bump(&inner.counters.hits);
-                        return Ok(value);
-                    }
-                }
-                Freshness::Stale => {
-                    if let Ok(value) = decode(&entry) {
-                        bump(&inner.counters.stale);
+        let now = inner.clock.now();
+        let found = cached.map(|entry| {
+            let state = inner.freshness_of(&entry, now);
+            (entry, state)
+        });
+        let fallback = match on_lookup(found, || inner.backoff.is_backing_off(&key, now)) {
+            Action::Serve {
+                entry,
+                status,
+                regenerate,
+            } => match decode(&entry) {
+                Ok(value) => {
+                    let counter = match status {
+                        CacheStatus::Hit => &inner.counters.hits,
+                        _ => &inner.counters.stale,
+                    };
+                    bump(counter);
+                    if regenerate {
                         self.refresh(key, options, fetch, seen);
-                        return Ok(value);
                     }
+                    return Ok(value);
                 }
-                Freshness::Expired {
-                    servable_on_error: true,
-                } => fallback = Some(entry),
-                Freshness::Expired { .. } | Freshness::Purged => {}
-            }
-        }
+                // Undecodable as the type asked for: fetch it as if it were missing.
+                Err(_) => None,
+            },
+            Action::Render { fallback } => fallback,
+        };
         bump(&inner.counters.misses);
         let waiter = match inner.flights.join(&key) {
             Join::Started(flight) => {
@@ -519,17 +576,20 @@ impl DataCache {
             }
         };
         let outcome = waiter.outcome().await;
-        let served_on_error = || fallback.as_deref().and_then(|entry| decode(entry).ok());
-        match outcome {
-            DataOutcome::Stored(entry) => decode(&entry).map_err(DataError::Encoding),
-            DataOutcome::Failed(error) => match served_on_error() {
-                Some(value) => Ok(value),
-                None => Err(error
-                    .downcast::<E>()
-                    .map_or(DataError::Abandoned, DataError::Fetch)),
-            },
-            DataOutcome::Unencodable(error) => Err(DataError::Encoding(error)),
-            DataOutcome::Abandoned => served_on_error().ok_or(DataError::Abandoned),
+        // The fallback is decoded only when it is needed.
+        let fallback = match &outcome {
+            Outcome::Failed(_) => fallback.and_then(|entry| decode::<T>(&entry).ok()),
+            Outcome::Stored(_) | Outcome::Uncacheable => None,
+        };
+        match joined(Some(outcome), fallback) {
+            Joined::Serve(entry) => decode(&entry).map_err(DataError::Encoding),
+            Joined::Stale(value) => Ok(value),
+            Joined::Failed(DataFailure::Fetch(error)) => Err(error
+                .downcast::<E>()
+                .map_or(DataError::Abandoned, DataError::Fetch)),
+            Joined::Failed(DataFailure::Unencodable(error)) => Err(DataError::Encoding(error)),
+            // A fetch is never uncacheable; abandoned is all that is left.
+            Joined::Failed(DataFailure::Abandoned) | Joined::Alone(_) => Err(DataError::Abandoned),
         }
     }
 
@@ -583,8 +643,8 @@ impl DataCache {
         }
     }
 
-    /// A stale value was served: refresh it in the background, once, unless a recent
-    /// failure asks to wait.
+    /// A stale value was served: refresh it in the background, once (the caller has
+    /// checked the backoff).
     fn refresh<T, E, F, Fut>(
         &self,
         key: String,
@@ -598,9 +658,6 @@ impl DataCache {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let inner = &self.inner;
-        if !inner.backoff.may_retry(&key, inner.clock.now()) {
-            return;
-        }
         if let Join::Started(flight) = inner.flights.join(&key) {
             bump(&inner.counters.refreshes);
             self.spawn_fetch(flight, key, options, fetch, seen);
@@ -685,18 +742,17 @@ impl Inner {
         // A fetch that finished between the caller's look and its flight already stored a
         // fresh value: use it rather than fetching again.
         if let Some(entry) = self.lookup(key).await
-            && Some(entry.created_at) != seen
-            && self.freshness_of(&entry, self.clock.now()) == Freshness::Fresh
+            && self.replaces(&entry, key, seen)
         {
-            return DataOutcome::Stored(entry);
+            return Outcome::Stored(entry);
         }
         let Some((tiered, cluster)) = &self.shared else {
             return self.fetch_and_store(key, options, fetch).await;
         };
         let lock = NodeLock {
             cluster: &**cluster,
-            ttl_ms: RedisSettings::default().lock_ttl_ms,
-            timeout: Duration::from_millis(EngineSettings::default().lock_timeout_ms),
+            ttl_ms: self.lock_ttl_ms,
+            timeout: self.lock_timeout,
             clock: &*self.clock,
         };
         let elsewhere = || self.fetched_elsewhere(tiered, key, seen);
@@ -706,7 +762,7 @@ impl Inner {
             Once::Worked(outcome) => outcome,
             Once::Found(entry) => {
                 bump(&self.counters.fetched_elsewhere);
-                DataOutcome::Stored(entry)
+                Outcome::Stored(entry)
             }
         }
     }
@@ -720,13 +776,17 @@ impl Inner {
         seen: Option<UnixMillis>,
     ) -> Option<Arc<Entry>> {
         let entry = tiered.l2().get(key).await.ok()??;
-        let replaces = entry.key == key
-            && seen.is_none_or(|seen| entry.created_at > seen)
-            && self.freshness_of(&entry, self.clock.now()) == Freshness::Fresh;
-        replaces.then(|| {
+        self.replaces(&entry, key, seen).then(|| {
             tiered.l1().insert_sync(key, Arc::clone(&entry));
             entry
         })
+    }
+
+    /// Does `entry` make a fetch of `key` unnecessary for a caller that saw a value created
+    /// at `seen`?
+    fn replaces(&self, entry: &Entry, key: &str, seen: Option<UnixMillis>) -> bool {
+        let state = self.freshness_of(entry, self.clock.now());
+        replaces(entry, key, seen, state)
     }
 
     /// Fetch, and store what arrives. Stores nothing on failure.
@@ -749,26 +809,29 @@ impl Inner {
             Ok(value) => value,
             Err(error) => {
                 bump(&self.counters.fetch_failures);
-                self.backoff.failed(key, self.clock.now());
+                self.backoff
+                    .apply(BackoffChange::Fail, key, self.clock.now());
                 tracing::warn!(key, "data cache: fetch failed; keeping the last value");
                 let error: Arc<dyn Any + Send + Sync> = Arc::new(error);
-                return DataOutcome::Failed(error);
+                return Outcome::Failed(DataFailure::Fetch(error));
             }
         };
         let body = match serde_json::to_vec(&value) {
             Ok(body) => Bytes::from(body),
             Err(error) => {
-                self.backoff.failed(key, self.clock.now());
-                return DataOutcome::Unencodable(Arc::new(error));
+                self.backoff
+                    .apply(BackoffChange::Fail, key, self.clock.now());
+                return Outcome::Failed(DataFailure::Unencodable(Arc::new(error)));
             }
         };
-        self.backoff.succeeded(key);
+        self.backoff
+            .apply(BackoffChange::Clear, key, self.clock.now());
         let created_at = self.created_at(key, options, started, generation);
         let entry = Arc::new(self.entry(key, options, body, created_at));
         if let Err(error) = self.store.put(key, Arc::clone(&entry)).await {
             store_errors::log(&error, key, "data cache: could not store a value");
         }
-        DataOutcome::Stored(entry)
+        Outcome::Stored(entry)
     }
 
     /// When a value fetched from `started` on counts as created: when it arrived, unless

@@ -1,41 +1,36 @@
 //! Single flight: at most one render per key at a time in this process, and the retry
-//! backoff of keys whose regeneration failed.
+//! backoff of keys whose render failed (isr-core's state machine, behind a lock).
 //!
 //! Invariants:
 //! - While a key has a flight, nobody starts another render of it here: later requests
 //!   join the flight and are told its outcome.
 //! - A flight always ends with an outcome, even if the task running it is dropped
-//!   (then the outcome is [`Outcome::abandoned`]), so no joiner waits forever.
-//! - The map's lock is never held across an await.
+//!   (then the outcome is [`Ending::abandoned`]), so no joiner waits forever.
+//! - No lock here is ever held across an await.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
+use isr_core::flow::backoff::{self, RetryPolicy};
+use isr_core::flow::joiners::Outcome;
+use isr_core::flow::settle::BackoffChange;
 use tokio::sync::watch;
 
-/// What joiners of a flight learn when it ends: the engine's [`FlightOutcome`], or the
-/// data cache's own outcome type.
-pub(crate) trait Outcome: Clone + Send + Sync + 'static {
+/// What joiners of a flight learn when it ends: a page render's [`FlightOutcome`], or the
+/// data cache's outcome.
+pub(crate) trait Ending: Clone + Send + Sync + 'static {
     /// The outcome of a flight whose task was dropped before it finished.
     fn abandoned() -> Self;
 }
 
-/// What joiners of a page render learn when it ends.
-#[derive(Clone, Debug)]
-pub(crate) enum FlightOutcome {
-    /// The render was stored: serve this entry.
-    Stored(Arc<Entry>),
-    /// The origin answered with something that may not be shared: go to the origin yourself.
-    Uncacheable,
-    /// The render failed (5xx, timeout, connection error).
-    Failed,
-}
+/// What joiners of a page render learn when it ends (see [`isr_core::flow::joiners`]).
+pub(crate) type FlightOutcome = Outcome<Arc<Entry>>;
 
-impl Outcome for FlightOutcome {
+impl Ending for FlightOutcome {
     fn abandoned() -> FlightOutcome {
-        FlightOutcome::Failed
+        Outcome::Failed(())
     }
 }
 
@@ -56,7 +51,7 @@ impl<O> Default for Flights<O> {
 }
 
 /// The result of asking to render a key.
-pub(crate) enum Join<O: Outcome = FlightOutcome> {
+pub(crate) enum Join<O: Ending = FlightOutcome> {
     /// Nobody was rendering it: the caller must render and then [`Flight::finish`].
     Started(Flight<O>),
     /// Somebody is: wait on this for the outcome.
@@ -65,7 +60,7 @@ pub(crate) enum Join<O: Outcome = FlightOutcome> {
 
 /// The right (and duty) to finish one key's flight.
 #[derive(Debug)]
-pub(crate) struct Flight<O: Outcome = FlightOutcome> {
+pub(crate) struct Flight<O: Ending = FlightOutcome> {
     key: String,
     flights: Arc<Flights<O>>,
     outcome: Option<watch::Sender<Option<O>>>,
@@ -74,7 +69,7 @@ pub(crate) struct Flight<O: Outcome = FlightOutcome> {
 /// A joiner's view of a running flight.
 pub(crate) struct Waiter<O = FlightOutcome>(Slot<O>);
 
-impl<O: Outcome> Flights<O> {
+impl<O: Ending> Flights<O> {
     /// Start a flight for `key`, or join the one running.
     pub(crate) fn join(self: &Arc<Self>, key: &str) -> Join<O> {
         let mut running = self.lock();
@@ -99,7 +94,7 @@ impl<O: Outcome> Flights<O> {
     }
 }
 
-impl<O: Outcome> Flight<O> {
+impl<O: Ending> Flight<O> {
     /// End the flight: later requests start a new one, joiners get `outcome`.
     pub(crate) fn finish(mut self, outcome: O) {
         self.end(outcome);
@@ -123,13 +118,13 @@ impl<O: Outcome> Flight<O> {
     }
 }
 
-impl<O: Outcome> Drop for Flight<O> {
+impl<O: Ending> Drop for Flight<O> {
     fn drop(&mut self) {
         self.end(O::abandoned());
     }
 }
 
-impl<O: Outcome> Waiter<O> {
+impl<O: Ending> Waiter<O> {
     /// The flight's outcome, once it ends.
     pub(crate) async fn outcome(mut self) -> O {
         match self.0.wait_for(Option::is_some).await {
@@ -139,50 +134,36 @@ impl<O: Outcome> Waiter<O> {
     }
 }
 
-/// Per key, when a failed regeneration may be tried again: the wait doubles with each
-/// consecutive failure, from `min_ms` up to `max_ms`, and is cleared by a success.
+/// The backoff of every failing key ([`backoff::Backoff`], bounded), shared.
 #[derive(Debug)]
-pub(crate) struct Backoff {
-    min_ms: u64,
-    max_ms: u64,
-    failing: Mutex<HashMap<String, (u32, UnixMillis)>>,
-}
+pub(crate) struct Backoff(Mutex<backoff::Backoff>);
 
 impl Backoff {
     pub(crate) fn new(min_ms: u64, max_ms: u64) -> Backoff {
-        Backoff {
-            min_ms,
-            max_ms: max_ms.max(min_ms),
-            failing: Mutex::default(),
+        let policy = RetryPolicy::new(min_ms, max_ms);
+        Backoff(Mutex::new(backoff::Backoff::new(
+            policy,
+            backoff::DEFAULT_CAPACITY,
+        )))
+    }
+
+    /// Is `key` held back at `now`?
+    pub(crate) fn is_backing_off(&self, key: &str, now: UnixMillis) -> bool {
+        self.lock().is_backing_off(key, now)
+    }
+
+    /// Apply what a finished render changes to `key`'s backoff, at `now`.
+    pub(crate) fn apply(&self, change: BackoffChange, key: &str, now: UnixMillis) {
+        match change {
+            BackoffChange::Clear => self.lock().succeeded(key),
+            BackoffChange::Fail => self.lock().failed(key, now),
+            BackoffChange::Keep => {}
         }
     }
 
-    /// May `key` be rendered again at `now`?
-    pub(crate) fn may_retry(&self, key: &str, now: UnixMillis) -> bool {
-        self.lock()
-            .get(key)
-            .is_none_or(|&(_, retry_at)| now >= retry_at)
-    }
-
-    pub(crate) fn failed(&self, key: &str, now: UnixMillis) {
-        let mut failing = self.lock();
-        let failures = failing.get(key).map_or(0, |&(n, _)| n).saturating_add(1);
-        let wait = self
-            .min_ms
-            .saturating_mul(1u64 << failures.saturating_sub(1).min(32))
-            .min(self.max_ms);
-        failing.insert(
-            key.to_owned(),
-            (failures, UnixMillis(now.0.saturating_add(wait))),
-        );
-    }
-
-    pub(crate) fn succeeded(&self, key: &str) {
-        self.lock().remove(key);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (u32, UnixMillis)>> {
-        self.failing
+    fn lock(&self) -> MutexGuard<'_, backoff::Backoff> {
+        // Every operation leaves the state consistent, so a poisoned lock is still usable.
+        self.0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -202,8 +183,8 @@ mod tests {
             panic!("second join must join the running flight");
         };
         assert!(matches!(flights.join("other"), Join::Started(_)));
-        flight.finish(FlightOutcome::Uncacheable);
-        assert!(matches!(waiter.outcome().await, FlightOutcome::Uncacheable));
+        flight.finish(Outcome::Uncacheable);
+        assert!(matches!(waiter.outcome().await, Outcome::Uncacheable));
         assert!(
             matches!(flights.join("k"), Join::Started(_)),
             "a finished flight is gone"
@@ -220,25 +201,6 @@ mod tests {
             panic!("second join must join");
         };
         drop(flight);
-        assert!(matches!(waiter.outcome().await, FlightOutcome::Failed));
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_max_and_resets_on_success() {
-        let backoff = Backoff::new(1_000, 5_000);
-        let t0 = UnixMillis(10_000);
-        assert!(backoff.may_retry("k", t0));
-        backoff.failed("k", t0);
-        assert!(!backoff.may_retry("k", UnixMillis(10_999)));
-        assert!(backoff.may_retry("k", UnixMillis(11_000)));
-        backoff.failed("k", UnixMillis(11_000));
-        assert!(!backoff.may_retry("k", UnixMillis(12_999)));
-        assert!(backoff.may_retry("k", UnixMillis(13_000)));
-        for _ in 0..10 {
-            backoff.failed("k", t0);
-        }
-        assert!(backoff.may_retry("k", UnixMillis(15_000)), "capped at max");
-        backoff.succeeded("k");
-        assert!(backoff.may_retry("k", t0));
+        assert!(matches!(waiter.outcome().await, Outcome::Failed(())));
     }
 }

@@ -10,8 +10,8 @@ use isr_core::store::{EntryStore, StoreError};
 use serde::Serialize;
 
 use crate::engine::Engine;
-pub use crate::engine::Regeneration;
 use crate::stats::Stats;
+pub use isr_core::flow::regenerate::Regeneration;
 
 /// Most entries one listing call looks at (a prefix filter may skip many).
 const MAX_SCANNED_PER_PAGE: usize = 10_000;

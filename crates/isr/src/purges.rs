@@ -17,15 +17,13 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use isr_core::UnixMillis;
+use isr_core::flow::dating::{needs_dating, purge_instant, render_instant};
 use isr_core::freshness::{Invalidation, PurgeMode};
-use isr_core::purge::{PurgeState, Target, newer};
+use isr_core::purge::{MAX_PURGE_RECORDS, PurgeState, Target, newer};
 use isr_core::store::{PurgeStore, StoreError};
 use tokio::sync::Mutex;
 
 use crate::clock::Clock;
-
-/// Most purge records kept; older ones are folded into one record for everything.
-const MAX_PURGE_RECORDS: usize = 100_000;
 
 /// Records held in [`Purges::recent`] before they are merged into the base.
 const RECENT_PURGES: usize = 1_024;
@@ -117,8 +115,9 @@ impl PurgeLog {
     ) -> Result<(), StoreError> {
         let _serial = self.lock.lock().await;
         let now = clock.now();
+        let floor = UnixMillis(self.floor.load(Ordering::SeqCst));
         let invalidation = Invalidation {
-            at: UnixMillis(now.0.max(self.floor.load(Ordering::SeqCst))),
+            at: purge_instant(now, floor),
             mode,
         };
         for target in targets {
@@ -216,29 +215,24 @@ impl PurgeLog {
         Ok(records.len())
     }
 
-    /// The instant a render (or fetch) starting now dates from.
-    ///
-    /// Normally now. But a purge at or after an entry's `created_at` reaches it (at equal
-    /// milliseconds isr cannot tell whether the render saw the change the purge was about),
-    /// so a render that starts in the millisecond of a purge that is already visible, and
-    /// so certainly started after it, would otherwise be purged by it: served stale (or
-    /// rendered again, if hard) until the clock moves on, however often it is redone. Such
-    /// a render dates itself just after the latest purge instead, and raises the floor of
-    /// purge times to that instant, so a purge recorded after this still reaches it.
+    /// The instant a render (or fetch) starting now dates from
+    /// ([`isr_core::flow::dating`]): normally now; just after the latest purge if one is
+    /// visible at or after now, and then the floor of purge times rises to it, so a purge
+    /// recorded after this still reaches the render. Only that case takes the lock, so it
+    /// never interleaves with a purge being recorded.
     pub(crate) async fn date_render(&self, clock: &dyn Clock) -> UnixMillis {
+        let last = || UnixMillis(self.last.load(Ordering::SeqCst));
         let now = clock.now();
-        if self.last.load(Ordering::SeqCst) < now.0 {
+        if !needs_dating(now, last()) {
             return now;
         }
         let _serial = self.lock.lock().await;
         let now = clock.now();
-        let latest = self.last.load(Ordering::SeqCst);
-        if latest < now.0 {
-            return now;
+        let started = render_instant(now, last());
+        if started != now {
+            self.floor.fetch_max(started.0, Ordering::SeqCst);
         }
-        let started = latest.saturating_add(1);
-        self.floor.fetch_max(started, Ordering::SeqCst);
-        UnixMillis(started)
+        started
     }
 
     /// Before this instant no entry can still be served, so purge records older than it

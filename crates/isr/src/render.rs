@@ -4,8 +4,11 @@
 //! - A render's body is read at most up to the entry size limit; a larger answer is
 //!   handed back as a stream (prefix + rest) and never stored.
 //! - A render never takes longer than the render timeout to produce a verdict.
+//! - An unreachable origin is reported with every cause under hyper's error ("connection
+//!   refused", "invalid peer certificate: ..."), not just its first line.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -14,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use http::response::Parts;
 use http::{Request, Response};
 use http_body_util::BodyExt;
+use isr_core::flow::render::OriginError;
 use tower::{Service, ServiceExt};
 
 use crate::body::{Body, BoxError};
@@ -55,13 +59,18 @@ pub(crate) enum Collected {
     TooLarge(Parts, Body),
 }
 
-/// Why a render produced no answer.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum RenderError {
-    #[error("the origin did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("the origin could not be reached: {}", with_causes(.0.as_ref()))]
-    Unreachable(BoxError),
+/// Why a render produced no answer: isr-core's origin error, with hyper's error (and its
+/// causes) for an unreachable origin.
+pub(crate) type RenderError = OriginError<Unreachable>;
+
+/// An origin that could not be reached, shown with every cause under the error.
+#[derive(Debug)]
+pub(crate) struct Unreachable(pub(crate) BoxError);
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&with_causes(self.0.as_ref()))
+    }
 }
 
 /// `error` and its sources, `: `-separated: hyper's "client error (Connect)" says little
@@ -93,8 +102,8 @@ pub(crate) async fn fetch(
         collect(response, limit).await
     };
     match tokio::time::timeout(timeout, work).await {
-        Ok(result) => result.map_err(RenderError::Unreachable),
-        Err(_) => Err(RenderError::Timeout(timeout)),
+        Ok(result) => result.map_err(|error| OriginError::Unreachable(Unreachable(error))),
+        Err(_) => Err(OriginError::Timeout(timeout)),
     }
 }
 

@@ -38,7 +38,7 @@ pub enum Joined<E, F, T> {
     /// Its own fallback, marked [`crate::headers::CacheStatus::Stale`]: the render failed.
     Stale(T),
     /// The failure: the render failed and there is no fallback (a 502,
-    /// [`crate::flow::answer::ErrorAnswer::render_failed`], or the data cache's error).
+    /// `ErrorAnswer::render_failed`, or the data cache's error).
     Failed(F),
     /// Render alone, store nothing, and answer that (with the fallback, on failure).
     Alone(Option<T>),

@@ -6,6 +6,7 @@
 //!   class); when none is, the HTML variant browsers ask for is, unless `if_cached`.
 //! - A path that cannot be cached, or is not a valid request path, renders nothing.
 
+use crate::admin::SkipReason;
 use crate::config::Config;
 use crate::job::{Job, PathJobsError, jobs_for_path};
 
@@ -34,6 +35,19 @@ impl Regeneration {
             Regeneration::Started
         } else {
             Regeneration::AlreadyRunning
+        }
+    }
+}
+
+impl Regeneration {
+    /// Why the path was skipped, as the admin API says it (`None`: it was not).
+    pub fn skipped(&self) -> Option<SkipReason> {
+        match self {
+            Regeneration::Started | Regeneration::AlreadyRunning => None,
+            Regeneration::NotCached => Some(SkipReason::NotCached),
+            Regeneration::NotCacheable => Some(SkipReason::NotCacheable),
+            Regeneration::Invalid(_) => Some(SkipReason::InvalidPath),
+            Regeneration::Unavailable => Some(SkipReason::StateUnavailable),
         }
     }
 }
@@ -111,5 +125,10 @@ revalidate = 0
         ));
         assert_eq!(Regeneration::of_starts(false), Regeneration::AlreadyRunning);
         assert_eq!(Regeneration::of_starts(true), Regeneration::Started);
+        assert_eq!(Regeneration::AlreadyRunning.skipped(), None);
+        assert_eq!(
+            Regeneration::Invalid(String::new()).skipped(),
+            Some(SkipReason::InvalidPath)
+        );
     }
 }

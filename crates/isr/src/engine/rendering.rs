@@ -1,0 +1,191 @@
+//! One render of a key: the request sent to the origin, the verdict on its answer
+//! ([`isr_core::flow::render`]), what it changes ([`isr_core::flow::settle`]), and doing
+//! it once across the nodes sharing a cluster.
+//!
+//! Invariants:
+//! - What is rendered for a key is built from the key alone on routes isr is configured
+//!   for (no client cookies or other unkeyed headers reach the origin), and carries the
+//!   recursion guard.
+//! - A render's entry dates from when it started ([`crate::purges::PurgeLog::date_render`]),
+//!   so a purge after that instant applies to it.
+//! - A failed render stores nothing; the last good entry stays and the key backs off.
+//! - With a cluster, another node's fresh entry, newer than what this node had, is taken
+//!   instead of rendering ([`isr_core::flow::joiners::replaces`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderMap;
+use http::{Request, Response};
+use isr_core::entry::Entry;
+use isr_core::flow::joiners::replaces;
+use isr_core::flow::render::{Judged, Unstored, judge, judge_too_large};
+use isr_core::flow::settle::{PassMark, settle};
+use isr_core::headers::{X_ISR_RENDER, remove_hop_by_hop};
+use isr_core::job::Job;
+use isr_core::key::CacheKey;
+use isr_core::store::EntryStore;
+
+use crate::across_nodes::{NodeLock, Once};
+use crate::body::Body;
+use crate::engine::shared::Engine;
+use crate::render::{Collected, Unreachable, fetch};
+use crate::store_errors;
+
+/// A render's result, before anything is answered.
+pub(super) type Rendered = isr_core::flow::render::Rendered<Response<Body>, Unreachable>;
+
+impl Engine {
+    /// Render `job` and store it, once across every node sharing the store. Without a
+    /// cluster this is [`Engine::render_and_store`]. With one: take the cluster's lock on
+    /// the key (kept alive while the render runs); while another node holds it, wait for
+    /// its entry (announced, or found by polling now and then) and take that instead. A
+    /// node that cannot reach the cluster, or waits past `lock_timeout`, renders itself.
+    /// `had`: the entry this node already has, which another node's must be newer than.
+    pub(super) async fn render_once(
+        &self,
+        job: &Job,
+        request: Request<Body>,
+        had: Option<&Arc<Entry>>,
+    ) -> Rendered {
+        let Some(cluster) = self.shared.cluster.as_deref() else {
+            return self.render_and_store(job, request, had.is_some()).await;
+        };
+        let lock = NodeLock {
+            cluster,
+            ttl_ms: self.shared.lock_ttl_ms,
+            timeout: Duration::from_millis(self.shared.config.engine.lock_timeout_ms),
+            clock: &*self.shared.clock,
+        };
+        let render = self.render_and_store(job, request, had.is_some());
+        let elsewhere = || self.stored_elsewhere(job, had);
+        match lock.once(job.key.storage(), elsewhere, || {}, render).await {
+            Once::Worked(rendered) => rendered,
+            Once::Found(entry) => Rendered::Found(entry),
+        }
+    }
+
+    /// A fresh entry for `key` in memory, newer than `had`: one a render stored after the
+    /// caller looked (and found only `had`, or nothing).
+    pub(super) fn stored_meanwhile(
+        &self,
+        key: &CacheKey,
+        had: Option<&Arc<Entry>>,
+    ) -> Option<Arc<Entry>> {
+        let entry = self.shared.store.l1().get_sync(key.storage())?;
+        self.replaces(&entry, key, had).then_some(entry)
+    }
+
+    /// Does `entry` make a render of `key` unnecessary for a request that had `had`?
+    fn replaces(&self, entry: &Entry, key: &CacheKey, had: Option<&Arc<Entry>>) -> bool {
+        let state = self.shared.freshness_of(entry, self.now());
+        replaces(entry, key.raw(), had.map(|had| had.created_at), state)
+    }
+
+    /// A servable entry for `job` that another node stored in the shared tier, newer than
+    /// `had`; put in this node's memory tier.
+    async fn stored_elsewhere(&self, job: &Job, had: Option<&Arc<Entry>>) -> Option<Arc<Entry>> {
+        let key = job.key.storage();
+        let entry = self.shared.store.l2().get(key).await.ok()??;
+        self.replaces(&entry, &job.key, had).then(|| {
+            self.shared.counters.rendered_elsewhere();
+            self.shared.store.l1().insert_sync(key, Arc::clone(&entry));
+            entry
+        })
+    }
+
+    /// Render, then do what the result changes: store it, or remember the failure or that
+    /// the key is not cacheable. `had_entry`: an entry exists that an uncacheable answer
+    /// replaces.
+    pub(super) async fn render_and_store(
+        &self,
+        job: &Job,
+        request: Request<Body>,
+        had_entry: bool,
+    ) -> Rendered {
+        let rendered = self.render(job, request).await;
+        let key = job.key.storage();
+        let now = self.now();
+        let settled = settle(&rendered, had_entry, now);
+        self.shared.backoff.apply(settled.backoff, key, now);
+        match settled.pass_mark {
+            PassMark::Clear => {
+                self.shared.pass_marks.remove(key);
+            }
+            PassMark::Set(until) => self.shared.pass_marks.insert(key.to_owned(), until),
+            PassMark::Keep => {}
+        }
+        if settled.store
+            && let Rendered::Storable(entry) = &rendered
+            && let Err(error) = self.shared.store.put(key, Arc::clone(entry)).await
+        {
+            store_errors::log(&error, job.key.raw(), "could not store a render");
+        }
+        if settled.remove
+            && let Err(error) = self.shared.store.remove(key).await
+        {
+            store_errors::log(&error, job.key.raw(), "could not remove an entry");
+        }
+        match &rendered {
+            Rendered::FailedStatus(response) => tracing::warn!(
+                status = response.status().as_u16(),
+                path = job.path,
+                "render failed; keeping the last good page"
+            ),
+            Rendered::Failed(error) => {
+                tracing::warn!(%error, path = job.path, "render failed; keeping the last good page");
+            }
+            Rendered::Storable(_) | Rendered::Found(_) | Rendered::Uncacheable { .. } => {}
+        }
+        rendered
+    }
+
+    /// Ask the origin for `job` and judge the answer. Stores nothing.
+    pub(super) async fn render(&self, job: &Job, request: Request<Body>) -> Rendered {
+        self.shared.counters.render_started();
+        // Entries date from when their render started: a purge after that instant
+        // applies to them, even if the render arrives after the purge.
+        let started_at = self.shared.purges.date_render(&*self.shared.clock).await;
+        let engine = &self.shared.config.engine;
+        let timeout = Duration::from_millis(engine.render_timeout_ms);
+        match fetch(&*self.renderer, request, timeout, engine.max_entry_bytes).await {
+            Err(error) => Rendered::Failed(error),
+            Ok(Collected::TooLarge(mut parts, body)) => {
+                remove_hop_by_hop(&mut parts.headers);
+                let judged = judge_too_large(parts.status);
+                Rendered::from_judged(judged, || Ok(Response::from_parts(parts, body)))
+            }
+            Ok(Collected::Complete(mut parts, body)) => {
+                remove_hop_by_hop(&mut parts.headers);
+                let config = &self.shared.config;
+                let judged = judge(
+                    job,
+                    config,
+                    parts.status,
+                    &parts.headers,
+                    body.clone(),
+                    started_at,
+                );
+                if let Judged::Uncacheable(Unstored::Policy(reason)) = &judged {
+                    tracing::debug!(%reason, path = job.path, "not storing");
+                }
+                Rendered::from_judged(judged, || Ok(Response::from_parts(parts, Body::full(body))))
+            }
+        }
+    }
+
+    /// The request a render sends. On configured routes it is built from the key alone;
+    /// for a request no route matched, the client's own headers are forwarded (the answer
+    /// is stored only if the origin says it may be shared).
+    pub(super) fn render_request(&self, job: &Job, client: Option<&HeaderMap>) -> Request<Body> {
+        let mut headers = job.render_headers(client);
+        headers.insert(X_ISR_RENDER, self.shared.secret.clone());
+        let mut request = Request::new(Body::empty());
+        *request.headers_mut() = headers;
+        *request.uri_mut() = job
+            .target
+            .parse()
+            .unwrap_or_else(|_| http::Uri::from_static("/"));
+        request
+    }
+}

@@ -1,0 +1,163 @@
+//! The engine's state: what every service a layer builds shares (stores, purge log,
+//! flights, backoff, pass marks, counters), and the engine over one renderer.
+//!
+//! Invariants:
+//! - The freshness of an entry is always judged against every purge that reaches it
+//!   ([`Shared::freshness_of`]), on the hit path too, without a lock or an allocation.
+//! - The recursion-guard secret is random per process and never leaves it except on the
+//!   requests isr sends to the origin.
+//! - The state of failing and uncacheable keys is bounded (the backoff's table, the pass
+//!   marks' cache), whatever how many keys fail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+use isr_core::UnixMillis;
+use isr_core::config::{Config, RedisSettings};
+use isr_core::entry::Entry;
+use isr_core::freshness::{Freshness, PurgeMode, freshness};
+use isr_core::purge::Target;
+use isr_core::store::{PurgeStore, StoreError};
+use isr_store::{Cluster, MemoryStore, TieredStore};
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::flight::{Backoff, Flights};
+use crate::follow::Follower;
+use crate::purges::PurgeLog;
+use crate::render::Renderer;
+use crate::stats::{Counters, Stats};
+
+/// Keys whose pass mark is remembered at most (see [`isr_core::flow::settle`]).
+const PASS_MARKS: usize = 10_000;
+
+/// State shared by every service a layer builds: the stores, the flights, the counters.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<TieredStore>,
+    /// Every purge, durable and mirrored for the hit path.
+    pub(super) purges: PurgeLog,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(super) flights: Arc<Flights>,
+    pub(super) backoff: Backoff,
+    /// Until when each key whose render was uncacheable skips single flight.
+    pub(super) pass_marks: quick_cache::sync::Cache<String, UnixMillis>,
+    pub(super) regenerations: Arc<Semaphore>,
+    pub(super) secret: HeaderValue,
+    pub(super) counters: Counters,
+    /// The nodes this one shares its store with, if any.
+    pub(crate) cluster: Option<Arc<dyn Cluster>>,
+    pub(super) lock_ttl_ms: u64,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: Config,
+        store: Arc<TieredStore>,
+        purge_store: Arc<dyn PurgeStore>,
+        cluster: Option<Arc<dyn Cluster>>,
+        clock: Arc<dyn Clock>,
+    ) -> Shared {
+        let lock_ttl_ms = config
+            .redis
+            .as_ref()
+            .map_or(RedisSettings::default().lock_ttl_ms, |redis| {
+                redis.lock_ttl_ms
+            });
+        let engine = &config.engine;
+        // No entry with the default lifetime outlives this: older purge records may be
+        // folded (see `PurgeLog`).
+        let retention = config.defaults.expire.map(|expire| {
+            Duration::from_secs(expire.saturating_add(config.defaults.stale_if_error))
+        });
+        Shared {
+            backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
+            regenerations: Arc::new(Semaphore::new(engine.regenerate_concurrency.max(1))),
+            config: Arc::new(config),
+            store,
+            purges: PurgeLog::new(purge_store, retention),
+            clock,
+            flights: Arc::default(),
+            pass_marks: quick_cache::sync::Cache::new(PASS_MARKS),
+            secret: render_secret(),
+            counters: Counters::default(),
+            cluster,
+            lock_ttl_ms,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    /// Load the recorded purges into memory (at start: a restart forgets no purge).
+    pub(crate) async fn restore_purges(&self) -> Result<usize, StoreError> {
+        self.purges.restore().await
+    }
+
+    /// Number of purge records held.
+    pub(crate) fn purge_records(&self) -> usize {
+        self.purges.len()
+    }
+
+    /// Invalidate `targets` now (see [`PurgeLog::record`]).
+    pub(crate) async fn purge(
+        &self,
+        targets: &[Target],
+        mode: PurgeMode,
+    ) -> Result<(), StoreError> {
+        self.purges.record(targets, mode, &*self.clock).await
+    }
+
+    /// The state of `entry` at `now`, purges included.
+    pub(super) fn freshness_of(&self, entry: &Entry, now: UnixMillis) -> Freshness {
+        let invalidation = self.purges.newest_for(&entry.key, &entry.path, &entry.tags);
+        freshness(entry.created_at, &entry.lifetime, now, invalidation)
+    }
+}
+
+impl Follower for Shared {
+    fn purge_log(&self) -> &PurgeLog {
+        &self.purges
+    }
+
+    fn memory(&self) -> Option<&MemoryStore> {
+        Some(self.store.l1())
+    }
+
+    fn node_id(&self) -> u64 {
+        self.cluster.as_ref().map_or(0, |cluster| cluster.node_id())
+    }
+}
+
+/// A random per-process secret for the recursion guard.
+fn render_secret() -> HeaderValue {
+    let secret: u128 = rand::random();
+    HeaderValue::try_from(format!("{secret:032x}")).unwrap_or(HeaderValue::from_static("isr"))
+}
+
+/// The engine over one renderer (the wrapped service).
+pub(crate) struct Engine {
+    pub(super) shared: Arc<Shared>,
+    pub(super) renderer: Arc<dyn Renderer>,
+}
+
+impl Engine {
+    pub(crate) fn new(shared: Arc<Shared>, renderer: Arc<dyn Renderer>) -> Engine {
+        Engine { shared, renderer }
+    }
+
+    pub(super) fn now(&self) -> UnixMillis {
+        self.shared.clock.now()
+    }
+
+    /// The state of an entry now (for listings).
+    pub(crate) fn state_of(&self, entry: &Entry) -> Freshness {
+        self.shared.freshness_of(entry, self.now())
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
