@@ -48,6 +48,36 @@ unset CARGO_TARGET_DIR
 export ESBUILD_BIN="$here/node_modules/@esbuild/linux-x64/bin/esbuild"
 export WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen"
 
+step "the lints are the workspace's, and no two files import each other"
+# The crate is outside the workspace and cannot inherit `[workspace.lints]`: its tables
+# (and the example app's) must say the same. Compared line by line, spaces and comments
+# aside.
+lint_table() { # manifest, table name
+  awk -v want="[$2]" '
+    /^[[:space:]]*\[/ { line = $0; gsub(/[[:space:]]/, "", line); inside = (line == want); next }
+    inside { sub(/#.*/, ""); gsub(/[[:space:]]/, ""); if ($0 != "") print }
+  ' "$1" | sort
+}
+for table in rust clippy; do
+  workspace=$(lint_table ../../Cargo.toml "workspace.lints.$table")
+  for manifest in Cargo.toml example-app/Cargo.toml; do
+    if [ "$(lint_table "$manifest" "lints.$table")" != "$workspace" ]; then
+      echo "$manifest [lints.$table] differs from [workspace.lints.$table] of ../../Cargo.toml:" >&2
+      diff <(echo "$workspace") <(lint_table "$manifest" "lints.$table") >&2 || true
+      exit 1
+    fi
+  done
+done
+# One edge per `crate::module` a file names (an item of lib.rs: an edge to lib); tsort
+# fails on a loop.
+for file in src/*.rs; do
+  from=$(basename "$file" .rs)
+  echo "$from $from"
+  { grep -o 'crate::[a-z_]*' "$file" || true; } | sed 's/^crate:://' | sort -u | while read -r to; do
+    if [ -f "src/$to.rs" ]; then echo "$from $to"; else echo "$from lib"; fi
+  done
+done | tsort >/dev/null
+
 step "fmt and clippy"
 cargo fmt --manifest-path Cargo.toml --check
 cargo fmt --manifest-path example-app/Cargo.toml --check

@@ -32,7 +32,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::UnixMillis;
-use crate::policy::{Lifetime, Revalidate};
+use crate::lifetime::{Lifetime, Revalidate};
 
 const MAGIC: &[u8; 4] = b"ISRE";
 /// Magic, version and total length.

@@ -8,7 +8,7 @@
 //! - A hard invalidation makes an entry unservable, even on error.
 
 use crate::UnixMillis;
-use crate::policy::{Lifetime, Revalidate};
+use crate::lifetime::{Lifetime, Revalidate};
 
 /// Soft: the entry becomes stale (served while one regeneration runs).
 /// Hard: the next request waits for a fresh render.

@@ -14,7 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::UnixMillis;
-use crate::policy::{Lifetime, Revalidate};
+use crate::lifetime::{Lifetime, Revalidate};
 
 /// The cache status header isr answers with.
 pub const X_ISR_CACHE: HeaderName = HeaderName::from_static("x-isr-cache");
@@ -808,7 +808,7 @@ mod tests {
         origin.insert("cache-control", HeaderValue::from_static("s-maxage=1"));
         origin.insert("set-cookie", HeaderValue::from_static("a=b"));
         let lifetime = Lifetime {
-            revalidate: crate::policy::Revalidate::After(10),
+            revalidate: crate::lifetime::Revalidate::After(10),
             expire: Some(60),
             stale_if_error: 0,
         };

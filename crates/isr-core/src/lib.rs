@@ -8,6 +8,7 @@
 //! - [`route`]: route patterns (`/blog/[slug]`, `/docs/[...rest]`, `/assets/*`) and matching.
 //! - [`key`]: cache keys built only from what is keyed.
 //! - [`cache_control`]: `Cache-Control` / `CDN-Cache-Control` parsing.
+//! - [`lifetime`]: how long one entry lives (fresh, stale, servable on error).
 //! - [`policy`]: what may be cached, and for how long.
 //! - [`freshness`]: fresh, stale, expired or purged, at a given instant.
 //! - [`entry`]: the stored entry and its versioned, checksummed binary format.
@@ -17,8 +18,10 @@
 //! - [`job`]: a render of one key: the request sent to the origin, and the entry its
 //!   answer becomes.
 //! - [`serve`]: the answer sent from a cached entry.
+//! - [`flow`]: every decision of the request flow between lookup and answer (actions,
+//!   render verdicts, answers, bypass, backoff, joiners, regeneration, purge dating).
 //! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
-//! - [`store`]: the async storage traits every backend implements.
+//! - [`store`]: the async storage traits every native backend implements.
 //! - [`admin`]: the admin API's contract: every request and answer of `/_isr/...`, shared
 //!   by the runtimes and the command line.
 
@@ -26,10 +29,12 @@ pub mod admin;
 pub mod cache_control;
 pub mod config;
 pub mod entry;
+pub mod flow;
 pub mod freshness;
 pub mod headers;
 pub mod job;
 pub mod key;
+pub mod lifetime;
 pub mod path;
 pub mod plan;
 pub mod policy;

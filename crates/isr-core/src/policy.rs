@@ -9,34 +9,7 @@
 //! - A request that matches no route is stored only if the origin explicitly allows a
 //!   shared cache to keep it (`s-maxage`, or `public` with `max-age`; RFC 9111 §3).
 
-/// How long after creation an entry is fresh.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Revalidate {
-    /// Fresh for this many seconds (always > 0: 0 means "do not cache" and never gets here).
-    After(u64),
-    /// Fresh until purged (`revalidate = false`).
-    Never,
-}
-
-/// The lifetime of one stored entry, measured from its creation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Lifetime {
-    pub revalidate: Revalidate,
-    /// Seconds after creation past which the entry may no longer be served stale without
-    /// a render. `None`: never expires. Always ≥ the revalidate time when both are finite.
-    pub expire: Option<u64>,
-    /// Seconds past `expire` during which the entry is still served if a render fails.
-    pub stale_if_error: u64,
-}
-
-impl Lifetime {
-    /// Seconds after creation past which the entry can never be served again, not even
-    /// on error; `None`: it can always be (it never expires).
-    pub fn servable_for_secs(&self) -> Option<u64> {
-        self.expire
-            .map(|expire| expire.saturating_add(self.stale_if_error))
-    }
-}
+pub use crate::lifetime::{Lifetime, Revalidate};
 
 /// Cache policy a route sets. `None` fields are left to the origin's headers and then
 /// to the [`CacheDefaults`].

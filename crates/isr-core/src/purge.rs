@@ -11,6 +11,11 @@
 //!   `/blog` and `/blog/a`, not `/blogs`); `*` reaches everything.
 //! - [`PurgeState::newest_for`] allocates nothing: it runs on the hit path.
 //! - Recording an older invalidation never undoes a newer one; at equal times hard wins.
+//! - A record set is bounded by folding, defined once here ([`fold_rank`]) for every
+//!   runtime (the native purge log through [`PurgeState::bound`], the Worker in SQL): when
+//!   over its bound, every record up to and including the median instant becomes one
+//!   record for everything at that instant, hard if any of them was. Folding can only make
+//!   an old entry stale (or purged), never revive one.
 
 use std::collections::HashMap;
 
@@ -18,6 +23,18 @@ use crate::UnixMillis;
 use crate::freshness::{Invalidation, PurgeMode};
 use crate::headers::MAX_TAG_LEN;
 use crate::path::{MAX_TARGET_LEN, normalize_path};
+
+/// Most purge records a runtime keeps by default; past it the set is folded.
+pub const MAX_PURGE_RECORDS: usize = 100_000;
+
+/// The fold of a record set over its bound: among its `named` records (every one but the
+/// record for everything, which they fold into), the rank (0-based, in order of instant)
+/// of the one whose instant is the cutoff, the median. Every named record at or before
+/// that instant is folded into one record for everything at it, hard if any folded record
+/// was. `None`: there is nothing to fold.
+pub fn fold_rank(named: usize) -> Option<usize> {
+    (named > 0).then_some(named / 2)
+}
 
 /// What one purge reaches.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -262,8 +279,8 @@ impl PurgeState {
             .flat_map(HashMap::values)
             .map(|inv| inv.at)
             .collect();
-        let middle = times.len() / 2;
-        let (_, cutoff, _) = times.select_nth_unstable(middle);
+        let rank = fold_rank(times.len())?;
+        let (_, cutoff, _) = times.select_nth_unstable(rank);
         let cutoff = *cutoff;
         // Everything up to and including the cutoff: at least half the records, even
         // when many share one instant (folding only those strictly older could forget

@@ -64,7 +64,7 @@ mod tests {
     use http::HeaderName;
 
     use super::*;
-    use crate::policy::{Lifetime, Revalidate};
+    use crate::lifetime::{Lifetime, Revalidate};
 
     fn entry() -> Entry {
         Entry {

@@ -24,7 +24,7 @@ use isr_core::config::Config;
 use isr_core::config::RedisSettings;
 use isr_core::path::normalize_path;
 use isr_core::plan::is_admin_path;
-use isr_core::store::{StoreError, TagStore};
+use isr_core::store::{PurgeStore, StoreError};
 use isr_store::{DiskError, DiskStore, MemoryStore, RedisStore, RedisTierError, TieredStore};
 use tokio::net::TcpListener;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -134,7 +134,7 @@ impl Proxy {
         let admin_token = config.admin_token.clone();
         let (layer, disk) = match stores.durable {
             Durable::Disk(disk) => {
-                let purges: Arc<dyn TagStore> = Arc::clone(&disk) as _;
+                let purges: Arc<dyn PurgeStore> = Arc::clone(&disk) as _;
                 let layer =
                     IsrLayer::with_clock(config, stores.entries, purges, Arc::clone(&clock));
                 layer.restore_purges().await?;

@@ -7,8 +7,9 @@ mod support;
 
 use http::{Method, Request};
 use isr::Body;
+use isr_store::testing::until;
 use serde_json::{Value, json};
-use support::{Answer, TestOrigin, TestProxy, until};
+use support::{Answer, TestOrigin, TestProxy};
 
 const TOKEN: &str = "test-admin-token-0123456789";
 

@@ -380,14 +380,14 @@ async fn concurrent_requests_for_a_cookie_page_each_get_their_own_render() {
     let requests = tokio::spawn({
         let proxy = std::sync::Arc::clone(&proxy);
         async move {
-            support::concurrently(N, move |_| {
+            isr_store::testing::concurrently(N, move |_| {
                 let proxy = std::sync::Arc::clone(&proxy);
                 async move { proxy.get("/p/login").await }
             })
             .await
         }
     });
-    support::until("one render held and the others joined", || {
+    isr_store::testing::until("one render held and the others joined", || {
         origin.held() == 1 && proxy.stats().coalesced == N as u64 - 1
     })
     .await;
@@ -426,8 +426,8 @@ async fn a_regeneration_that_turns_private_replaces_nothing_and_is_not_replayed(
     let stale = proxy.get("/p/turns").await;
     assert_eq!(stale.cache(), "STALE");
     assert_eq!(stale.header("set-cookie"), None);
-    support::until("the regeneration to finish", || proxy.stats().renders == 2).await;
-    support::until("the regeneration to be judged", || {
+    isr_store::testing::until("the regeneration to finish", || proxy.stats().renders == 2).await;
+    isr_store::testing::until("the regeneration to be judged", || {
         proxy.stats().regenerations_ok + proxy.stats().regenerations_failed == 1
     })
     .await;

@@ -12,8 +12,8 @@ use std::time::Instant;
 use isr_core::admin::EntryState;
 use isr_core::freshness::PurgeMode;
 use isr_core::purge::Target;
-use isr_store::testing::{RedisCluster, RedisServer, free_port};
-use support::{TestOrigin, TestProxy, concurrently, until};
+use isr_store::testing::{RedisCluster, RedisServer, concurrently, until};
+use support::{TestOrigin, TestProxy};
 
 const BLOG: &str = r#"
 [[route]]
@@ -239,8 +239,7 @@ async fn a_purge_a_node_missed_is_honoured_after_it_reconnects() {
     assert_eq!(nodes[1].get("/blog/a").await.cache(), "HIT");
     let before = nodes[1].handle().purge_records();
 
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut connection = redis.connection().await;
     let unannounced = format!("{}:1", support::START.0);
     let _: () = redis::cmd("HSET")
         .arg("{isr}:purges")
@@ -361,19 +360,13 @@ async fn a_render_whose_lock_holder_died_is_taken_over() {
     let toml = blog_with("lock_ttl = \"1s\"").replace("redis://127.0.0.1:1", &redis.url());
     let config = dir.path().join("isr.toml");
     std::fs::write(&config, &toml).unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
     origin.close();
-    let mut holder = support::KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_isr"))
-            .args(["serve", "--origin", &origin.url(), "--listen", &listen])
-            .arg("--config")
-            .arg(&config)
-            .args(["--threads", "1", "--log", "warn"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start isr serve"),
-    );
-    support::wait_until_listening(&mut holder, &listen).await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_isr"));
+    command
+        .args(["serve", "--origin", &origin.url(), "--config"])
+        .arg(&config)
+        .args(["--threads", "1"]);
+    let (mut holder, listen) = support::serve(command).await;
     let held = tokio::spawn(support::get_url(format!("http://{listen}/blog/a")));
     until("the holder's render to reach the origin", || {
         origin.held() == 1
@@ -406,7 +399,7 @@ async fn entries_in_redis_expire_with_their_page() {
     let origin = TestOrigin::start().await;
     let nodes = three_nodes(&origin, &redis.url(), BLOG).await;
     nodes[0].get("/blog/a").await;
-    let ttl = support::redis_ttls(&redis.url(), "isr:e:*").await;
+    let ttl = redis.ttls_ms("isr:e:*").await;
     assert_eq!(ttl.len(), 1);
     // expire 100 s + stale_if_error (default 1 day) + a 60 s margin.
     let expected_ms = (100 + 86_400 + 60) * 1_000;
@@ -460,8 +453,9 @@ async fn deploys_with_different_build_ids_never_share_entries() {
     assert_eq!(origin.renders("/blog/a"), 2);
 }
 
-/// `DEBUG SLEEP` makes Redis answer nothing for a while: every operation times out, the
-/// nodes answer from memory and the origin, then recover on their own.
+/// Redis, frozen (SIGSTOP) until the test lets it go on (SIGCONT), answers nothing: every
+/// operation times out, the nodes answer from memory and the origin, then recover on
+/// their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_redis_is_not_an_outage() {
     let redis = RedisServer::start();
@@ -475,15 +469,7 @@ async fn a_slow_redis_is_not_an_outage() {
     for node in &nodes[1..] {
         assert_eq!(node.get("/blog/warm").await.cache(), "HIT");
     }
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let sleeping = tokio::spawn(async move {
-        redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg(3)
-            .query_async::<()>(&mut connection)
-            .await
-    });
+    redis.pause();
     // Keep asking until every node has found Redis unresponsive; every answer is a 200.
     let mut page = 0;
     while !nodes
@@ -505,8 +491,7 @@ async fn a_slow_redis_is_not_an_outage() {
             "the nodes never noticed Redis was unresponsive"
         );
     }
-    // (The client that sent it may give up waiting for its answer: either way is fine.)
-    let _ = sleeping.await.unwrap();
+    redis.resume();
     // Redis answers again: the next operations succeed and each node is whole again.
     while !nodes
         .iter()
@@ -535,19 +520,14 @@ async fn nodes_share_a_redis_over_tls() {
     let mut addresses = Vec::new();
     // One process on the single-threaded runtime, one on two threads.
     for threads in ["1", "2"] {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let mut process = support::KillOnDrop(
-            std::process::Command::new(env!("CARGO_BIN_EXE_isr"))
-                .args(["serve", "--origin", &origin.url(), "--listen", &listen])
-                .args(["--redis", &format!("{}/0", redis.url()), "--log", "warn"])
-                .args(["--threads", threads])
-                .env("ISR_ADMIN_TOKEN", token)
-                .env("SSL_CERT_FILE", &files.ca)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("start isr serve"),
-        );
-        support::wait_until_listening(&mut process, &listen).await;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_isr"));
+        command
+            .args(["serve", "--origin", &origin.url()])
+            .args(["--redis", &format!("{}/0", redis.url())])
+            .args(["--threads", threads])
+            .env("ISR_ADMIN_TOKEN", token)
+            .env("SSL_CERT_FILE", &files.ca);
+        let (process, listen) = support::serve(command).await;
         processes.push(process);
         addresses.push(listen);
     }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use http::Request;
 use isr::Body;
-use support::{Fault, TestOrigin, TestProxy, until};
+use isr_store::testing::until;
+use support::{Fault, TestOrigin, TestProxy};
 
 const CONFIG: &str = r#"
 [cache]

@@ -4,10 +4,9 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use isr_store::testing::free_port;
-use support::{KillOnDrop, TestOrigin, get_url, test_certificates, wait_until_listening};
+use support::{KillOnDrop, TestOrigin, get_url, test_certificates};
 
 /// `isr serve` in front of `origin`, trusting only the CA certificates in `ca_file`.
 /// Returns the process, its address, and its cache directory (removed when dropped).
@@ -16,21 +15,13 @@ async fn isr_trusting(
     ca_file: &std::path::Path,
 ) -> (KillOnDrop, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_isr"))
-            .args(["serve", "--origin", &origin.url(), "--listen", &listen])
-            .arg("--cache-dir")
-            .arg(dir.path().join("cache"))
-            .args(["--log", "warn"])
-            .env("SSL_CERT_FILE", ca_file)
-            .env_remove("SSL_CERT_DIR")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start isr serve"),
-    );
-    wait_until_listening(&mut child, &listen).await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_isr"));
+    command
+        .args(["serve", "--origin", &origin.url(), "--cache-dir"])
+        .arg(dir.path().join("cache"))
+        .env("SSL_CERT_FILE", ca_file)
+        .env_remove("SSL_CERT_DIR");
+    let (child, listen) = support::serve(command).await;
     (child, listen, dir)
 }
 

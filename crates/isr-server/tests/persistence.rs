@@ -52,7 +52,7 @@ async fn entries_survive_a_restart_and_refill_memory() {
     proxy.advance(11);
     let stale = proxy.get("/p/b").await;
     assert_eq!(stale.cache(), "STALE");
-    support::until("the regeneration", || proxy.stats().regenerations_ok == 1).await;
+    isr_store::testing::until("the regeneration", || proxy.stats().regenerations_ok == 1).await;
     assert_eq!(proxy.get("/p/b").await.text(), "/p/b render #2");
 
     // And the regenerated entry is what the next process finds.

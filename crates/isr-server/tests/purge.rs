@@ -16,7 +16,8 @@ use isr_core::entry::Entry;
 use isr_core::freshness::PurgeMode;
 use isr_core::purge::Target;
 use isr_core::store::EntryStore;
-use support::{Page, TestOrigin, TestProxy, concurrently, get_with, until};
+use isr_store::testing::{concurrently, until};
+use support::{Page, TestOrigin, TestProxy, get_with};
 
 const TOKEN: &str = "test-admin-token-0123456789";
 

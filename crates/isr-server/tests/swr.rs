@@ -4,7 +4,8 @@ mod support;
 
 use std::sync::Arc;
 
-use support::{Page, TestOrigin, TestProxy, concurrently, until};
+use isr_store::testing::{concurrently, until};
+use support::{Page, TestOrigin, TestProxy};
 
 const BLOG: &str = r#"
 [[route]]

@@ -2,7 +2,7 @@
 //! lock that makes a render happen once across all of them.
 //!
 //! Invariants every implementation keeps:
-//! - Every invalidation recorded through its [`TagStore`] is announced to every node
+//! - Every invalidation recorded through its [`PurgeStore`] is announced to every node
 //!   ([`ClusterEvent::Purged`]), including the one that recorded it.
 //! - After a node may have missed announcements (it was disconnected), it is told so
 //!   ([`ClusterEvent::Resync`]) once it hears announcements again, so it can reload the
@@ -12,7 +12,7 @@
 
 use isr_core::UnixMillis;
 use isr_core::freshness::Invalidation;
-use isr_core::store::{LockStore, TagStore};
+use isr_core::store::{LockStore, PurgeStore};
 use tokio::sync::broadcast;
 
 /// What another node did (or this one: a node hears its own announcements too).
@@ -56,7 +56,7 @@ pub struct ClusterStatus {
 
 /// A shared tier several nodes coordinate through: its invalidation records, its render
 /// locks, and its announcements.
-pub trait Cluster: TagStore + LockStore {
+pub trait Cluster: PurgeStore + LockStore {
     /// This node's id, as it appears in the announcements it makes.
     fn node_id(&self) -> u64;
     /// A receiver of every announcement from now on.

@@ -1,4 +1,4 @@
-//! The memory tier: a byte-bounded entry cache, plus in-process tag and lock stores.
+//! The memory tier: a byte-bounded entry cache, and an in-process purge-record store.
 //!
 //! Invariants:
 //! - [`MemoryStore`] never holds more than its capacity in weight, where an entry weighs
@@ -7,19 +7,16 @@
 //!   previous version behind).
 //! - The hit path ([`MemoryStore::get_sync`]) is synchronous and allocation-free: it
 //!   borrows the key, and clones only an `Arc`.
-//! - [`MemoryTags`] keeps per tag the newest invalidation; an older one never replaces a
-//!   newer one, and at equal times hard wins over soft.
-//! - [`MemoryLocks`] hands a key to one token at a time, until it is released by that
-//!   token or its expiry passes on the caller's clock.
+//! - [`MemoryPurges`] keeps per record name the newest invalidation; an older one never
+//!   replaces a newer one, and at equal times hard wins over soft.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
-use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
+use isr_core::store::{EntryStore, PurgeStore, StoreError};
 use quick_cache::sync::{Cache, DefaultLifecycle, GuardResult, PlaceholderGuard};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
 
@@ -218,7 +215,7 @@ impl EntryStore for MemoryStore {
 
 /// Lock a mutex, recovering the data if a holder panicked: every critical section here
 /// leaves the map consistent, so a poisoned lock holds valid data.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -232,139 +229,49 @@ pub(crate) fn supersedes(candidate: Invalidation, current: Invalidation) -> bool
             && current.mode == PurgeMode::Soft)
 }
 
-/// The newest of two optional invalidations (hard wins at equal times).
-pub(crate) fn newest_of(a: Option<Invalidation>, b: Invalidation) -> Option<Invalidation> {
-    match a {
-        Some(a) if !supersedes(b, a) => Some(a),
-        _ => Some(b),
-    }
-}
-
-/// Tag invalidations held in process memory.
+/// Purge records held in process memory.
 #[derive(Debug, Default)]
-pub struct MemoryTags {
-    tags: Mutex<HashMap<String, Invalidation>>,
+pub struct MemoryPurges {
+    records: Mutex<HashMap<String, Invalidation>>,
 }
 
-impl MemoryTags {
-    pub fn new() -> MemoryTags {
-        MemoryTags::default()
+impl MemoryPurges {
+    pub fn new() -> MemoryPurges {
+        MemoryPurges::default()
     }
 }
 
 #[async_trait::async_trait]
-impl TagStore for MemoryTags {
-    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
-        let mut tags = lock(&self.tags);
-        match tags.get_mut(tag) {
+impl PurgeStore for MemoryPurges {
+    async fn invalidate(&self, name: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+        let mut records = lock(&self.records);
+        match records.get_mut(name) {
             Some(current) => {
                 if supersedes(invalidation, *current) {
                     *current = invalidation;
                 }
             }
             None => {
-                tags.insert(tag.to_owned(), invalidation);
+                records.insert(name.to_owned(), invalidation);
             }
         }
         Ok(())
     }
 
-    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
-        let map = lock(&self.tags);
-        Ok(tags
-            .iter()
-            .filter_map(|tag| map.get(tag.as_str()).copied())
-            .fold(None, newest_of))
-    }
-
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
-        let mut tags = lock(&self.tags);
-        let len = tags.len();
-        tags.retain(|_, invalidation| invalidation.at >= before);
-        Ok((len - tags.len()) as u64)
+        let mut records = lock(&self.records);
+        let len = records.len();
+        records.retain(|_, invalidation| invalidation.at >= before);
+        Ok((len - records.len()) as u64)
     }
 
     async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError> {
-        let mut all: Vec<(String, Invalidation)> = lock(&self.tags)
+        let mut all: Vec<(String, Invalidation)> = lock(&self.records)
             .iter()
             .map(|(name, invalidation)| (name.clone(), *invalidation))
             .collect();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(all)
-    }
-}
-
-/// Locks held in process memory, with expiry on the caller's clock.
-#[derive(Debug, Default)]
-pub struct MemoryLocks {
-    /// key → (holder, expires at)
-    locks: Mutex<HashMap<String, (LockToken, UnixMillis)>>,
-    /// Makes every token this instance hands out distinct.
-    next_token: AtomicU64,
-}
-
-impl MemoryLocks {
-    pub fn new() -> MemoryLocks {
-        MemoryLocks::default()
-    }
-
-    fn new_token(&self) -> LockToken {
-        let n = self.next_token.fetch_add(1, Ordering::Relaxed);
-        // The address tells instances apart, the counter tells tokens apart.
-        LockToken(format!("{:x}-{n}", std::ptr::from_ref(self).addr()))
-    }
-}
-
-#[async_trait::async_trait]
-impl LockStore for MemoryLocks {
-    async fn try_lock(
-        &self,
-        key: &str,
-        ttl_ms: u64,
-        now: UnixMillis,
-    ) -> Result<Option<LockToken>, StoreError> {
-        let mut locks = lock(&self.locks);
-        if let Some((_, expires_at)) = locks.get(key)
-            && *expires_at > now
-        {
-            return Ok(None);
-        }
-        let token = self.new_token();
-        let expires_at = UnixMillis(now.0.saturating_add(ttl_ms));
-        locks.insert(key.to_owned(), (token.clone(), expires_at));
-        // Drop expired locks of other keys now and then, so abandoned keys don't pile up.
-        if locks.len() > 1024 {
-            locks.retain(|_, (_, expires_at)| *expires_at > now);
-        }
-        Ok(Some(token))
-    }
-
-    async fn extend(
-        &self,
-        key: &str,
-        token: &LockToken,
-        ttl_ms: u64,
-        now: UnixMillis,
-    ) -> Result<bool, StoreError> {
-        let mut locks = lock(&self.locks);
-        match locks.get_mut(key) {
-            Some((holder, expires_at)) if holder == token && *expires_at > now => {
-                *expires_at = UnixMillis(now.0.saturating_add(ttl_ms));
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn unlock(&self, key: &str, token: &LockToken) -> Result<bool, StoreError> {
-        let mut locks = lock(&self.locks);
-        match locks.get(key) {
-            Some((holder, _)) if holder == token => {
-                locks.remove(key);
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
     }
 }
 
@@ -471,12 +378,5 @@ mod tests {
         store.remove_sync("gone");
         let _ = guard.insert(old);
         assert!(store.get_sync("gone").is_none());
-    }
-
-    #[test]
-    fn tokens_differ_across_lock_stores() {
-        let (a, b) = (MemoryLocks::new(), MemoryLocks::new());
-        assert_ne!(a.new_token(), b.new_token());
-        assert_ne!(a.new_token(), a.new_token());
     }
 }

@@ -238,7 +238,10 @@ mod tests {
         }
         async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError> {
             if self.fail_puts {
-                return Err(StoreError::Unavailable("scripted".to_owned()));
+                return Err(StoreError::unavailable(
+                    "scripted",
+                    std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+                ));
             }
             self.inner.0.lock().unwrap().insert(key.to_owned(), entry);
             Ok(())

@@ -1,11 +1,12 @@
 //! The storage conformance suite: every backend must pass the same tests.
 //!
 //! The checks are written once, as generic async functions over the `isr-core` traits
-//! (modules `entries`, `tags`, `locks`), and instantiated per backend by the
+//! (modules `entries`, `purges`, `locks`), and instantiated per backend by the
 //! `*_suite!` macros at the bottom. To add a backend, write a fixture that returns it (and
-//! whatever must outlive it) and add one macro line; lock checks take a [`locks::Clock`]
-//! so a backend with its own clock (Redis) waits in real time instead of being handed a
-//! future `now`. The Redis fixtures start their own `redis-server` on a free port.
+//! whatever must outlive it) and add one macro line; lock checks take a [`locks::Clock`]:
+//! time passes for them by a later `now`, or, for a backend with its own clock (Redis), by
+//! aging the lock in the backend, never by waiting. The Redis fixtures start their own
+//! `redis-server` on a free port.
 
 use std::sync::Arc;
 
@@ -16,9 +17,9 @@ use isr_core::config::RedisSettings;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
-use isr_core::store::{EntryStore, LockStore, LockToken, TagStore};
-use isr_store::testing::{RedisCluster, RedisServer};
-use isr_store::{DiskStore, MemoryLocks, MemoryStore, MemoryTags, RedisStore, TieredStore};
+use isr_core::store::{EntryStore, LockStore, LockToken, PurgeStore};
+use isr_store::testing::{MemoryLocks, RedisCluster, RedisServer, concurrently};
+use isr_store::{DiskStore, MemoryPurges, MemoryStore, RedisStore, TieredStore};
 use tempfile::TempDir;
 
 /// A deterministic entry whose every field depends on `seed`, with a binary body.
@@ -165,8 +166,9 @@ mod entries {
         assert!(store.get("many/51").await.unwrap().is_some());
     }
 
-    /// Many tasks write different entries under one key while others read it: every read
-    /// and the final value is exactly one of the written entries, never a mix.
+    /// Many tasks write different entries under one key while others read it, all let go
+    /// at once: every read and the final value is exactly one of the written entries,
+    /// never a mix.
     pub(crate) async fn concurrent_puts_leave_one_whole_entry<S: EntryStore + 'static>(
         store: Arc<S>,
     ) {
@@ -176,29 +178,27 @@ mod entries {
                 .map(|i| sample_entry("contended", i, 32 * 1024 + usize::from(i)))
                 .collect(),
         );
-        let mut tasks = Vec::new();
-        for i in 0..WRITERS {
-            let store = Arc::clone(&store);
-            let entry = Arc::new(written[usize::from(i)].clone());
-            tasks.push(tokio::spawn(async move {
-                store.put("contended", entry).await.unwrap();
-            }));
-        }
-        for _ in 0..4 {
+        const READERS: usize = 4;
+        concurrently(usize::from(WRITERS) + READERS, |i| {
             let store = Arc::clone(&store);
             let written = Arc::clone(&written);
-            tasks.push(tokio::spawn(async move {
+            async move {
+                if let Some(entry) = written.get(i) {
+                    store
+                        .put("contended", Arc::new(entry.clone()))
+                        .await
+                        .unwrap();
+                    return;
+                }
                 for _ in 0..20 {
                     if let Some(seen) = store.get("contended").await.unwrap() {
                         assert!(written.contains(&seen), "read a mixed entry");
                     }
                     tokio::task::yield_now().await;
                 }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
+            }
+        })
+        .await;
         let last = store.get("contended").await.unwrap().expect("present");
         assert!(written.contains(&last), "final entry is a mix");
     }
@@ -304,7 +304,7 @@ mod entries {
     }
 }
 
-mod tags {
+mod purges {
     use super::*;
 
     fn at(ms: u64, mode: PurgeMode) -> Invalidation {
@@ -314,121 +314,120 @@ mod tags {
         }
     }
 
-    fn list(tags: &[&str]) -> Vec<String> {
-        tags.iter().map(|t| (*t).to_owned()).collect()
+    /// The record under `name`, as [`PurgeStore::all`] reports it.
+    async fn recorded<P: PurgeStore>(purges: &P, name: &str) -> Option<Invalidation> {
+        let all = purges.all().await.unwrap();
+        let mut found = all.iter().filter(|(recorded, _)| recorded == name);
+        let first = found.next().map(|(_, invalidation)| *invalidation);
+        assert!(found.next().is_none(), "{name} recorded twice");
+        first
     }
 
-    pub(crate) async fn unknown_tags_have_no_invalidation<T: TagStore>(tags: &T) {
-        assert_eq!(tags.newest(&list(&["never"])).await.unwrap(), None);
-        assert_eq!(tags.newest(&[]).await.unwrap(), None);
+    pub(crate) async fn unknown_names_have_no_record<P: PurgeStore>(purges: &P) {
+        assert_eq!(recorded(purges, "never").await, None);
     }
 
-    pub(crate) async fn invalidate_then_newest<T: TagStore>(tags: &T) {
-        tags.invalidate("blog", at(100, PurgeMode::Soft))
+    pub(crate) async fn invalidate_then_recorded<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("blog", at(100, PurgeMode::Soft))
             .await
             .unwrap();
         assert_eq!(
-            tags.newest(&list(&["blog"])).await.unwrap(),
+            recorded(purges, "blog").await,
             Some(at(100, PurgeMode::Soft))
         );
-        tags.invalidate("blog", at(200, PurgeMode::Hard))
+        purges
+            .invalidate("blog", at(200, PurgeMode::Hard))
             .await
             .unwrap();
         assert_eq!(
-            tags.newest(&list(&["blog"])).await.unwrap(),
+            recorded(purges, "blog").await,
             Some(at(200, PurgeMode::Hard))
         );
     }
 
-    pub(crate) async fn older_does_not_undo_newer<T: TagStore>(tags: &T) {
-        tags.invalidate("t", at(500, PurgeMode::Soft))
+    pub(crate) async fn older_does_not_undo_newer<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("t", at(500, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("t", at(400, PurgeMode::Hard))
+        purges
+            .invalidate("t", at(400, PurgeMode::Hard))
             .await
             .unwrap();
-        assert_eq!(
-            tags.newest(&list(&["t"])).await.unwrap(),
-            Some(at(500, PurgeMode::Soft))
-        );
+        assert_eq!(recorded(purges, "t").await, Some(at(500, PurgeMode::Soft)));
     }
 
-    pub(crate) async fn hard_wins_at_equal_times<T: TagStore>(tags: &T) {
-        tags.invalidate("a", at(300, PurgeMode::Hard))
+    pub(crate) async fn hard_wins_at_equal_times<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("a", at(300, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("a", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("a", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        assert_eq!(
-            tags.newest(&list(&["a"])).await.unwrap(),
-            Some(at(300, PurgeMode::Hard))
-        );
-        tags.invalidate("b", at(300, PurgeMode::Soft))
+        assert_eq!(recorded(purges, "a").await, Some(at(300, PurgeMode::Hard)));
+        purges
+            .invalidate("b", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("b", at(300, PurgeMode::Hard))
+        purges
+            .invalidate("b", at(300, PurgeMode::Hard))
             .await
             .unwrap();
-        assert_eq!(
-            tags.newest(&list(&["b"])).await.unwrap(),
-            Some(at(300, PurgeMode::Hard))
-        );
+        assert_eq!(recorded(purges, "b").await, Some(at(300, PurgeMode::Hard)));
     }
 
-    pub(crate) async fn newest_over_several_tags<T: TagStore>(tags: &T) {
-        tags.invalidate("x", at(100, PurgeMode::Hard))
+    /// A record under one name never changes another's.
+    pub(crate) async fn names_are_independent<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("x", at(100, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("y", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("y", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("z", at(200, PurgeMode::Hard))
+        purges
+            .invalidate("z", at(200, PurgeMode::Hard))
             .await
             .unwrap();
-        assert_eq!(
-            tags.newest(&list(&["x", "missing", "y", "z"]))
-                .await
-                .unwrap(),
-            Some(at(300, PurgeMode::Soft))
-        );
-        assert_eq!(
-            tags.newest(&list(&["x", "z"])).await.unwrap(),
-            Some(at(200, PurgeMode::Hard))
-        );
-        // Across tags too, hard wins at equal times, whatever the order.
-        tags.invalidate("w", at(300, PurgeMode::Hard))
+        purges
+            .invalidate("w", at(300, PurgeMode::Hard))
             .await
             .unwrap();
-        for order in [["y", "w"], ["w", "y"]] {
-            assert_eq!(
-                tags.newest(&list(&order)).await.unwrap(),
-                Some(at(300, PurgeMode::Hard))
-            );
-        }
+        assert_eq!(recorded(purges, "x").await, Some(at(100, PurgeMode::Hard)));
+        assert_eq!(recorded(purges, "y").await, Some(at(300, PurgeMode::Soft)));
+        assert_eq!(recorded(purges, "z").await, Some(at(200, PurgeMode::Hard)));
+        assert_eq!(recorded(purges, "w").await, Some(at(300, PurgeMode::Hard)));
+        assert_eq!(recorded(purges, "missing").await, None);
     }
 
-    pub(crate) async fn forget_before_removes_only_older<T: TagStore>(tags: &T) {
-        tags.invalidate("old", at(100, PurgeMode::Hard))
+    pub(crate) async fn forget_before_removes_only_older<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("old", at(100, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("edge", at(200, PurgeMode::Soft))
+        purges
+            .invalidate("edge", at(200, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("new", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("new", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 1);
-        assert_eq!(tags.newest(&list(&["old"])).await.unwrap(), None);
+        assert_eq!(purges.forget_before(UnixMillis(200)).await.unwrap(), 1);
+        assert_eq!(recorded(purges, "old").await, None);
         assert_eq!(
-            tags.newest(&list(&["edge"])).await.unwrap(),
+            recorded(purges, "edge").await,
             Some(at(200, PurgeMode::Soft))
         );
         assert_eq!(
-            tags.newest(&list(&["new"])).await.unwrap(),
+            recorded(purges, "new").await,
             Some(at(300, PurgeMode::Soft))
         );
-        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 0);
+        assert_eq!(purges.forget_before(UnixMillis(200)).await.unwrap(), 0);
     }
 
     fn named(records: &[(&str, Invalidation)]) -> Vec<(String, Invalidation)> {
@@ -439,34 +438,44 @@ mod tags {
     }
 
     /// Record names of every purge target kind (see `isr_core::purge::Target`).
-    pub(crate) async fn all_returns_exactly_what_was_recorded<T: TagStore>(tags: &T) {
-        assert!(tags.all().await.unwrap().is_empty());
+    pub(crate) async fn all_returns_exactly_what_was_recorded<P: PurgeStore>(purges: &P) {
+        assert!(purges.all().await.unwrap().is_empty());
         // Newest per name, whatever the order of arrival.
-        tags.invalidate("t:blog", at(100, PurgeMode::Soft))
+        purges
+            .invalidate("t:blog", at(100, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("t:blog", at(200, PurgeMode::Soft))
+        purges
+            .invalidate("t:blog", at(200, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("t:blog", at(150, PurgeMode::Hard))
+        purges
+            .invalidate("t:blog", at(150, PurgeMode::Hard))
             .await
             .unwrap();
         // Hard wins at equal times, in either order.
-        tags.invalidate("p:/a", at(300, PurgeMode::Hard))
+        purges
+            .invalidate("p:/a", at(300, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("p:/a", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("p:/a", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("x:/docs", at(400, PurgeMode::Soft))
+        purges
+            .invalidate("x:/docs", at(400, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("x:/docs", at(400, PurgeMode::Hard))
+        purges
+            .invalidate("x:/docs", at(400, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("*", at(50, PurgeMode::Soft)).await.unwrap();
+        purges
+            .invalidate("*", at(50, PurgeMode::Soft))
+            .await
+            .unwrap();
         assert_eq!(
-            tags.all().await.unwrap(),
+            purges.all().await.unwrap(),
             named(&[
                 ("*", at(50, PurgeMode::Soft)),
                 ("p:/a", at(300, PurgeMode::Hard)),
@@ -474,52 +483,67 @@ mod tags {
                 ("x:/docs", at(400, PurgeMode::Hard)),
             ])
         );
-        // What `all` reports agrees with `newest`, name by name.
-        for (name, invalidation) in tags.all().await.unwrap() {
-            assert_eq!(
-                tags.newest(std::slice::from_ref(&name)).await.unwrap(),
-                Some(invalidation),
-                "{name}"
-            );
-        }
     }
 
-    pub(crate) async fn forget_before_drops_older_records_from_all<T: TagStore>(tags: &T) {
-        tags.invalidate("t:old", at(100, PurgeMode::Hard))
+    pub(crate) async fn forget_before_drops_older_records_from_all<P: PurgeStore>(purges: &P) {
+        purges
+            .invalidate("t:old", at(100, PurgeMode::Hard))
             .await
             .unwrap();
-        tags.invalidate("p:/edge", at(200, PurgeMode::Soft))
+        purges
+            .invalidate("p:/edge", at(200, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("x:/new", at(300, PurgeMode::Soft))
+        purges
+            .invalidate("x:/new", at(300, PurgeMode::Soft))
             .await
             .unwrap();
-        tags.invalidate("*", at(150, PurgeMode::Soft))
+        purges
+            .invalidate("*", at(150, PurgeMode::Soft))
             .await
             .unwrap();
-        assert_eq!(tags.forget_before(UnixMillis(200)).await.unwrap(), 2);
+        assert_eq!(purges.forget_before(UnixMillis(200)).await.unwrap(), 2);
         assert_eq!(
-            tags.all().await.unwrap(),
+            purges.all().await.unwrap(),
             named(&[
                 ("p:/edge", at(200, PurgeMode::Soft)),
                 ("x:/new", at(300, PurgeMode::Soft)),
             ])
         );
-        assert_eq!(tags.forget_before(UnixMillis(u64::MAX)).await.unwrap(), 2);
-        assert!(tags.all().await.unwrap().is_empty());
+        assert_eq!(purges.forget_before(UnixMillis(u64::MAX)).await.unwrap(), 2);
+        assert!(purges.all().await.unwrap().is_empty());
     }
 }
 
 pub(crate) mod locks {
     use super::*;
 
-    /// Whose clock decides expiry.
+    /// Whose clock decides expiry, and so how a check lets time pass (never by waiting).
     #[derive(Clone, Copy, Debug)]
-    pub(crate) enum Clock {
-        /// The backend uses the `now` passed in: expiry is tested by passing a later `now`.
+    pub(crate) enum Clock<'a> {
+        /// The backend uses the `now` passed in: time passes by passing a later `now`.
         Caller,
-        /// The backend keeps its own clock (e.g. Redis `PX`): expiry is tested by waiting.
-        Own,
+        /// Redis keeps the time (`PX`): time passes by aging the lock's key in Redis.
+        Redis(&'a RedisServer),
+        /// The same, on whichever node of the cluster holds the key.
+        RedisCluster(&'a RedisCluster),
+    }
+
+    impl Clock<'_> {
+        /// Let `ms` pass for the lock on `key`; returns the `now` to pass from then on.
+        async fn pass(self, key: &str, now: UnixMillis, ms: u64) -> UnixMillis {
+            match self {
+                Clock::Caller => UnixMillis(now.0 + ms),
+                Clock::Redis(server) => {
+                    server.age_lock(key, ms).await;
+                    now
+                }
+                Clock::RedisCluster(cluster) => {
+                    cluster.age_lock(key, ms).await;
+                    now
+                }
+            }
+        }
     }
 
     const NOW: UnixMillis = UnixMillis(1_700_000_000_000);
@@ -572,8 +596,8 @@ pub(crate) mod locks {
         assert!(!locks.unlock("render:never", &token).await.unwrap());
     }
 
-    pub(crate) async fn only_the_holder_extends<L: LockStore>(locks: &L, clock: Clock) {
-        let ttl_ms = 300;
+    pub(crate) async fn only_the_holder_extends<L: LockStore>(locks: &L, clock: Clock<'_>) {
+        let ttl_ms = 10_000;
         let token = locks
             .try_lock("render:f", ttl_ms, NOW)
             .await
@@ -588,13 +612,7 @@ pub(crate) mod locks {
         );
         assert!(locks.extend("render:f", &token, 60_000, NOW).await.unwrap());
         // Past the first ttl, the extended lock is still held.
-        let later = match clock {
-            Clock::Caller => UnixMillis(NOW.0 + ttl_ms * 2),
-            Clock::Own => {
-                tokio::time::sleep(std::time::Duration::from_millis(ttl_ms * 2)).await;
-                NOW
-            }
-        };
+        let later = clock.pass("render:f", NOW, ttl_ms * 2).await;
         assert!(
             locks
                 .try_lock("render:f", ttl_ms, later)
@@ -611,20 +629,14 @@ pub(crate) mod locks {
         );
     }
 
-    pub(crate) async fn lock_expires<L: LockStore>(locks: &L, clock: Clock) {
-        let ttl_ms = 200;
+    pub(crate) async fn lock_expires<L: LockStore>(locks: &L, clock: Clock<'_>) {
+        let ttl_ms = 10_000;
         let first = locks
             .try_lock("render:e", ttl_ms, NOW)
             .await
             .unwrap()
             .unwrap();
-        let later = match clock {
-            Clock::Caller => UnixMillis(NOW.0 + ttl_ms + 1),
-            Clock::Own => {
-                tokio::time::sleep(std::time::Duration::from_millis(ttl_ms * 2)).await;
-                NOW
-            }
-        };
+        let later = clock.pass("render:e", NOW, ttl_ms + 1).await;
         let second = locks.try_lock("render:e", ttl_ms, later).await.unwrap();
         let second = second.expect("an expired lock can be taken");
         assert_ne!(first, second);
@@ -660,8 +672,8 @@ fn tiered_over_disk() -> (Arc<TieredStore>, Option<TempDir>) {
     (Arc::new(TieredStore::new(l1, disk)), dir)
 }
 
-fn memory_tags() -> (Arc<MemoryTags>, Option<TempDir>) {
-    (Arc::new(MemoryTags::new()), None)
+fn memory_purges() -> (Arc<MemoryPurges>, Option<TempDir>) {
+    (Arc::new(MemoryPurges::new()), None)
 }
 
 fn memory_locks() -> (Arc<MemoryLocks>, Option<TempDir>) {
@@ -672,9 +684,8 @@ fn memory_locks() -> (Arc<MemoryLocks>, Option<TempDir>) {
 fn redis_store() -> (Arc<RedisStore>, RedisServer) {
     let server = RedisServer::start();
     let settings = RedisSettings {
-        url: server.url(),
         timeout_ms: 5_000,
-        ..RedisSettings::default()
+        ..server.settings()
     };
     (RedisStore::connect(&settings).unwrap(), server)
 }
@@ -684,10 +695,8 @@ fn redis_store() -> (Arc<RedisStore>, RedisServer) {
 fn redis_cluster_store() -> (Arc<RedisStore>, RedisCluster) {
     let cluster = RedisCluster::start();
     let settings = RedisSettings {
-        url: cluster.url(),
         timeout_ms: 5_000,
-        cluster: true,
-        ..RedisSettings::default()
+        ..cluster.settings()
     };
     (RedisStore::connect(&settings).unwrap(), cluster)
 }
@@ -731,26 +740,26 @@ macro_rules! entry_store_suite {
     };
 }
 
-macro_rules! tag_store_suite {
+macro_rules! purge_store_suite {
     ($name:ident, $fixture:path) => {
         mod $name {
             use super::*;
 
-            tag_store_suite!(@test $fixture, unknown_tags_have_no_invalidation);
-            tag_store_suite!(@test $fixture, invalidate_then_newest);
-            tag_store_suite!(@test $fixture, older_does_not_undo_newer);
-            tag_store_suite!(@test $fixture, hard_wins_at_equal_times);
-            tag_store_suite!(@test $fixture, newest_over_several_tags);
-            tag_store_suite!(@test $fixture, forget_before_removes_only_older);
-            tag_store_suite!(@test $fixture, all_returns_exactly_what_was_recorded);
-            tag_store_suite!(@test $fixture, forget_before_drops_older_records_from_all);
+            purge_store_suite!(@test $fixture, unknown_names_have_no_record);
+            purge_store_suite!(@test $fixture, invalidate_then_recorded);
+            purge_store_suite!(@test $fixture, older_does_not_undo_newer);
+            purge_store_suite!(@test $fixture, hard_wins_at_equal_times);
+            purge_store_suite!(@test $fixture, names_are_independent);
+            purge_store_suite!(@test $fixture, forget_before_removes_only_older);
+            purge_store_suite!(@test $fixture, all_returns_exactly_what_was_recorded);
+            purge_store_suite!(@test $fixture, forget_before_drops_older_records_from_all);
         }
     };
     (@test $fixture:path, $check:ident) => {
         #[tokio::test]
         async fn $check() {
-            let (tags, _guard) = $fixture();
-            tags::$check(&*tags).await;
+            let (purges, _guard) = $fixture();
+            purges::$check(&*purges).await;
         }
     };
 }
@@ -774,14 +783,14 @@ macro_rules! lock_store_suite {
 
             #[tokio::test]
             async fn only_the_holder_extends() {
-                let (locks, _guard) = $fixture();
-                locks::only_the_holder_extends(&*locks, $clock).await;
+                let (locks, guard) = $fixture();
+                locks::only_the_holder_extends(&*locks, ($clock)(&guard)).await;
             }
 
             #[tokio::test]
             async fn lock_expires() {
-                let (locks, _guard) = $fixture();
-                locks::lock_expires(&*locks, $clock).await;
+                let (locks, guard) = $fixture();
+                locks::lock_expires(&*locks, ($clock)(&guard)).await;
             }
         }
     };
@@ -795,15 +804,15 @@ entry_store_suite!(redis_entry_store, redis_store);
 entry_store_suite!(tiered_over_redis_entry_store, tiered_over_redis);
 entry_store_suite!(redis_cluster_entry_store, redis_cluster_store);
 
-tag_store_suite!(memory_tag_store, memory_tags);
-tag_store_suite!(disk_tag_store, disk_store);
-tag_store_suite!(redis_tag_store, redis_store);
-tag_store_suite!(redis_cluster_tag_store, redis_cluster_store);
+purge_store_suite!(memory_purge_store, memory_purges);
+purge_store_suite!(disk_purge_store, disk_store);
+purge_store_suite!(redis_purge_store, redis_store);
+purge_store_suite!(redis_cluster_purge_store, redis_cluster_store);
 
-lock_store_suite!(memory_lock_store, memory_locks, locks::Clock::Caller);
-lock_store_suite!(redis_lock_store, redis_store, locks::Clock::Own);
+lock_store_suite!(memory_lock_store, memory_locks, |_| locks::Clock::Caller);
+lock_store_suite!(redis_lock_store, redis_store, locks::Clock::Redis);
 lock_store_suite!(
     redis_cluster_lock_store,
     redis_cluster_store,
-    locks::Clock::Own
+    locks::Clock::RedisCluster
 );

@@ -9,7 +9,7 @@ use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
-use isr_core::store::{EntryStore, TagStore};
+use isr_core::store::{EntryStore, PurgeStore};
 use isr_store::{DiskError, DiskStore, disk::FILE_NAME};
 use redb::{ReadableDatabase, TableDefinition};
 
@@ -61,10 +61,7 @@ async fn entries_and_tags_survive_a_reopen() {
         assert_eq!(*store.get(key).await.unwrap().unwrap(), *entry);
     }
     assert!(store.get("key/4").await.unwrap().is_none());
-    assert_eq!(
-        store.newest(&["blog".to_owned()]).await.unwrap(),
-        Some(hard)
-    );
+    assert_eq!(store.all().await.unwrap(), [("blog".to_owned(), hard)]);
 }
 
 #[tokio::test]

@@ -13,17 +13,16 @@ use isr_core::config::RedisSettings;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
-use isr_core::store::{EntryStore, StoreError, TagStore};
+use isr_core::store::{EntryStore, PurgeStore, StoreError};
 use isr_store::testing::RedisServer;
 use isr_store::{Cluster, ClusterEvent, RedisStore};
 use tokio::sync::broadcast;
 
 fn settings(server: &RedisServer, prefix: &str) -> RedisSettings {
     RedisSettings {
-        url: server.url(),
         prefix: prefix.to_owned(),
         timeout_ms: 500,
-        ..RedisSettings::default()
+        ..server.settings()
     }
 }
 
@@ -176,8 +175,7 @@ async fn a_corrupt_value_is_a_miss_and_is_removed() {
     let server = RedisServer::start();
     let store = RedisStore::connect(&settings(&server, "isr")).unwrap();
     store.put("k", entry(1)).await.unwrap();
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut connection = server.connection().await;
     let mut bytes: Vec<u8> = redis::cmd("GET")
         .arg("isr:e:{k}")
         .query_async(&mut connection)

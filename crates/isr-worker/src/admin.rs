@@ -20,17 +20,17 @@ use std::rc::Rc;
 use http::StatusCode;
 use isr_core::UnixMillis;
 use isr_core::admin::{
-    ApiError, EntriesQuery, EntryInfo, MAX_BODY_BYTES, RevalidateRequest, Skipped, bearer_token,
-    encode_cursor, token_matches,
+    ApiError, ClearAnswer, EntriesPage, EntriesQuery, EntryInfo, MAX_BODY_BYTES, RevalidateRequest,
+    SkipReason, Skipped, bearer_token, token_matches,
 };
+use isr_core::flow::regenerate::Regeneration;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::purge::Target;
 use serde::Serialize;
-use serde_json::json;
 use worker::{Context, Headers, Request, Response, Result};
 
-use crate::engine::{Engine, now};
-use crate::settings::note_purge;
+use crate::deployment::Deployment;
+use crate::isolate::note_purge;
 use crate::state::PurgeRequest;
 
 /// Most KV entries one listing call reads (a prefix filter may skip many).
@@ -53,13 +53,17 @@ fn json_bytes(status: StatusCode, body: Vec<u8>) -> Result<Response> {
 }
 
 /// Answer a request under `/_isr/`.
-pub(crate) async fn handle(engine: &Rc<Engine>, req: &Request, ctx: &Context) -> Result<Response> {
-    let answer = match &engine.settings.config.admin_token {
+pub(crate) async fn handle(
+    deployment: &Rc<Deployment>,
+    req: &Request,
+    ctx: &Context,
+) -> Result<Response> {
+    let answer = match &deployment.settings.config.admin_token {
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "the admin API is off: set the ISR_ADMIN_TOKEN secret to turn it on",
         )),
-        Some(token) => route(engine, req, ctx, token).await,
+        Some(token) => route(deployment, req, ctx, token).await,
     };
     match answer {
         Ok(response) => Ok(response),
@@ -68,7 +72,7 @@ pub(crate) async fn handle(engine: &Rc<Engine>, req: &Request, ctx: &Context) ->
 }
 
 async fn route(
-    engine: &Rc<Engine>,
+    deployment: &Rc<Deployment>,
     req: &Request,
     ctx: &Context,
     token: &str,
@@ -81,12 +85,12 @@ async fn route(
     let method = req.inner().method();
     let bearer_ok = bearer_matches(req, token);
     match (method.as_str(), path.as_str()) {
-        ("POST", "/_isr/revalidate") => revalidate(engine, req, ctx, token, bearer_ok).await,
+        ("POST", "/_isr/revalidate") => revalidate(deployment, req, ctx, token, bearer_ok).await,
         ("GET", "/_isr/entries") => {
             if !bearer_ok {
                 return Err(ApiError::unauthorized());
             }
-            entries(engine, &url).await
+            entries(deployment, &url).await
         }
         ("DELETE", "/_isr/cache") => {
             if !bearer_ok {
@@ -94,8 +98,8 @@ async fn route(
             }
             // KV cannot be emptied at once: a hard purge of everything has the same effect
             // (nothing rendered before now is served again), in one write.
-            purge(engine, &[Target::All], PurgeMode::Hard).await?;
-            ok(&json!({ "cleared": true }))
+            purge(deployment, &[Target::All], PurgeMode::Hard).await?;
+            ok(&ClearAnswer { cleared: true })
         }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -120,7 +124,7 @@ fn bearer_matches(req: &Request, token: &str) -> bool {
 }
 
 async fn revalidate(
-    engine: &Rc<Engine>,
+    deployment: &Rc<Deployment>,
     req: &Request,
     ctx: &Context,
     token: &str,
@@ -141,26 +145,36 @@ async fn revalidate(
         return Err(ApiError::unauthorized());
     }
     let revalidation = request.check().map_err(ApiError::bad_request)?;
-    purge(engine, &revalidation.targets(), revalidation.mode).await?;
+    purge(deployment, &revalidation.targets(), revalidation.mode).await?;
     let mut answer = revalidation.answer();
     for path in revalidation.paths_to_regenerate() {
-        let regeneration = engine
+        let reason = match deployment
             .regenerate_path(ctx, path, revalidation.if_cached)
-            .await;
-        match regeneration.skipped_because() {
-            None => answer.regenerating.push(path.to_owned()),
-            Some(reason) => answer.skipped.push(Skipped {
-                path: path.to_owned(),
-                reason,
-            }),
-        }
+            .await
+        {
+            Regeneration::Started | Regeneration::AlreadyRunning => {
+                answer.regenerating.push(path.to_owned());
+                continue;
+            }
+            Regeneration::NotCached => SkipReason::NotCached,
+            Regeneration::NotCacheable => SkipReason::NotCacheable,
+            Regeneration::Invalid(_) => SkipReason::InvalidPath,
+            Regeneration::Unavailable => SkipReason::StateUnavailable,
+        };
+        answer.skipped.push(Skipped {
+            path: path.to_owned(),
+            reason,
+        });
     }
     ok(&answer)
 }
 
 /// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`: the entries in KV whose path starts
 /// with the prefix, in key order, each judged against the purge records.
-async fn entries(engine: &Engine, url: &worker::Url) -> std::result::Result<Response, ApiError> {
+async fn entries(
+    deployment: &Deployment,
+    url: &worker::Url,
+) -> std::result::Result<Response, ApiError> {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
@@ -168,15 +182,15 @@ async fn entries(engine: &Engine, url: &worker::Url) -> std::result::Result<Resp
     let listing = EntriesQuery::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
         .and_then(EntriesQuery::check)
         .map_err(ApiError::bad_request)?;
-    let purges = engine.purges().await;
-    let now = now();
+    let purges = deployment.purges().await;
+    let now = deployment.now();
     let mut entries = Vec::new();
     let mut cursor = listing.after;
     let mut scanned = 0;
     loop {
         // Never more keys than the page still wants: a page ends where a KV page ends.
         let wanted = (listing.limit - entries.len()) as u64;
-        let (names, next) = engine
+        let (names, next) = deployment
             .tiers
             .l2_keys(cursor.take(), wanted)
             .await
@@ -188,10 +202,10 @@ async fn entries(engine: &Engine, url: &worker::Url) -> std::result::Result<Resp
             })?;
         scanned += names.len();
         for name in names {
-            if let Some(entry) = engine.tiers.l2_get_stored(&name).await
+            if let Some(entry) = deployment.tiers.l2_get_stored(&name).await
                 && entry.path.starts_with(&listing.prefix)
             {
-                let freshness = engine.freshness_of(&purges, &entry, now);
+                let freshness = deployment.freshness_of(&purges, &entry, now);
                 entries.push(EntryInfo::describe(&entry, freshness, now));
             }
         }
@@ -200,18 +214,17 @@ async fn entries(engine: &Engine, url: &worker::Url) -> std::result::Result<Resp
             break;
         }
     }
-    let next_cursor = cursor.as_deref().map(encode_cursor);
-    ok(&json!({ "entries": entries, "next_cursor": next_cursor }))
+    ok(&EntriesPage::new(entries, cursor.as_deref()))
 }
 
 /// Record the purge in the Durable Object, then in this isolate's copy.
 async fn purge(
-    engine: &Engine,
+    deployment: &Deployment,
     targets: &[Target],
     mode: PurgeMode,
 ) -> std::result::Result<(), ApiError> {
     let names = targets.iter().map(Target::record_name).collect();
-    let answer = engine
+    let answer = deployment
         .state
         .purge(&PurgeRequest { names, mode })
         .await

@@ -13,18 +13,32 @@
 //! SQLite Durable Object [`IsrState`] (binding `ISR_STATE`). Every decision (what is
 //! cacheable, the key, freshness, the served headers) is isr-core's.
 //!
-//! - `engine`: the flow of one request.
+//! - `engine`: the flow of one request; `flight`: single flight through the Durable
+//!   Object; `render`: renders and what they change; `deployment`: what they work with.
 //! - `store`: the Cache API and KV tiers.
-//! - `state`: the Durable Object and its client.
+//! - `state`: the Durable Object's protocol and client; `object`: the Durable Object.
 //! - `origin`: renders and forwarding.
 //! - `admin`: the admin API.
-//! - `settings`: configuration, and what an isolate keeps between requests.
+//! - `settings`: configuration; `isolate`: what an isolate keeps between requests.
+//! - `clock`: the time, which only a test binding can move.
 //! - `convert`: `http` types to and from the runtime's JS objects.
+//!
+//! No module imports this root, and no two modules import each other.
 
 mod admin;
+mod clock;
 mod convert;
+mod deployment;
 mod engine;
+mod flight;
+mod isolate;
+#[expect(
+    missing_docs,
+    reason = "the JS glue `#[durable_object]` generates for `IsrState` has no docs"
+)]
+mod object;
 mod origin;
+mod render;
 mod settings;
 mod state;
 mod store;
@@ -33,12 +47,15 @@ use std::future::Future;
 use std::rc::Rc;
 
 use http::StatusCode;
+use isr_core::flow::answer::ErrorAnswer;
 use isr_core::headers::CacheStatus;
 use worker::{Context, Env, Request, Response, Result};
 
-pub use state::IsrState;
+pub use object::IsrState;
 
-use engine::{Engine, Handled, error_response};
+use clock::Clock;
+use deployment::{Deployment, error_response};
+use engine::Handled;
 use origin::{Origin, Render};
 use settings::SettingsError;
 use state::StateClient;
@@ -50,21 +67,12 @@ pub const STATE_BINDING: &str = "ISR_STATE";
 /// Optional service binding to the origin Worker.
 pub const ORIGIN_BINDING: &str = "ORIGIN";
 
-/// 32 random hex digits (128 bits from the platform's CSPRNG).
-pub(crate) fn random_hex() -> String {
-    let mut bytes = [0u8; 16];
-    if let Err(error) = getrandom::getrandom(&mut bytes) {
-        worker::console_error!("isr: no random numbers: {error}");
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The engine for one request, or the answer explaining why there is none.
-fn engine(
+/// What one request works with, or the answer explaining why there is nothing.
+async fn deployment(
     req: &Request,
     env: &Env,
     origin: Option<Origin>,
-) -> std::result::Result<Rc<Engine>, String> {
+) -> std::result::Result<Rc<Deployment>, String> {
     let settings = settings::load(env).map_err(|e| format!("isr: bad configuration: {e}"))?;
     let origin =
         match origin {
@@ -89,10 +97,12 @@ fn engine(
     let namespace = env.durable_object(STATE_BINDING).map_err(|e| {
         format!("isr: bad configuration: Durable Object binding {STATE_BINDING}: {e}")
     })?;
-    Ok(Rc::new(Engine {
+    let clock = Clock::of(env).await;
+    Ok(Rc::new(Deployment {
         settings,
+        clock,
         tiers: store::Tiers::new(kv, base_of(req)),
-        state: StateClient::new(namespace),
+        state: StateClient::new(namespace, clock),
         origin,
     }))
 }
@@ -106,24 +116,25 @@ fn base_of(req: &Request) -> String {
 
 fn config_error(message: &str) -> Result<Response> {
     worker::console_error!("{message}");
-    error_response(
+    error_response(&ErrorAnswer::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         CacheStatus::Bypass,
         message,
-    )
+    ))
 }
 
 /// The isr Worker: every request answered from the cache or the origin.
 #[cfg(feature = "entry")]
 #[worker::event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let engine = match engine(&req, &env, None) {
-        Ok(engine) => engine,
+    let deployment = match deployment(&req, &env, None).await {
+        Ok(deployment) => deployment,
         Err(message) => return config_error(&message),
     };
-    match engine.handle(&req, &ctx).await? {
+    match deployment.handle(&req, &ctx).await? {
         Handled::Answer(response) => Ok(response),
-        Handled::Bypass { target, draft } => engine.bypass(&req, &target, draft).await,
+        Handled::Admin => admin::handle(&deployment, &req, &ctx).await,
+        Handled::Bypass { target, draft } => deployment.bypass(&req, &target, draft).await,
     }
 }
 
@@ -151,12 +162,13 @@ where
         render,
         base: base_of(req),
     };
-    let engine = match engine(req, env, Some(origin)) {
-        Ok(engine) => engine,
+    let deployment = match deployment(req, env, Some(origin)).await {
+        Ok(deployment) => deployment,
         Err(message) => return config_error(&message).map(Some),
     };
-    match engine.handle(req, ctx).await? {
+    match deployment.handle(req, ctx).await? {
         Handled::Answer(response) => Ok(Some(response)),
+        Handled::Admin => admin::handle(&deployment, req, ctx).await.map(Some),
         Handled::Bypass { .. } => Ok(None),
     }
 }

@@ -8,6 +8,10 @@
 //! - A render never takes longer than the render timeout to produce a verdict, and its body
 //!   is read at most up to the size limit: a larger answer is handed back as a stream and
 //!   never buffered whole.
+//! - A `Host` the engine sends (the keyed host, with `key_host`) reaches the origin: as
+//!   `Host` through a service binding or the app's function; as `X-Forwarded-Host` to a
+//!   URL, since the platform sends a fetch to a URL with that URL's authority as `Host`,
+//!   whatever the headers say.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,10 +21,16 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::{Either, select};
 use futures_util::{StreamExt, stream};
+use http::header;
 use http::{HeaderMap, StatusCode};
+use isr_core::flow::bypass::X_FORWARDED_HOST;
 use worker::{AbortController, Delay, Fetch, Fetcher, Request, Response, ResponseBody, Result};
 
 use crate::convert::{header_map, js_headers, status_of};
+
+/// Why the origin gave no answer (isr-core's, with an unreachable origin described in
+/// words).
+pub(crate) type OriginError = isr_core::flow::render::OriginError<String>;
 
 /// A boxed local future (JS values are not `Send`).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -37,15 +47,6 @@ pub(crate) enum Origin {
     Service { fetcher: Fetcher, base: String },
     /// The app's own render function (library use).
     App { render: Render, base: String },
-}
-
-/// Why a render produced no answer.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum FetchError {
-    #[error("the origin did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("the origin could not be reached: {0}")]
-    Unreachable(String),
 }
 
 /// An origin answer, read.
@@ -93,7 +94,7 @@ impl Origin {
         request: web_sys::Request,
         timeout: Duration,
         then: impl AsyncFnOnce(Response) -> Result<T> + 'static,
-    ) -> Result<T, FetchError>
+    ) -> Result<T, OriginError>
     where
         T: 'static,
     {
@@ -102,11 +103,25 @@ impl Origin {
         let work: BoxFuture<Result<T>> = Box::pin(async move { then(sent.await?).await });
         match select(work, Delay::from(timeout)).await {
             Either::Left((Ok(answer), _)) => Ok(answer),
-            Either::Left((Err(error), _)) => Err(FetchError::Unreachable(error.to_string())),
+            Either::Left((Err(error), _)) => Err(OriginError::Unreachable(error.to_string())),
             Either::Right(((), _)) => {
                 controller.abort();
-                Err(FetchError::Timeout(timeout))
+                Err(OriginError::Timeout(timeout))
             }
+        }
+    }
+
+    /// `headers` as sent to this origin (see the module invariants on `Host`).
+    fn request_headers(&self, headers: &HeaderMap) -> worker::Headers {
+        match self {
+            Origin::Url(_) if headers.contains_key(header::HOST) => {
+                let mut headers = headers.clone();
+                if let Some(host) = headers.remove(header::HOST) {
+                    headers.insert(X_FORWARDED_HOST, host);
+                }
+                js_headers(&headers)
+            }
+            _ => js_headers(headers),
         }
     }
 
@@ -122,13 +137,13 @@ impl Origin {
         headers: &HeaderMap,
         timeout: Duration,
         limit: u64,
-    ) -> Result<Fetched, FetchError> {
+    ) -> Result<Fetched, OriginError> {
         let init = web_sys::RequestInit::new();
         init.set_method("GET");
-        init.set_headers(&js_headers(headers).0);
+        init.set_headers(&self.request_headers(headers).0);
         init.set_redirect(web_sys::RequestRedirect::Manual);
         let request = web_sys::Request::new_with_str_and_init(&self.url(target), &init)
-            .map_err(|e| FetchError::Unreachable(format!("{e:?}")))?;
+            .map_err(|e| OriginError::Unreachable(format!("{e:?}")))?;
         self.within(request, timeout, async move |response| {
             collect(response, limit).await
         })
@@ -143,17 +158,17 @@ impl Origin {
         target: &str,
         headers: &HeaderMap,
         timeout: Duration,
-    ) -> Result<Response, FetchError> {
+    ) -> Result<Response, OriginError> {
         let init = web_sys::RequestInit::new();
         let inner = client.inner();
         init.set_method(&inner.method());
-        init.set_headers(&js_headers(headers).0);
+        init.set_headers(&self.request_headers(headers).0);
         init.set_redirect(web_sys::RequestRedirect::Manual);
         if let Some(body) = inner.body() {
             init.set_body(&body);
         }
         let request = web_sys::Request::new_with_str_and_init(&self.url(target), &init)
-            .map_err(|e| FetchError::Unreachable(format!("{e:?}")))?;
+            .map_err(|e| OriginError::Unreachable(format!("{e:?}")))?;
         self.within(request, timeout, async |response| Ok(response))
             .await
     }

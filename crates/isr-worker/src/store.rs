@@ -141,6 +141,18 @@ impl Tiers {
         stored
     }
 
+    /// Remove the entry of `key` from KV and from this data centre's Cache API (the origin
+    /// no longer lets it be cached). A failure is logged: the entry then stays until it
+    /// expires, judged like any other.
+    pub(crate) async fn remove(&self, key: &CacheKey) {
+        if let Err(error) = self.kv.delete(key.storage()).await {
+            worker::console_warn!("isr: KV delete failed: {error}");
+        }
+        if let Err(error) = self.cache.delete(self.cache_url(key), true).await {
+            worker::console_warn!("isr: Cache API delete failed: {error}");
+        }
+    }
+
     /// Copy an entry read from KV into this data centre's Cache API.
     pub(crate) async fn refill_l1(&self, key: &CacheKey, entry: &Entry, now: UnixMillis) {
         self.l1_put(key, entry.encode(), ttl_secs(entry, now)).await;

@@ -10,7 +10,15 @@ import { after, before, describe } from "node:test";
 import { fileURLToPath } from "node:url";
 
 import { startOrigin } from "./origin.mjs";
-import { ADMIN_TOKEN, BYPASS_TOKEN, purger, sharedConfig, sharedScenarios, until } from "./scenarios.mjs";
+import {
+  ADMIN_TOKEN,
+  BYPASS_TOKEN,
+  purger,
+  sharedConfig,
+  sharedScenarios,
+  sleep,
+  until,
+} from "./scenarios.mjs";
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url));
 const binary = process.env.ISR_NATIVE_BIN ?? join(repo, "target", "debug", "isr");
@@ -70,5 +78,6 @@ describe("native isr proxy", { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  sharedScenarios(() => ({ base, origin, purge: purger(base) }));
+  // The binary has no clock a test can move: its clock advances by real time only.
+  sharedScenarios(() => ({ base, origin, purge: purger(base), advance: sleep }));
 });

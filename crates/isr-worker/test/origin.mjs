@@ -5,8 +5,8 @@
 //   GET /bin/<name>   -> `size` deterministic bytes covering every byte value
 //   GET /<anything>   -> text/html "render #N of <path>"
 //
-// Per path, the test can set: tags (sent as x-isr-tags), a failure status, a body size,
-// and a hold (a promise the render waits for).
+// Per path, the test can set: tags (sent as x-isr-tags), other response headers, a
+// failure status, a body size, and a hold (a promise the render waits for).
 
 import http from "node:http";
 
@@ -30,6 +30,7 @@ export function binaryBody(size) {
 export async function startOrigin() {
   const counts = new Map();
   const tags = new Map();
+  const extraHeaders = new Map();
   const failures = new Map();
   const sizes = new Map();
   const holds = new Map();
@@ -50,7 +51,7 @@ export async function startOrigin() {
     }
     const hold = holds.get(path);
     if (hold) await hold.promise;
-    const headers = {};
+    const headers = { ...extraHeaders.get(path) };
     const tag = tags.get(path);
     if (tag) headers["x-isr-tags"] = tag;
     const failure = failures.get(path);
@@ -82,6 +83,9 @@ export async function startOrigin() {
     /** The headers of the last render of `path`. */
     headersOf: (path) => lastHeaders.get(path),
     setTags: (path, value) => tags.set(path, value),
+    /** Answer `path` with these headers too (or without them again with `null`). */
+    setHeaders: (path, headers) =>
+      headers ? extraHeaders.set(path, headers) : extraHeaders.delete(path),
     /** Answer `path` with `status` (or normally again with `null`). */
     fail: (path, status) => (status ? failures.set(path, status) : failures.delete(path)),
     setSize: (path, size) => sizes.set(path, size),

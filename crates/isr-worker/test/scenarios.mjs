@@ -1,14 +1,17 @@
 // The behaviour scenarios shared by both runtimes: the isr Worker under workerd
 // (Miniflare) and the native `isr` proxy. Each is written once against a runtime:
 //
-//   { base, origin, purge(body) -> Response, stop() }
+//   { base, origin, purge(body) -> Response, advance(ms) -> Promise }
 //
 // where `base` is the proxy's URL, `origin` the test origin (test/origin.mjs) it caches,
-// and `purge` posts to its admin API. The configuration both run with is `sharedConfig`.
+// `purge` posts to its admin API, and `advance` moves the proxy's clock forward. The
+// configuration both run with is `sharedConfig`.
 //
-// Time: only the stale scenarios let real time pass (a 1 s revalidate, waiting until the
-// entry is stale). Everything else waits on the origin's counters and holds, never on a
-// sleep, and nothing asserts that something happened "in time".
+// Time: the stale scenarios need an entry older than its 1 s revalidate. The Worker's
+// clock is moved by the test (its ISR_TEST_CLOCK binding, test/workerd.mjs), so no real
+// time passes; the native binary has no clock a test can move, and its `advance` sleeps.
+// Everything else waits on the origin's counters and holds, never on a sleep, and nothing
+// asserts that something happened "in time".
 
 import assert from "node:assert/strict";
 import { it } from "node:test";
@@ -45,7 +48,8 @@ path = "/bin/[name]"
 revalidate = 3600
 `;
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Real time passing: for polling, and for the native proxy's `advance`. */
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Poll `check` until it returns something truthy (bounded: fails after `limitMs`). */
 export async function until(check, what, limitMs = 30_000) {
@@ -79,15 +83,15 @@ export async function get(base, path, init = {}) {
   };
 }
 
-/** Wait until an entry created now is stale (revalidate = 1 s): real time must pass. */
-const waitStale = () => sleep(1_200);
+/** How far to move a clock for an entry created before to be stale (revalidate = 1 s). */
+export const STALE_AFTER_MS = 1_200;
 
 /**
  * The scenarios, as `it(...)` tests. `rt()` returns the runtime (started in a `before`).
  */
 export function sharedScenarios(rt) {
   it("MISS, then HIT, then STALE while one regeneration runs, then the regenerated page", async () => {
-    const { base, origin } = rt();
+    const { base, origin, advance } = rt();
     const path = "/swr/cycle";
     const first = await get(base, path);
     assert.equal(first.status, 200);
@@ -100,10 +104,9 @@ export function sharedScenarios(rt) {
       // The machine took over a second between the two requests: the entry is stale.
       assert.equal(hit.cache, "STALE");
     }
-    const stale = await until(async () => {
-      const answer = await get(base, path);
-      return answer.cache === "STALE" ? answer : null;
-    }, "a STALE answer");
+    await advance(STALE_AFTER_MS);
+    const stale = await get(base, path);
+    assert.equal(stale.cache, "STALE");
     assert.equal(stale.text, `render #1 of ${path}`);
     assert.match(stale.headers.get("cache-control"), /s-maxage=1, stale-while-revalidate=7199/);
     assert.ok(Number(stale.headers.get("age")) >= 1);
@@ -142,12 +145,12 @@ export function sharedScenarios(rt) {
   });
 
   it("a failed regeneration keeps the last good page", async () => {
-    const { base, origin } = rt();
+    const { base, origin, advance } = rt();
     const path = "/swr/failing";
     assert.equal((await get(base, path)).cache, "MISS");
     origin.fail(path, 500);
     try {
-      await waitStale();
+      await advance(STALE_AFTER_MS);
       const stale = await get(base, path);
       assert.equal(stale.cache, "STALE");
       assert.equal(stale.text, `render #1 of ${path}`);
@@ -183,6 +186,50 @@ export function sharedScenarios(rt) {
     }
     assert.ok(answers.filter((a) => a.cache === "MISS").length >= 1);
     assert.equal(origin.count(path), 1);
+  });
+
+  it("after a render that may not be shared, requests skip single flight until one is stored", async () => {
+    const { base, origin } = rt();
+    const path = "/fresh/pass";
+    origin.setHeaders(path, { "cache-control": "private" });
+    const first = await get(base, path);
+    assert.equal(first.cache, "BYPASS");
+    assert.equal(first.text, `render #1 of ${path}`);
+    // Hit-for-pass: two requests at once each go to the origin; neither waits for the other.
+    const release = origin.hold(path);
+    const pending = Promise.all([get(base, path), get(base, path)]);
+    await until(() => origin.count(path) === 3, "both renders to reach the origin at once");
+    release();
+    for (const answer of await pending) {
+      assert.equal(answer.cache, "BYPASS");
+    }
+    // Shareable again: the next render is stored, and the key is cached as before.
+    origin.setHeaders(path, null);
+    const stored = await get(base, path);
+    assert.equal(stored.cache, "MISS");
+    assert.equal(stored.text, `render #4 of ${path}`);
+    assert.equal((await get(base, path)).cache, "HIT");
+    assert.equal(origin.count(path), 4);
+  });
+
+  it("a page the origin stops letting be cached is removed by its regeneration", async () => {
+    const { base, origin, purge } = rt();
+    const path = "/fresh/turns-private";
+    assert.equal((await get(base, path)).cache, "MISS");
+    origin.setHeaders(path, { "cache-control": "private" });
+    const purged = await purge({ paths: [path], regenerate: true });
+    assert.equal(purged.status, 200);
+    // Watched through the listing, which renders nothing.
+    await until(async () => {
+      const listed = await fetch(`${base}/_isr/entries?prefix=${path}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      return (await listed.json()).entries.length === 0;
+    }, "the entry to be removed");
+    assert.equal(origin.count(path), 2);
+    const next = await get(base, path);
+    assert.equal(next.cache, "BYPASS");
+    assert.equal(next.text, `render #3 of ${path}`);
   });
 
   for (const [kind, body] of [

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 
 import { startOrigin } from "./origin.mjs";
-import { COMPATIBILITY_DATE, isrWorker } from "./workerd.mjs";
+import { COMPATIBILITY_DATE, isrWorker, testClock } from "./workerd.mjs";
 import {
   ADMIN_TOKEN,
   BYPASS_TOKEN,
@@ -21,9 +21,13 @@ import {
 
 const buildDir = fileURLToPath(new URL("../build/", import.meta.url));
 
-/** A Miniflare running the built Worker with `bindings` (text variables). */
-async function startWorker(bindings) {
-  const mf = new Miniflare({ host: "127.0.0.1", port: 0, ...isrWorker(buildDir, bindings) });
+/** A Miniflare running the built Worker with `bindings` (text variables) and `options`. */
+async function startWorker(bindings, options) {
+  const mf = new Miniflare({
+    host: "127.0.0.1",
+    port: 0,
+    ...isrWorker(buildDir, bindings, options),
+  });
   const url = await mf.ready;
   return { mf, base: url.origin };
 }
@@ -31,21 +35,30 @@ async function startWorker(bindings) {
 describe("isr Worker under workerd (Miniflare)", () => {
   let origin;
   let worker;
+  const clock = testClock();
   before(async () => {
     origin = await startOrigin();
-    worker = await startWorker({
-      ISR_CONFIG: sharedConfig,
-      ISR_ORIGIN: origin.url,
-      ISR_ADMIN_TOKEN: ADMIN_TOKEN,
-      ISR_BYPASS_TOKEN: BYPASS_TOKEN,
-      ISR_PURGE_CACHE_MS: "0",
-    });
+    worker = await startWorker(
+      {
+        ISR_CONFIG: sharedConfig,
+        ISR_ORIGIN: origin.url,
+        ISR_ADMIN_TOKEN: ADMIN_TOKEN,
+        ISR_BYPASS_TOKEN: BYPASS_TOKEN,
+        ISR_PURGE_CACHE_MS: "0",
+      },
+      { clock },
+    );
   });
   after(async () => {
     await worker?.mf.dispose();
     await origin?.stop();
   });
-  const rt = () => ({ base: worker.base, origin, purge: purger(worker.base) });
+  const rt = () => ({
+    base: worker.base,
+    origin,
+    purge: purger(worker.base),
+    advance: clock.advance,
+  });
 
   sharedScenarios(rt);
 
@@ -236,6 +249,93 @@ describe("isr Worker configuration errors", () => {
     } finally {
       await worker.mf.dispose();
       await origin.stop();
+    }
+  });
+});
+
+describe("isr Worker clock", () => {
+  it("only the ISR_TEST_CLOCK binding moves it, never a client", async () => {
+    const origin = await startOrigin();
+    const worker = await startWorker({ ISR_CONFIG: sharedConfig, ISR_ORIGIN: origin.url });
+    try {
+      const path = "/fresh/clock";
+      assert.equal((await get(worker.base, path)).cache, "MISS");
+      // A day on (past `expire`), if a client could move the clock: sent, and ignored.
+      const forged = await get(worker.base, path, {
+        headers: { "x-isr-clock-offset": "86400000" },
+      });
+      assert.equal(forged.cache, "HIT");
+      assert.equal(origin.count(path), 1);
+    } finally {
+      await worker.mf.dispose();
+      await origin.stop();
+    }
+  });
+});
+
+describe("isr Worker with key_host = true", () => {
+  it("tells a URL origin the client's host, rendered or bypassed (as X-Forwarded-Host)", async () => {
+    // The platform sends a fetch to a URL with that URL's authority as Host.
+    const origin = await startOrigin();
+    const worker = await startWorker({
+      ISR_CONFIG: `key_host = true\n${sharedConfig}`,
+      ISR_ORIGIN: origin.url,
+    });
+    try {
+      const host = new URL(worker.base).host;
+      const path = "/fresh/host";
+      assert.equal((await get(worker.base, path)).cache, "MISS");
+      assert.equal(origin.headersOf(path)["x-forwarded-host"], host);
+      const posted = await get(worker.base, path, { method: "POST", body: "x" });
+      assert.equal(posted.cache, "BYPASS");
+      assert.equal(origin.count(path), 2);
+      assert.equal(origin.headersOf(path)["x-forwarded-host"], host);
+    } finally {
+      await worker.mf.dispose();
+      await origin.stop();
+    }
+  });
+
+  it("passes Host on through a service binding, rendered or bypassed", async () => {
+    const mf = new Miniflare({
+      host: "127.0.0.1",
+      port: 0,
+      workers: [
+        {
+          name: "isr",
+          // Requests are addressed to the origin's own name: Host says otherwise only if
+          // isr sends it.
+          ...isrWorker(buildDir, {
+            ISR_CONFIG: `key_host = true\n${sharedConfig}`,
+            ISR_ORIGIN: "http://site.invalid",
+          }),
+          serviceBindings: { ORIGIN: "site" },
+        },
+        {
+          name: "site",
+          modules: true,
+          compatibilityDate: COMPATIBILITY_DATE,
+          script: `
+            export default {
+              fetch(request) {
+                const forwarded = request.headers.get("x-forwarded-host");
+                return new Response(\`host \${request.headers.get("host")}, forwarded \${forwarded}\`);
+              },
+            };`,
+        },
+      ],
+    });
+    try {
+      const base = (await mf.ready).origin;
+      const host = new URL(base).host;
+      const rendered = await get(base, "/fresh/host");
+      assert.equal(rendered.cache, "MISS");
+      assert.equal(rendered.text, `host ${host}, forwarded null`);
+      const posted = await get(base, "/fresh/host", { method: "POST", body: "x" });
+      assert.equal(posted.cache, "BYPASS");
+      assert.equal(posted.text, `host ${host}, forwarded null`);
+    } finally {
+      await mf.dispose();
     }
   });
 });

@@ -12,8 +12,10 @@ use std::sync::Arc;
 pub use isr_core::config::RouteRule;
 use isr_core::config::{Config, ConfigError, RoutesError, compile_routes};
 use isr_core::policy::Revalidate;
-use isr_core::store::TagStore;
-use isr_store::{Cluster, DiskStore, MemoryStore, MemoryTags, RedisStore, TieredStore};
+use isr_core::store::PurgeStore;
+#[cfg(feature = "redis")]
+use isr_store::RedisStore;
+use isr_store::{Cluster, DiskStore, MemoryPurges, MemoryStore, TieredStore};
 
 use crate::clock::{Clock, SystemClock};
 use crate::service::IsrLayer;
@@ -54,7 +56,7 @@ pub struct IsrBuilder {
     config: Config,
     routes: Vec<(String, RouteRule)>,
     store: Option<Arc<TieredStore>>,
-    purges: Option<Arc<dyn TagStore>>,
+    purges: Option<Arc<dyn PurgeStore>>,
     cluster: Option<Arc<dyn Cluster>>,
     clock: Arc<dyn Clock>,
 }
@@ -140,6 +142,7 @@ impl IsrBuilder {
         self
     }
 
+    #[cfg(feature = "redis")]
     /// Share entries, purges and render locks with every node using the same Redis (and
     /// prefix): entries in memory in front of Redis, one render per key across all nodes,
     /// purges announced to every node. While Redis is unreachable the layer answers from
@@ -160,7 +163,7 @@ impl IsrBuilder {
     }
 
     /// Record purges in `purges` (default: in memory; with [`IsrBuilder::redis`], in Redis).
-    pub fn purges(mut self, purges: Arc<dyn TagStore>) -> IsrBuilder {
+    pub fn purges(mut self, purges: Arc<dyn PurgeStore>) -> IsrBuilder {
         self.purges = Some(purges);
         self
     }
@@ -197,7 +200,7 @@ impl IsrBuilder {
         }
         let purges = self
             .purges
-            .unwrap_or_else(|| Arc::new(MemoryTags::new()) as Arc<dyn TagStore>);
+            .unwrap_or_else(|| Arc::new(MemoryPurges::new()) as Arc<dyn PurgeStore>);
         Ok(IsrLayer::with_clock(config, store, purges, self.clock))
     }
 }

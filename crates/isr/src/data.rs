@@ -27,7 +27,7 @@
 //!
 //! Values are stored as JSON in the same [`Entry`] format as pages, under the key
 //! `data|<key>`, in any [`EntryStore`] (memory, on-disk, tiered). Purge records live in a
-//! [`TagStore`]: give the data cache its own (e.g. a [`MemoryTags`]), since
+//! [`PurgeStore`]: give the data cache its own (e.g. a [`MemoryPurges`]), since
 //! [`DataCache::invalidate_all`] records a purge of everything in it.
 //!
 //! Several nodes share values, fetches and invalidations through Redis
@@ -50,8 +50,10 @@ use isr_core::entry::Entry;
 use isr_core::freshness::{Freshness, PurgeMode, freshness};
 use isr_core::policy::{Lifetime, Revalidate};
 use isr_core::purge::Target;
-use isr_core::store::{EntryStore, StoreError, TagStore};
-use isr_store::{Cluster, MemoryStore, MemoryTags, RedisStore, TieredStore};
+use isr_core::store::{EntryStore, PurgeStore, StoreError};
+#[cfg(feature = "redis")]
+use isr_store::RedisStore;
+use isr_store::{Cluster, MemoryPurges, MemoryStore, TieredStore};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -298,7 +300,7 @@ impl Outcome for DataOutcome {
 /// Builds a [`DataCache`] over chosen stores.
 pub struct DataCacheBuilder {
     store: Arc<dyn EntryStore>,
-    purges: Arc<dyn TagStore>,
+    purges: Arc<dyn PurgeStore>,
     cluster: Option<(Arc<TieredStore>, Arc<dyn Cluster>)>,
     clock: Arc<dyn Clock>,
     retry_min: Duration,
@@ -382,11 +384,12 @@ impl DataCache {
     pub fn memory(capacity_bytes: u64) -> DataCache {
         DataCache::builder(
             Arc::new(MemoryStore::new(capacity_bytes)),
-            Arc::new(MemoryTags::new()),
+            Arc::new(MemoryPurges::new()),
         )
         .build()
     }
 
+    #[cfg(feature = "redis")]
     /// A cache whose values and invalidations are shared by every node using `redis`,
     /// with up to `memory_bytes` of values in this node's memory. Give it a Redis store of
     /// its own prefix (not the pages'): [`DataCache::invalidate_all`] invalidates everything
@@ -404,7 +407,7 @@ impl DataCache {
 
     /// A cache storing values in `store` (memory, on-disk, tiered; it may be shared with
     /// the page cache) and its purge records in `purges`.
-    pub fn builder(store: Arc<dyn EntryStore>, purges: Arc<dyn TagStore>) -> DataCacheBuilder {
+    pub fn builder(store: Arc<dyn EntryStore>, purges: Arc<dyn PurgeStore>) -> DataCacheBuilder {
         DataCacheBuilder {
             store,
             purges,

@@ -34,7 +34,7 @@ use isr_core::key::CacheKey;
 use isr_core::plan::{Plan, PlanError, constant_time_eq, plan};
 use isr_core::policy::BypassReason;
 use isr_core::purge::Target;
-use isr_core::store::{EntryStore, StoreError, TagStore};
+use isr_core::store::{EntryStore, PurgeStore, StoreError};
 use isr_store::{Cluster, MemoryStore, TieredStore};
 use tokio::sync::{Semaphore, oneshot};
 
@@ -76,7 +76,7 @@ impl Shared {
     pub(crate) fn new(
         config: Config,
         store: Arc<TieredStore>,
-        purge_store: Arc<dyn TagStore>,
+        purge_store: Arc<dyn PurgeStore>,
         cluster: Option<Arc<dyn Cluster>>,
         clock: Arc<dyn Clock>,
     ) -> Shared {

@@ -19,7 +19,7 @@ use arc_swap::ArcSwap;
 use isr_core::UnixMillis;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::purge::{PurgeState, Target, newer};
-use isr_core::store::{StoreError, TagStore};
+use isr_core::store::{PurgeStore, StoreError};
 use tokio::sync::Mutex;
 
 use crate::clock::Clock;
@@ -32,7 +32,7 @@ const RECENT_PURGES: usize = 1_024;
 
 /// The durable purge records and their in-memory mirror.
 pub(crate) struct PurgeLog {
-    store: Arc<dyn TagStore>,
+    store: Arc<dyn PurgeStore>,
     current: ArcSwap<Purges>,
     /// Held while a purge is recorded, and while a render dates itself after one (see
     /// [`PurgeLog::date_render`]), so the two never interleave.
@@ -68,7 +68,7 @@ impl Purges {
 
 impl PurgeLog {
     /// A log over `store`. `retention`: how long the longest-lived entry can be served.
-    pub(crate) fn new(store: Arc<dyn TagStore>, retention: Option<Duration>) -> PurgeLog {
+    pub(crate) fn new(store: Arc<dyn PurgeStore>, retention: Option<Duration>) -> PurgeLog {
         PurgeLog {
             store,
             current: ArcSwap::default(),

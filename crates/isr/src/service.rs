@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use isr_core::config::Config;
-use isr_core::store::{StoreError, TagStore};
+use isr_core::store::{PurgeStore, StoreError};
 use isr_store::{Cluster, ClusterStatus, TieredStore};
 use tower::{Layer, Service};
 
@@ -31,7 +31,7 @@ pub struct IsrLayer {
 impl IsrLayer {
     /// A layer caching by `config` into `store`, recording purges in `purges`, on the
     /// system clock. Call [`IsrLayer::restore_purges`] before serving.
-    pub fn new(config: Config, store: Arc<TieredStore>, purges: Arc<dyn TagStore>) -> IsrLayer {
+    pub fn new(config: Config, store: Arc<TieredStore>, purges: Arc<dyn PurgeStore>) -> IsrLayer {
         IsrLayer::with_clock(config, store, purges, Arc::new(SystemClock))
     }
 
@@ -39,7 +39,7 @@ impl IsrLayer {
     pub fn with_clock(
         config: Config,
         store: Arc<TieredStore>,
-        purges: Arc<dyn TagStore>,
+        purges: Arc<dyn PurgeStore>,
         clock: Arc<dyn Clock>,
     ) -> IsrLayer {
         IsrLayer {
@@ -59,7 +59,7 @@ impl IsrLayer {
         clock: Arc<dyn Clock>,
     ) -> IsrLayer {
         let events = cluster.events();
-        let purges: Arc<dyn TagStore> = Arc::clone(&cluster) as _;
+        let purges: Arc<dyn PurgeStore> = Arc::clone(&cluster) as _;
         let shared = Arc::new(Shared::new(config, store, purges, Some(cluster), clock));
         tokio::spawn(crate::follow::follow(Arc::downgrade(&shared), events));
         IsrLayer { shared }

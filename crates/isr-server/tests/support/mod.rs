@@ -1,13 +1,14 @@
 //! Test support: a real origin that counts its renders, and the real proxy in front of it,
-//! both on ephemeral loopback ports.
+//! both on ephemeral loopback ports; the real `isr` binary as a child process.
 //!
-//! Waiting is done on conditions (render counts, engine counters), never on timing.
+//! Waiting is done on conditions (render counts, engine counters), never on timing. What
+//! the tests of other crates share too (Redis servers, ports, `until`, `concurrently`)
+//! lives in `isr_store::testing`.
 
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part of this
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -553,37 +554,6 @@ pub fn get_with(target: &str, headers: &[(&str, &str)]) -> Request<Body> {
     request.body(Body::empty()).unwrap()
 }
 
-/// Wait until `condition` holds, checking after each yield; panics after 60 s of real time
-/// (a hang means a bug, not a slow machine: every condition here is reached in milliseconds).
-pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// Run `count` copies of a future concurrently and collect their outputs.
-pub async fn concurrently<F, Fut, T>(count: usize, make: F) -> Vec<T>
-where
-    F: Fn(usize) -> Fut,
-    Fut: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let mut set = JoinSet::new();
-    for i in 0..count {
-        set.spawn(make(i));
-    }
-    let mut out = Vec::with_capacity(count);
-    while let Some(result) = set.join_next().await {
-        out.push(result.expect("task"));
-    }
-    out
-}
-
 impl Answer {
     /// The body as JSON (panics if it is not).
     pub fn json(&self) -> serde_json::Value {
@@ -676,6 +646,57 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `isr serve` as `command` has it (the binary and every argument but `--listen` and
+/// `--log`), listening on a port it picks itself (`--listen 127.0.0.1:0`) and reports in
+/// its start-up line: no port is picked in advance, so none can be taken by another
+/// process meanwhile. Returns the process and its address once it listens. Its output is
+/// read to the end (a full pipe would block it); its stderr is shown if it exits first.
+pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
+    use std::io::{BufRead, Read};
+    use std::process::Stdio;
+    let mut child = KillOnDrop(
+        command
+            .args(["--listen", "127.0.0.1:0", "--log", "warn,isr=info"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start isr serve"),
+    );
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let mut stderr = child.0.stderr.take().expect("piped stderr");
+    let (listening, address) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut listening = Some(listening);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let address = line
+                .split_once("isr listening on http://")
+                .and_then(|(_, rest)| rest.split(',').next());
+            if let Some(address) = address
+                && let Some(listening) = listening.take()
+            {
+                let _ = listening.send(address.to_owned());
+            }
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    match tokio::time::timeout(Duration::from_secs(20), address).await {
+        Ok(Ok(address)) => (child, address),
+        outcome => {
+            child.kill();
+            let why = match outcome {
+                Ok(_) => "exited before listening",
+                Err(_) => "did not listen within 20 s",
+            };
+            panic!("isr serve {why}: {}", errors.join().unwrap_or_default());
+        }
+    }
+}
+
 /// Wait until `child` accepts connections on `listen` (its exiting first is a failure).
 pub async fn wait_until_listening(child: &mut KillOnDrop, listen: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -704,30 +725,6 @@ pub async fn get_url_with(url: String, headers: &[(&str, &str)]) -> Option<Answe
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
     let response = client.request(get_with(&url, headers)).await.ok()?;
     Answer::read(response).await
-}
-
-/// The time to live (ms) of every Redis key matching `pattern`.
-pub async fn redis_ttls(url: &str, pattern: &str) -> Vec<i64> {
-    let client = redis::Client::open(url).expect("redis url");
-    let mut connection = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect to redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(pattern)
-        .query_async(&mut connection)
-        .await
-        .expect("KEYS");
-    let mut ttls = Vec::new();
-    for key in keys {
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await
-            .expect("PTTL");
-        ttls.push(ttl);
-    }
-    ttls
 }
 
 /// A test CA and a certificate for 127.0.0.1 signed by it, made with `openssl` in `dir`.

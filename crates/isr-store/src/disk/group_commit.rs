@@ -31,7 +31,7 @@ use redb::Database;
 use tokio::sync::oneshot;
 
 use super::rows::Rows;
-use super::store_error;
+use super::{DiskFault, store_error};
 
 /// The most body bytes a group holds: the puts past it wait for the next commit, so that a
 /// burst of large pages is not held in memory twice (entries and encoded rows) all at once.
@@ -90,11 +90,9 @@ impl GroupCommit {
             let this = Arc::clone(self);
             tokio::task::spawn_blocking(move || this.write_until_idle());
         }
-        committed.await.unwrap_or_else(|_| {
-            Err(StoreError::Backend(
-                "disk store: the writer stopped before committing this entry".to_owned(),
-            ))
-        })
+        committed
+            .await
+            .unwrap_or_else(|_| Err(StoreError::backend("disk store", DiskFault::WriterStopped)))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -150,9 +148,7 @@ impl GroupCommit {
                 Ok(())
             }
             Ok(Err(e)) => Err(store_error(e)),
-            Err(_) => Err(StoreError::Backend(
-                "disk store: writing failed (is the cache file damaged?)".to_owned(),
-            )),
+            Err(_) => Err(StoreError::backend("disk store", DiskFault::WriteFailed)),
         }
     }
 }

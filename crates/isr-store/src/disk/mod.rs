@@ -1,4 +1,4 @@
-//! The on-disk tier: entries and tag invalidations in one redb file (`isr.redb`).
+//! The on-disk tier: entries and purge records in one redb file (`isr.redb`).
 //!
 //! Invariants:
 //! - Every write is part of a redb transaction committed with immediate durability: once a
@@ -28,13 +28,13 @@ use bytes::Bytes;
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
-use isr_core::store::{EntryStore, StoreError, TagStore};
+use isr_core::store::{EntryStore, PurgeStore, StoreError};
 use redb::{
     Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition, WriteTransaction,
 };
 
-use crate::memory::{newest_of, supersedes};
+use crate::memory::supersedes;
 
 mod group_commit;
 mod rows;
@@ -46,8 +46,9 @@ use rows::{ENTRIES, Rows};
 /// held up for long and no transaction grows without bound.
 const SWEEP_BATCH: usize = 1_000;
 
-/// Tag → (invalidated at, in Unix millis; mode, see [`mode_to_byte`]).
-const TAGS: TableDefinition<&str, (u64, u8)> = TableDefinition::new("tags");
+/// Purge record name → (invalidated at, in Unix millis; mode, see [`mode_to_byte`]). The
+/// table keeps its first name, `tags`, so that existing cache files open unchanged.
+const PURGES: TableDefinition<&str, (u64, u8)> = TableDefinition::new("tags");
 
 /// The database file's name inside the store's directory.
 pub const FILE_NAME: &str = "isr.redb";
@@ -71,11 +72,36 @@ pub enum DiskError {
     )]
     Locked { path: PathBuf },
     #[error(
-        "cannot open the cache file {}: {message}. It holds only cached pages: \
+        "cannot open the cache file {}: {source}. It holds only cached pages: \
          deleting it is safe and starts with an empty cache",
         path.display()
     )]
-    Open { path: PathBuf, message: String },
+    Open { path: PathBuf, source: OpenFailure },
+}
+
+/// Why redb could not open the cache file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenFailure {
+    /// redb refused the file.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// Preparing its tables (or bringing it within its budget) failed.
+    #[error(transparent)]
+    Prepare(#[from] redb::Error),
+    /// redb panicked on it: the file was damaged outside redb.
+    #[error("the file is corrupt")]
+    Corrupt,
+}
+
+/// What went wrong in the disk store besides redb's own errors.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DiskFault {
+    /// The writer task ended before answering this put.
+    #[error("the writer stopped before committing this entry")]
+    WriterStopped,
+    /// redb panicked while writing.
+    #[error("writing failed (is the cache file damaged?)")]
+    WriteFailed,
 }
 
 /// What [`DiskStore::stats`] reports.
@@ -94,7 +120,7 @@ pub struct DiskStats {
     pub file_bytes: u64,
 }
 
-/// Entries and tag invalidations persisted in a redb database.
+/// Entries and purge records persisted in a redb database.
 #[derive(Clone)]
 pub struct DiskStore {
     db: Arc<Database>,
@@ -135,9 +161,9 @@ impl DiskStore {
             source,
         })?;
         let path = dir.join(FILE_NAME);
-        let open_error = |message: String| DiskError::Open {
+        let open_error = |source: OpenFailure| DiskError::Open {
             path: path.clone(),
-            message,
+            source,
         };
         // redb may panic on a file that was damaged outside redb; that must be an error
         // a person can act on, not a crash of the proxy.
@@ -151,8 +177,8 @@ impl DiskStore {
             Ok(Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch)) => {
                 return Err(DiskError::Locked { path });
             }
-            Ok(Err(e)) => return Err(open_error(e.to_string())),
-            Err(_) => return Err(open_error("the file is corrupt".to_owned())),
+            Ok(Err(e)) => return Err(open_error(e.into())),
+            Err(_) => return Err(open_error(OpenFailure::Corrupt)),
         };
         // Create the tables up front so read transactions always find them.
         // A budget lowered far below the file's contents is met in batches, so that no one
@@ -164,7 +190,7 @@ impl DiskStore {
         };
         let prepared = (|| -> Result<u64, redb::Error> {
             let txn = db.begin_write()?;
-            txn.open_table(TAGS)?;
+            txn.open_table(PURGES)?;
             rows::prepare(&txn)?;
             let mut batch = evict(&txn)?;
             txn.commit()?;
@@ -177,7 +203,7 @@ impl DiskStore {
             }
             Ok(evicted)
         })();
-        let evicted = prepared.map_err(|e| open_error(e.to_string()))?;
+        let evicted = prepared.map_err(|e| open_error(e.into()))?;
         if evicted > 0 {
             tracing::info!(
                 evicted,
@@ -249,15 +275,15 @@ impl DiskStore {
         let db = Arc::clone(&self.db);
         match tokio::task::spawn_blocking(move || op(&db)).await {
             Ok(result) => result.map_err(store_error),
-            Err(e) => Err(StoreError::Backend(format!("disk store task failed: {e}"))),
+            Err(e) => Err(StoreError::backend("disk store task failed", e)),
         }
     }
 }
 
 fn store_error(e: redb::Error) -> StoreError {
     match e {
-        redb::Error::Io(io) => StoreError::Unavailable(format!("disk store I/O: {io}")),
-        other => StoreError::Backend(format!("disk store: {other}")),
+        redb::Error::Io(io) => StoreError::unavailable("disk store I/O", io),
+        other => StoreError::backend("disk store", other),
     }
 }
 
@@ -417,19 +443,19 @@ impl EntryStore for DiskStore {
 }
 
 #[async_trait::async_trait]
-impl TagStore for DiskStore {
-    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
-        let tag = tag.to_owned();
+impl PurgeStore for DiskStore {
+    async fn invalidate(&self, name: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+        let name = name.to_owned();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
             {
-                let mut table = txn.open_table(TAGS)?;
+                let mut table = txn.open_table(PURGES)?;
                 let current = table
-                    .get(tag.as_str())?
+                    .get(name.as_str())?
                     .map(|row| invalidation_from_row(row.value()));
                 if current.is_none_or(|current| supersedes(invalidation, current)) {
                     table.insert(
-                        tag.as_str(),
+                        name.as_str(),
                         (invalidation.at.0, mode_to_byte(invalidation.mode)),
                     )?;
                 }
@@ -440,30 +466,11 @@ impl TagStore for DiskStore {
         .await
     }
 
-    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
-        if tags.is_empty() {
-            return Ok(None);
-        }
-        let tags = tags.to_vec();
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(TAGS)?;
-            let mut newest = None;
-            for tag in &tags {
-                if let Some(row) = table.get(tag.as_str())? {
-                    newest = newest_of(newest, invalidation_from_row(row.value()));
-                }
-            }
-            Ok(newest)
-        })
-        .await
-    }
-
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {
         self.blocking(move |db| {
             let txn = db.begin_write()?;
             let forgotten = {
-                let mut table = txn.open_table(TAGS)?;
+                let mut table = txn.open_table(PURGES)?;
                 let len = table.len()?;
                 table.retain(|_, (at, _)| at >= before.0)?;
                 len.saturating_sub(table.len()?)
@@ -477,7 +484,7 @@ impl TagStore for DiskStore {
     async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError> {
         self.blocking(|db| {
             let txn = db.begin_read()?;
-            let table = txn.open_table(TAGS)?;
+            let table = txn.open_table(PURGES)?;
             let mut all = Vec::new();
             for row in table.iter()? {
                 let (name, invalidation) = row?;

@@ -27,8 +27,6 @@ mod events;
 mod health;
 pub mod layout;
 mod scripts;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -40,8 +38,7 @@ use isr_core::config::{RedisSettings, redact_url};
 use isr_core::entry::Entry;
 use isr_core::freshness::Invalidation;
 use isr_core::policy::Lifetime;
-use isr_core::purge::newer;
-use isr_core::store::{EntryStore, LockStore, LockToken, StoreError, TagStore};
+use isr_core::store::{EntryStore, LockStore, LockToken, PurgeStore, StoreError};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, IntoConnectionInfo, RedisError};
 use tokio::sync::broadcast;
@@ -70,6 +67,13 @@ pub enum RedisTierError {
     Url { url: String, source: RedisError },
     #[error("the Redis store must be created within a Tokio runtime (it runs a subscription task)")]
     NoRuntime,
+}
+
+/// Redis did not answer an operation within the configured timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("no answer within {timeout_ms} ms")]
+pub struct NoAnswer {
+    timeout_ms: u128,
 }
 
 /// Entries, purge records and locks in Redis, shared by every node with the same prefix.
@@ -173,17 +177,19 @@ impl RedisStore {
             }
             Ok(Err(error)) if is_unavailable(&error) => {
                 self.health.failed(&error);
-                Err(StoreError::Unavailable(format!("redis: {error}")))
+                Err(StoreError::unavailable("redis", error))
             }
             Ok(Err(error)) => {
                 // Redis answered: it is up, the command itself was refused.
                 self.health.succeeded();
-                Err(StoreError::Backend(format!("redis: {error}")))
+                Err(StoreError::backend("redis", error))
             }
             Err(_) => {
-                let why = format!("no answer within {} ms", self.timeout.as_millis());
-                self.health.failed(&why);
-                Err(StoreError::Unavailable(format!("redis: {why}")))
+                let silent = NoAnswer {
+                    timeout_ms: self.timeout.as_millis(),
+                };
+                self.health.failed(&silent);
+                Err(StoreError::unavailable("redis", silent))
             }
         }
     }
@@ -457,16 +463,16 @@ impl EntryStore for RedisStore {
 }
 
 #[async_trait::async_trait]
-impl TagStore for RedisStore {
-    async fn invalidate(&self, tag: &str, invalidation: Invalidation) -> Result<(), StoreError> {
+impl PurgeStore for RedisStore {
+    async fn invalidate(&self, name: &str, invalidation: Invalidation) -> Result<(), StoreError> {
         let announcement = events::encode(&ClusterEvent::Purged {
-            name: tag.to_owned(),
+            name: name.to_owned(),
             invalidation,
         })
         .unwrap_or_default();
         let mut invocation = scripts::eval(scripts::INVALIDATE, &self.layout.purges);
         invocation
-            .arg(tag)
+            .arg(name)
             .arg(invalidation.at.0)
             .arg(mode_digit(invalidation.mode))
             .arg(&self.layout.channel)
@@ -475,22 +481,6 @@ impl TagStore for RedisStore {
         self.run(invocation.query_async::<i64>(&mut connection))
             .await?;
         Ok(())
-    }
-
-    async fn newest(&self, tags: &[String]) -> Result<Option<Invalidation>, StoreError> {
-        if tags.is_empty() {
-            return Ok(None);
-        }
-        let mut connection = self.connection.clone();
-        let mut hmget = redis::cmd("HMGET");
-        hmget.arg(&self.layout.purges).arg(tags);
-        let values = hmget.query_async::<Vec<Option<String>>>(&mut connection);
-        let values = self.run(values).await?;
-        Ok(values
-            .iter()
-            .flatten()
-            .filter_map(|value| parse_record(value))
-            .reduce(newer))
     }
 
     async fn forget_before(&self, before: UnixMillis) -> Result<u64, StoreError> {

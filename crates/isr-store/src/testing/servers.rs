@@ -3,10 +3,47 @@
 //! (`apt-get install -y redis-server`). It can require a password, or speak only TLS.
 //! [`RedisCluster`] starts three of them as one Redis Cluster (with `redis-cli`, which
 //! comes with `redis-server`).
+//!
+//! Invariants: a server is started on a port only it holds (one that was taken meanwhile
+//! makes it exit, and it is started again on another, see [`on_free_port`]); and it is
+//! stopped, by its PID, whatever happened to the test.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use isr_core::config::RedisSettings;
+use redis::aio::ConnectionLike;
+
+use super::ports::on_free_port;
+use crate::redis_tier::layout::Layout;
+
+/// Ages a key as if `ARGV[1]` ms passed on Redis's clock: its TTL shrinks by that much,
+/// and it is deleted when that was all it had left. Returns the TTL it had (negative: no
+/// such key, or no expiry).
+const AGE: &str = r"
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then return left end
+local by = tonumber(ARGV[1])
+if left > by then
+  redis.call('PEXPIRE', KEYS[1], left - by)
+else
+  redis.call('DEL', KEYS[1])
+end
+return left
+";
+
+/// Age the key `redis_key` by `by_ms` through `connection` (see [`AGE`]).
+async fn age(connection: &mut impl ConnectionLike, redis_key: &str, by_ms: u64) {
+    redis::cmd("EVAL")
+        .arg(AGE)
+        .arg(1)
+        .arg(redis_key)
+        .arg(by_ms)
+        .query_async::<i64>(connection)
+        .await
+        .expect("age a key");
+}
 
 /// A running `redis-server` owned by the test.
 #[derive(Debug)]
@@ -57,24 +94,97 @@ impl RedisServer {
     }
 
     fn start_with(settings: Vec<String>, tls: bool) -> RedisServer {
-        for _ in 0..20 {
+        on_free_port("redis-server", |port| {
             let mut server = RedisServer {
-                port: free_port(),
+                port,
                 process: None,
                 settings: settings.clone(),
                 tls,
             };
-            if server.launch() {
-                return server;
-            }
-        }
-        panic!("could not start redis-server on a free port");
+            server.launch().then_some(server)
+        })
     }
 
     /// `redis://127.0.0.1:<port>` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
         format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The store settings for it: its URL, every other setting the default.
+    pub fn settings(&self) -> RedisSettings {
+        RedisSettings {
+            url: self.url(),
+            ..RedisSettings::default()
+        }
+    }
+
+    /// A connection of the test's own, to look at or change what is stored.
+    ///
+    /// # Panics
+    /// If it cannot connect (not for a TLS server).
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to redis")
+    }
+
+    /// The time to live (ms) of every key matching `pattern`.
+    pub async fn ttls_ms(&self, pattern: &str) -> Vec<i64> {
+        let mut connection = self.connection().await;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut connection)
+            .await
+            .expect("KEYS");
+        let mut ttls = Vec::new();
+        for key in keys {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .expect("PTTL");
+            ttls.push(ttl);
+        }
+        ttls
+    }
+
+    /// Make the render lock of storage key `key` (under the default prefix) `by_ms`
+    /// older, as if that much time had passed on Redis's clock: its expiry comes that much
+    /// sooner, and it is gone if it would have expired by then. A lock's expiry is tested
+    /// this way, without waiting for it.
+    pub async fn age_lock(&self, key: &str, by_ms: u64) {
+        let lock = Layout::new(&RedisSettings::default().prefix).lock(key);
+        age(&mut self.connection().await, &lock, by_ms).await;
+    }
+
+    /// Freeze the process (SIGSTOP): it keeps its connections and answers nothing, as a
+    /// Redis stuck on a slow command would, until [`RedisServer::resume`].
+    ///
+    /// # Panics
+    /// If it is not running, or the signal cannot be sent.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Let a paused process go on (SIGCONT).
+    ///
+    /// # Panics
+    /// If it is not running, or the signal cannot be sent.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let process = self.process.as_ref().expect("redis-server is running");
+        let sent = Command::new("kill")
+            .arg(signal)
+            .arg(process.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill {signal} redis-server");
     }
 
     /// Kill it at once (SIGKILL), as a crash would.
@@ -101,10 +211,10 @@ impl RedisServer {
     /// Spawn on `self.port`; `true` once it answers (a TLS server: once it accepts).
     fn launch(&mut self) -> bool {
         let port = self.port.to_string();
-        let listen: [&str; 4] = if self.tls {
-            ["--port", "0", "--tls-port", &port]
+        let listen: &[&str] = if self.tls {
+            &["--port", "0", "--tls-port", &port]
         } else {
-            ["--port", &port, "--enable-debug-command", "local"]
+            &["--port", &port]
         };
         let spawned = Command::new("redis-server")
             .args(listen)
@@ -177,30 +287,30 @@ impl RedisCluster {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut nodes = Vec::new();
         for _ in 0..3 {
-            // A cluster node also listens on its port + 10,000 (the cluster bus).
-            let port = (0..20)
-                .map(|_| free_port())
-                .find(|&port| port > 0 && port < 55_000 && bus_port_free(port))?;
-            let conf = dir.path().join(format!("nodes-{port}.conf"));
-            let mut server = RedisServer {
-                port,
-                process: None,
-                settings: vec![
-                    "--cluster-enabled".into(),
-                    "yes".into(),
-                    "--cluster-config-file".into(),
-                    conf.display().to_string(),
-                    "--cluster-node-timeout".into(),
-                    "2000".into(),
-                    "--cluster-require-full-coverage".into(),
-                    "no".into(),
-                ],
-                tls: false,
-            };
-            if !server.launch() {
-                return None;
-            }
-            nodes.push(server);
+            let node = on_free_port("a Redis Cluster node", |port| {
+                // A cluster node also listens on its port + 10,000 (the cluster bus).
+                if port >= 55_000 || !bus_port_free(port) {
+                    return None;
+                }
+                let conf = dir.path().join(format!("nodes-{port}.conf"));
+                let mut server = RedisServer {
+                    port,
+                    process: None,
+                    settings: vec![
+                        "--cluster-enabled".into(),
+                        "yes".into(),
+                        "--cluster-config-file".into(),
+                        conf.display().to_string(),
+                        "--cluster-node-timeout".into(),
+                        "2000".into(),
+                        "--cluster-require-full-coverage".into(),
+                        "no".into(),
+                    ],
+                    tls: false,
+                };
+                server.launch().then_some(server)
+            });
+            nodes.push(node);
         }
         let addresses: Vec<String> = nodes
             .iter()
@@ -234,6 +344,26 @@ impl RedisCluster {
     /// `redis://127.0.0.1:<port>` of the first node (any node leads to the others).
     pub fn url(&self) -> String {
         self.nodes[0].url()
+    }
+
+    /// The store settings for it: its URL, `cluster`, every other setting the default.
+    pub fn settings(&self) -> RedisSettings {
+        RedisSettings {
+            url: self.url(),
+            cluster: true,
+            ..RedisSettings::default()
+        }
+    }
+
+    /// [`RedisServer::age_lock`], on whichever node holds the lock.
+    pub async fn age_lock(&self, key: &str, by_ms: u64) {
+        let lock = Layout::new(&RedisSettings::default().prefix).lock(key);
+        let mut connection = redis::cluster::ClusterClient::new(vec![self.url()])
+            .expect("cluster url")
+            .get_async_connection()
+            .await
+            .expect("connect to the cluster");
+        age(&mut connection, &lock, by_ms).await;
     }
 
     /// Kill node `index` (0 to 2) at once (SIGKILL), as a crash would.
@@ -292,14 +422,6 @@ fn cluster_ok(port: u16) -> bool {
         .args(["-p", &port.to_string(), "cluster", "info"])
         .output();
     info.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
-}
-
-/// A loopback port nobody listens on right now (0 if none could be found).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .unwrap_or(0)
 }
 
 /// Does a server on `port` answer `PING` (`+PONG`, or `-NOAUTH` when it wants a password)?

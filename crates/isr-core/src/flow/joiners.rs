@@ -1,0 +1,118 @@
+//! Single flight, as decisions: how a render's end is told to the requests that waited for
+//! it, what each of them answers, and when an entry someone else stored makes a render
+//! unnecessary.
+//!
+//! Invariants:
+//! - Only a storable render is shared: a joiner of an uncacheable render asks the origin
+//!   for its own answer (an uncacheable answer belongs to the request that caused it).
+//! - A joiner of a failed render answers with its own fallback if it has one, else with
+//!   the failure; it never renders again (the origin just failed this key).
+//! - A joiner that waited past the lock timeout, or learnt nothing (the render's state is
+//!   gone), renders alone, uncached: waiting costs at most the timeout, never an answer.
+//! - An entry found instead of rendering replaces what the request had only if it is the
+//!   same key, strictly newer than the entry the request saw, and fresh (for a render that
+//!   has not started) or servable (for the render a joiner followed).
+
+use crate::UnixMillis;
+use crate::entry::Entry;
+use crate::freshness::Freshness;
+
+/// How a flight (one render, or one data fetch) ended, as its joiners learn it. `E`: what
+/// a stored result is to the runtime (the entry itself, or `()` where joiners read it from
+/// a tier); `F`: what a failure carries (`()`, or the data cache's error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome<E, F = ()> {
+    /// The result was stored: serve it.
+    Stored(E),
+    /// The origin answered with something that may not be shared.
+    Uncacheable,
+    /// The origin failed (failure status, timeout, unreachable), or the flight was lost.
+    Failed(F),
+}
+
+/// What a request that joined a flight answers. `T`: its fallback entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Joined<E, F, T> {
+    /// The flight's result, marked [`crate::headers::CacheStatus::Miss`].
+    Serve(E),
+    /// Its own fallback, marked [`crate::headers::CacheStatus::Stale`]: the render failed.
+    Stale(T),
+    /// The failure: the render failed and there is no fallback (a 502,
+    /// [`crate::flow::answer::ErrorAnswer::render_failed`], or the data cache's error).
+    Failed(F),
+    /// Render alone, store nothing, and answer that (with the fallback, on failure).
+    Alone(Option<T>),
+}
+
+/// What a joiner answers for the flight's `outcome` (`None`: it waited past the lock
+/// timeout, or the flight's state is unknown), holding `fallback`.
+pub fn joined<E, F, T>(outcome: Option<Outcome<E, F>>, fallback: Option<T>) -> Joined<E, F, T> {
+    match outcome {
+        Some(Outcome::Stored(result)) => Joined::Serve(result),
+        Some(Outcome::Failed(failure)) => match fallback {
+            Some(stale) => Joined::Stale(stale),
+            None => Joined::Failed(failure),
+        },
+        Some(Outcome::Uncacheable) | None => Joined::Alone(fallback),
+    }
+}
+
+/// Does `candidate` (found under the key whose raw form is `key`) make a render
+/// unnecessary for a request that saw an entry created at `seen` (`None`: it saw none)?
+/// `state`: the candidate's freshness now. True for the same key, newer than what was
+/// seen, and fresh: a render stored it after the request looked.
+pub fn replaces(candidate: &Entry, key: &str, seen: Option<UnixMillis>, state: Freshness) -> bool {
+    candidate.key == key && is_newer(candidate, seen) && state == Freshness::Fresh
+}
+
+/// Is `candidate` the result of the flight a joiner followed, for a joiner that saw an
+/// entry created at `seen`? True if newer than what was seen and servable (fresh or stale:
+/// a short-lived entry may be stale by the time the joiner reads it).
+pub fn is_flight_result(candidate: &Entry, seen: Option<UnixMillis>, state: Freshness) -> bool {
+    is_newer(candidate, seen) && matches!(state, Freshness::Fresh | Freshness::Stale)
+}
+
+fn is_newer(candidate: &Entry, seen: Option<UnixMillis>) -> bool {
+    seen.is_none_or(|seen| candidate.created_at > seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Answer = Joined<&'static str, &'static str, &'static str>;
+    type Case = (
+        Option<Outcome<&'static str, &'static str>>,
+        Option<&'static str>,
+        Answer,
+    );
+
+    #[test]
+    fn every_outcome_with_and_without_a_fallback() {
+        let table: [Case; 8] = [
+            (Some(Outcome::Stored("new")), None, Joined::Serve("new")),
+            (
+                Some(Outcome::Stored("new")),
+                Some("old"),
+                Joined::Serve("new"),
+            ),
+            (Some(Outcome::Failed("502")), None, Joined::Failed("502")),
+            (
+                Some(Outcome::Failed("502")),
+                Some("old"),
+                Joined::Stale("old"),
+            ),
+            (Some(Outcome::Uncacheable), None, Joined::Alone(None)),
+            (
+                Some(Outcome::Uncacheable),
+                Some("old"),
+                Joined::Alone(Some("old")),
+            ),
+            (None, None, Joined::Alone(None)),
+            (None, Some("old"), Joined::Alone(Some("old"))),
+        ];
+        for (outcome, fallback, expected) in table {
+            assert_eq!(joined(outcome.clone(), fallback), expected, "{outcome:?}");
+        }
+    }
+}
