@@ -600,3 +600,61 @@ async fn outside_traffic_cannot_purge_through_proxied_paths() {
         "no admin request reached the origin"
     );
 }
+
+/// `answer` read as the contract's type `T`, which says back exactly what was sent: no
+/// field the server sends is unknown to the type (the client reads the same types, so it
+/// cannot drift from the server again).
+#[track_caller]
+fn as_contract<T: serde::de::DeserializeOwned + serde::Serialize>(answer: &Answer) -> T {
+    let sent = answer.json();
+    let read: T = serde_json::from_value(sent.clone())
+        .unwrap_or_else(|e| panic!("not the contract's type ({e}): {sent}"));
+    assert_eq!(
+        serde_json::to_value(&read).unwrap(),
+        sent,
+        "a field was lost"
+    );
+    read
+}
+
+#[tokio::test]
+async fn every_answer_is_the_shared_contract_type() {
+    use isr_core::admin::{
+        ClearAnswer, EntriesPage, EntryState, ErrorBody, RevalidateAnswer, SkipReason, StatsAnswer,
+    };
+
+    let (_origin, proxy) = setup(&with_token()).await;
+    for slug in ["a", "b"] {
+        assert_eq!(proxy.get(&format!("/blog/{slug}")).await.cache(), "MISS");
+    }
+    let call = |method: Method, target: &'static str, body: Option<&'static str>| {
+        proxy.admin(method, target, Some(TOKEN), body)
+    };
+
+    let page: EntriesPage = as_contract(&call(Method::GET, "/_isr/entries?limit=1", None).await);
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].state, EntryState::Fresh);
+    assert!(page.next_cursor.is_some(), "two entries, one a page");
+    let key = page.entries[0].key.clone();
+
+    let body = format!(
+        r#"{{"keys": [{key:?}], "paths": ["/nope"], "regenerate": true, "if_cached": true}}"#
+    );
+    let answer = proxy
+        .admin(Method::POST, "/_isr/revalidate", Some(TOKEN), Some(&body))
+        .await;
+    let answer: RevalidateAnswer = as_contract(&answer);
+    assert_eq!((answer.purged.keys, answer.purged.paths), (1, 1));
+    assert_eq!(answer.skipped[0].reason, SkipReason::NotCached);
+
+    let stats: StatsAnswer = as_contract(&call(Method::GET, "/_isr/stats", None).await);
+    assert_eq!(stats.entries.memory, Some(2));
+    assert_eq!(stats.requests.miss, 2);
+    assert_eq!(stats.cluster, None, "a single node");
+
+    let error: ErrorBody = as_contract(&call(Method::GET, "/_isr/entries?limit=0", None).await);
+    assert!(error.error.contains("`limit`"), "{}", error.error);
+
+    let cleared: ClearAnswer = as_contract(&call(Method::DELETE, "/_isr/cache", None).await);
+    assert!(cleared.cleared);
+}

@@ -301,10 +301,8 @@ mod tests {
 
     use super::*;
 
-    fn check(json: &str) -> Result<Revalidation, String> {
-        RevalidateRequest::from_json(json.as_bytes())
-            .and_then(|request| request.check())
-            .map_err(|e| e.to_string())
+    fn check(json: &str) -> Result<Revalidation, RevalidateError> {
+        RevalidateRequest::from_json(json.as_bytes()).and_then(|request| request.check())
     }
 
     #[test]
@@ -337,14 +335,17 @@ mod tests {
             (r#"{"paths":["/a"],"mode":"medium"}"#, "`mode`"),
             ("not json", "invalid JSON body: expected"),
         ] {
-            let error = check(json).unwrap_err();
+            let error = check(json).unwrap_err().to_string();
             assert!(error.contains(field), "{json}: {error}");
         }
         let many = format!(
             r#"{{"tags":[{}]}}"#,
             vec![r#""t""#; MAX_ITEMS + 1].join(",")
         );
-        assert!(check(&many).unwrap_err().contains("at most"));
+        assert!(matches!(
+            check(&many),
+            Err(RevalidateError::TooManyItems { field: "tags", .. })
+        ));
     }
 
     #[test]

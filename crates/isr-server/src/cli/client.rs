@@ -2,10 +2,11 @@
 //! `entries` (the admin API, with its token) and `warm` (ordinary requests through it).
 
 use clap::{ArgGroup, Args};
+use isr_core::config::parse_non_empty;
 
 use super::parse::{
-    Secret, parse_cache_key, parse_concurrency, parse_non_empty, parse_page_or_url,
-    parse_page_path, parse_server_url, secret,
+    Secret, parse_cache_key, parse_concurrency, parse_page_or_url, parse_page_path,
+    parse_server_url, secret,
 };
 
 /// Where the client commands find isr when --url is not given.

@@ -9,8 +9,8 @@
 //!   wrapped as it is, and checked when the configuration is loaded.
 
 use isr_core::config::{
-    ValueError, check_concurrency, check_threads, parse_bytes, parse_duration_ms, parse_origin,
-    require_positive,
+    OriginProblem, ValueError, check_concurrency, check_threads, parse_bytes, parse_duration_ms,
+    parse_origin, require_positive,
 };
 use isr_core::purge::{Target, TargetError};
 
@@ -20,20 +20,30 @@ pub(crate) enum FlagValueError {
     /// Refused by the config file's own check.
     #[error(transparent)]
     Setting(#[from] ValueError),
+    /// A count that is not a number.
     #[error("{0:?} is not a whole number")]
     NotAWholeNumber(String),
-    #[error("{0}")]
-    ServerUrl(String),
+    /// `--url` is not a URL isr could be at.
+    #[error("invalid URL {text:?}: {problem}")]
+    ServerUrl {
+        /// The value given.
+        text: String,
+        /// What is wrong with it.
+        problem: OriginProblem,
+    },
+    /// `--url` is https, which isr itself does not serve.
     #[error("invalid URL {0:?}: https is not supported here; use isr's own http address")]
     HttpsServerUrl(String),
+    /// A page path that does not start with `/`.
     #[error("{0:?} is not a path: it must start with '/'")]
     NotAPath(String),
+    /// A page path with whitespace or control characters.
     #[error("{0:?} contains whitespace or control characters")]
     Whitespace(String),
+    /// A page that is neither a path nor an http(s) URL.
     #[error("{0:?} is neither a path (starting with '/') nor an http(s) URL")]
     NeitherPathNorUrl(String),
-    #[error("must not be empty")]
-    Empty,
+    /// A cache key the server would refuse.
     #[error(transparent)]
     CacheKey(#[from] TargetError),
 }
@@ -56,21 +66,21 @@ pub(crate) fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
 pub(crate) fn parse_positive_bytes(s: &str) -> Result<u64, FlagValueError> {
     parse_bytes(s)
         .and_then(require_positive)
-        .map_err(FlagValueError::Setting)
+        .map_err(FlagValueError::from)
 }
 
 pub(crate) fn parse_positive_duration_ms(s: &str) -> Result<u64, FlagValueError> {
     parse_duration_ms(s)
         .and_then(require_positive)
-        .map_err(FlagValueError::Setting)
+        .map_err(FlagValueError::from)
 }
 
 pub(crate) fn parse_concurrency(s: &str) -> Result<usize, FlagValueError> {
-    check_concurrency(parse_whole_number(s)?).map_err(FlagValueError::Setting)
+    Ok(check_concurrency(parse_whole_number(s)?)?)
 }
 
 pub(crate) fn parse_threads(s: &str) -> Result<usize, FlagValueError> {
-    check_threads(parse_whole_number(s)?).map_err(FlagValueError::Setting)
+    Ok(check_threads(parse_whole_number(s)?)?)
 }
 
 fn parse_whole_number(s: &str) -> Result<u64, FlagValueError> {
@@ -82,8 +92,9 @@ fn parse_whole_number(s: &str) -> Result<u64, FlagValueError> {
 /// The running isr's base URL: http only (isr itself serves http; the admin client is built
 /// without CA certificates), with no path or query.
 pub(crate) fn parse_server_url(s: &str) -> Result<String, FlagValueError> {
-    let url = parse_origin(s).map_err(|e| {
-        FlagValueError::ServerUrl(e.to_string().replace("invalid origin", "invalid URL"))
+    let url = parse_origin(s).map_err(|error| match error {
+        ValueError::Origin { text, problem } => FlagValueError::ServerUrl { text, problem },
+        other => FlagValueError::Setting(other),
     })?;
     if url.starts_with("https://") {
         return Err(FlagValueError::HttpsServerUrl(s.to_owned()));
@@ -114,14 +125,6 @@ pub(crate) fn parse_page_or_url(s: &str) -> Result<String, FlagValueError> {
 pub(crate) fn parse_cache_key(s: &str) -> Result<String, FlagValueError> {
     Target::key(s)?;
     Ok(s.to_owned())
-}
-
-pub(crate) fn parse_non_empty(s: &str) -> Result<String, FlagValueError> {
-    if s.is_empty() {
-        Err(FlagValueError::Empty)
-    } else {
-        Ok(s.to_owned())
-    }
 }
 
 /// `http(s)://host/path?query#fragment` → `/path?query`; `None` if `s` is not such a URL.

@@ -6,24 +6,27 @@
 //! config file ([`isr_core::config`]), so a value is accepted on the command line exactly
 //! when it would be accepted in `isr.toml`.
 //!
-//! Secrets (`--admin-token`, `--bypass-token`) are checked in [`ServeArgs::load`] rather
-//! than by clap, because clap's errors quote the value; their `Debug` is redacted and
-//! `--help` never shows their environment variable's value.
+//! The layering itself is core's ([`Overrides`], shared with the Worker's variables): this
+//! file only says which flag gives which setting, and names the flag in an error.
+//!
+//! Secrets (`--admin-token`, `--bypass-token`, `--redis`) are checked when the
+//! configuration is loaded rather than by clap, because clap's errors quote the value;
+//! their `Debug` is redacted and `--help` never shows their environment variable's value.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use isr_core::config::{
-    Config, ConfigError, RedisSettings, check_token, parse_build_id_file, parse_duration_secs,
-    parse_expire, parse_listen, parse_origin, parse_redis_prefix, parse_redis_url,
+    Config, ConfigError, InvalidSetting, Overrides, Setting, ValueError, parse_duration_secs,
+    parse_expire, parse_listen, parse_non_empty, parse_origin, parse_redis_prefix,
     parse_revalidate,
 };
 use isr_core::policy::Revalidate;
 
 use super::parse::{
-    Secret, parse_concurrency, parse_non_empty, parse_positive_bytes, parse_positive_duration_ms,
-    parse_threads, secret,
+    Secret, parse_concurrency, parse_positive_bytes, parse_positive_duration_ms, parse_threads,
+    secret,
 };
 
 /// The message when no origin was given anywhere.
@@ -110,7 +113,7 @@ pub(crate) struct ServeArgs {
         value_name = "PATH",
         conflicts_with = "build_id"
     )]
-    pub(crate) build_id_file: Option<PathBuf>,
+    pub(crate) build_id_file: Option<String>,
 
     /// Key pages on the request's Host header instead of --site.
     ///
@@ -232,16 +235,19 @@ pub(crate) struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The configuration: the file (if any) with the flags and environment applied.
+    /// The configuration: the file (if any) with the flags and environment layered over it
+    /// by core's [`Overrides`], which checks the result.
     ///
-    /// Errors: an unreadable or invalid file, a combination of values that breaks a rule
-    /// (e.g. `--expire` shorter than the file's revalidate), or no origin anywhere.
+    /// Errors: an unreadable or invalid file, a value or a combination of values that
+    /// breaks a rule (e.g. `--expire` shorter than the file's revalidate), named as the
+    /// user gave it (the flag and its variable, or the file's key), or no origin anywhere.
     pub(crate) fn load(&self) -> Result<Config, ConfigError> {
-        let mut config = self.read_config_file()?;
-        self.apply_overrides(&mut config)?;
-        config
-            .validate()
-            .map_err(|invalid| ConfigError::unplaced(COMMAND_LINE, invalid.problem.to_string()))?;
+        let file = self.read_config_file()?;
+        let overrides = self.overrides();
+        let config = overrides
+            .clone()
+            .apply_reading(file, &|path| std::fs::read_to_string(path))
+            .map_err(|invalid| self.refused(&overrides, invalid))?;
         if config.origin.is_none() {
             return Err(ConfigError::unplaced(COMMAND_LINE, NO_ORIGIN));
         }
@@ -256,117 +262,105 @@ impl ServeArgs {
         let text = std::fs::read_to_string(path).map_err(|error| {
             ConfigError::unplaced(&name, format!("cannot read config file {name}: {error}"))
         })?;
-        Config::from_toml_reading(&text, &name, &|file| {
-            std::fs::read_to_string(file).map_err(|error| error.to_string())
-        })
+        Config::from_toml_reading(&text, &name, &|file| std::fs::read_to_string(file))
     }
 
-    /// Overwrite what the file (or the defaults) set with what was given here.
-    ///
-    /// Errors: a secret that is refused, or a build id file that cannot be read.
-    fn apply_overrides(&self, config: &mut Config) -> Result<(), ConfigError> {
-        override_with(&mut config.origin, self.origin.clone().map(Some));
-        override_with(&mut config.listen, self.listen.clone());
-        override_with(&mut config.cache_dir, self.cache_dir.clone());
-        override_with(&mut config.memory_bytes, self.memory);
-        override_with(&mut config.disk_bytes, self.disk);
-        override_with(&mut config.threads, self.threads.map(Some));
-        override_with(&mut config.site, self.site.clone());
-        override_with(&mut config.build_id, self.build_id.clone());
-        override_with(&mut config.key_host, self.key_host);
-        override_with(&mut config.defaults.revalidate, self.revalidate);
-        override_with(&mut config.defaults.expire, self.expire);
-        override_with(&mut config.defaults.stale_if_error, self.stale_if_error);
-        override_with(&mut config.engine.lock_timeout_ms, self.lock_timeout);
-        override_with(&mut config.engine.render_timeout_ms, self.render_timeout);
-        override_with(
-            &mut config.engine.regenerate_concurrency,
-            self.regenerate_concurrency,
-        );
-        override_with(&mut config.engine.max_entry_bytes, self.max_entry_size);
-        override_with(
-            &mut config.bypass_nextjs_preview,
-            self.bypass_nextjs_preview,
-        );
-        if let Some(token) = &self.admin_token {
-            config.admin_token = Some(checked_secret(token, "--admin-token", "ISR_ADMIN_TOKEN")?);
-        }
-        if let Some(token) = &self.bypass_token {
-            config.bypass_token =
-                Some(checked_secret(token, "--bypass-token", "ISR_BYPASS_TOKEN")?);
-        }
-        if let Some(path) = &self.build_id_file {
-            config.build_id = read_build_id_file(path)?;
-        }
-        self.apply_redis_overrides(config)
+    /// What was given here (a flag or its environment variable), for core to layer.
+    fn overrides(&self) -> Overrides {
+        let secret = |secret: &Option<Secret>| secret.as_ref().map(|secret| secret.0.clone());
+        let mut overrides = Overrides::default();
+        overrides.origin.clone_from(&self.origin);
+        overrides.listen.clone_from(&self.listen);
+        overrides.cache_dir.clone_from(&self.cache_dir);
+        overrides.memory_bytes = self.memory;
+        overrides.disk_bytes = self.disk;
+        overrides.threads = self.threads;
+        overrides.site.clone_from(&self.site);
+        overrides.build_id.clone_from(&self.build_id);
+        overrides.build_id_file.clone_from(&self.build_id_file);
+        overrides.key_host = self.key_host;
+        overrides.admin_token = secret(&self.admin_token);
+        overrides.bypass_token = secret(&self.bypass_token);
+        overrides.bypass_nextjs_preview = self.bypass_nextjs_preview;
+        overrides.revalidate = self.revalidate;
+        overrides.expire = self.expire;
+        overrides.stale_if_error = self.stale_if_error;
+        overrides.lock_timeout_ms = self.lock_timeout;
+        overrides.render_timeout_ms = self.render_timeout;
+        overrides.regenerate_concurrency = self.regenerate_concurrency;
+        overrides.max_entry_bytes = self.max_entry_size;
+        overrides.redis_url = secret(&self.redis);
+        overrides.redis_prefix.clone_from(&self.redis_prefix);
+        overrides.redis_password = secret(&self.redis_password);
+        overrides.redis_cluster = self.redis_cluster;
+        overrides
     }
 
-    fn apply_redis_overrides(&self, config: &mut Config) -> Result<(), ConfigError> {
-        if let Some(url) = &self.redis {
-            let url = parse_redis_url(&url.0).map_err(|e| {
-                ConfigError::unplaced(COMMAND_LINE, format!("--redis (ISR_REDIS): {e}"))
-            })?;
-            let redis = config.redis.take().unwrap_or_default();
-            config.redis = Some(RedisSettings { url, ..redis });
-        }
-        let needs_redis = |flag: &str| {
-            ConfigError::unplaced(
-                COMMAND_LINE,
-                format!("{flag} needs a Redis URL: pass --redis URL or set [redis] url"),
-            )
+    /// The error for a refused setting: about the flag (and its variable) when it was
+    /// given here, about the file's key otherwise.
+    fn refused(&self, overrides: &Overrides, invalid: InvalidSetting) -> ConfigError {
+        let culprit = match invalid.problem {
+            // A rule between two settings: the one given here broke it.
+            ValueError::ExpireBeforeRevalidate { .. } if !overrides.sets(Setting::Expire) => {
+                Setting::Revalidate
+            }
+            _ => invalid.setting,
         };
-        if let Some(prefix) = &self.redis_prefix {
-            let redis = config
-                .redis
-                .as_mut()
-                .ok_or_else(|| needs_redis("--redis-prefix"))?;
-            redis.prefix.clone_from(prefix);
+        let flag = flag(culprit).filter(|_| overrides.sets(culprit));
+        let Some(flag) = flag else {
+            let file = self.config.as_ref().map_or_else(
+                || COMMAND_LINE.to_owned(),
+                |path| path.display().to_string(),
+            );
+            let key = format!("`{}`", invalid.setting.key());
+            return ConfigError::setting(file, &key, invalid);
+        };
+        let name = format!("--{flag} ({})", env_var(flag));
+        if matches!(invalid.problem, ValueError::NeedsRedisUrl) {
+            // Say how to give one here, where the file's key would not help.
+            return ConfigError::unplaced(
+                COMMAND_LINE,
+                format!("{name} needs a Redis URL: pass --redis URL or set [redis] url"),
+            );
         }
-        if let Some(password) = &self.redis_password {
-            let redis = config
-                .redis
-                .as_mut()
-                .ok_or_else(|| needs_redis("--redis-password (ISR_REDIS_PASSWORD)"))?;
-            redis.password = Some(password.0.clone());
-        }
-        if let Some(cluster) = self.redis_cluster {
-            let redis = config
-                .redis
-                .as_mut()
-                .ok_or_else(|| needs_redis("--redis-cluster (ISR_REDIS_CLUSTER)"))?;
-            redis.cluster = cluster;
-        }
-        Ok(())
+        ConfigError::setting(COMMAND_LINE, &name, invalid)
     }
 }
 
-/// A secret given here, checked like the config file's; the message never quotes it.
-fn checked_secret(secret: &Secret, flag: &str, env: &str) -> Result<String, ConfigError> {
-    check_token(&secret.0)
-        .map_err(|e| ConfigError::unplaced(COMMAND_LINE, format!("{flag} ({env}) {e}")))
-}
-
-/// The build id in `--build-id-file`.
-fn read_build_id_file(path: &std::path::Path) -> Result<String, ConfigError> {
-    let name = path.display();
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        ConfigError::unplaced(
-            COMMAND_LINE,
-            format!("--build-id-file: cannot read build id file {name}: {error}"),
-        )
-    })?;
-    parse_build_id_file(&text).map_err(|e| {
-        ConfigError::unplaced(
-            COMMAND_LINE,
-            format!("--build-id-file: build id file {name} {e}"),
-        )
+/// The flag (its long name) that sets `setting`, if one does.
+fn flag(setting: Setting) -> Option<&'static str> {
+    Some(match setting {
+        Setting::Origin => "origin",
+        Setting::Listen => "listen",
+        Setting::CacheDir => "cache-dir",
+        Setting::Memory => "memory",
+        Setting::Disk => "disk",
+        Setting::Threads => "threads",
+        Setting::Site => "site",
+        Setting::BuildId => "build-id",
+        Setting::BuildIdFile => "build-id-file",
+        Setting::KeyHost => "key-host",
+        Setting::AdminToken => "admin-token",
+        Setting::BypassToken => "bypass-token",
+        Setting::BypassNextjsPreview => "bypass-nextjs-preview",
+        Setting::Revalidate => "revalidate",
+        Setting::Expire => "expire",
+        Setting::StaleIfError => "stale-if-error",
+        Setting::LockTimeout => "lock-timeout",
+        Setting::RenderTimeout => "render-timeout",
+        Setting::RegenerateConcurrency => "regenerate-concurrency",
+        Setting::MaxEntrySize => "max-entry-size",
+        Setting::RedisUrl => "redis",
+        Setting::RedisPrefix => "redis-prefix",
+        Setting::RedisPassword => "redis-password",
+        Setting::RedisCluster => "redis-cluster",
+        _ => return None,
     })
 }
 
-fn override_with<T>(setting: &mut T, given: Option<T>) {
-    if let Some(value) = given {
-        *setting = value;
-    }
+/// The environment variable of `--flag`: `ISR_` and the flag in capitals.
+fn env_var(flag: &str) -> String {
+    format!("ISR_{}", flag.replace('-', "_").to_uppercase())
 }
 
 #[cfg(test)]
@@ -375,6 +369,7 @@ mod tests {
 
     use clap::error::ErrorKind;
     use clap::{FromArgMatches, error::Error};
+    use isr_core::config::RedisSettings;
 
     use super::*;
 
@@ -596,6 +591,62 @@ max_entry_size = 4
         assert_eq!(error.file, COMMAND_LINE);
         assert!(error.message.contains("expire"), "{error}");
         assert!(load(&["--config", path, "--revalidate", "1m", "--expire", "10m"]).is_ok());
+    }
+
+    #[test]
+    fn a_rule_broken_by_a_flag_names_the_flag() {
+        let file = config_file("origin = \"http://x\"\n[cache]\nrevalidate = 600\nexpire = 3600\n");
+        let path = file.path().to_str().expect("utf-8 path");
+        let error =
+            load(&["--config", path, "--revalidate", "2h"]).expect_err("expire < revalidate");
+        assert_eq!(error.file, COMMAND_LINE);
+        assert!(
+            error
+                .message
+                .starts_with("--revalidate (ISR_REVALIDATE): expire (3600s)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn every_setting_a_flag_gives_is_named_after_that_flag() {
+        let settings = [
+            Setting::Origin,
+            Setting::Listen,
+            Setting::CacheDir,
+            Setting::Memory,
+            Setting::Disk,
+            Setting::Threads,
+            Setting::Site,
+            Setting::BuildId,
+            Setting::BuildIdFile,
+            Setting::KeyHost,
+            Setting::AdminToken,
+            Setting::BypassToken,
+            Setting::BypassNextjsPreview,
+            Setting::Revalidate,
+            Setting::Expire,
+            Setting::StaleIfError,
+            Setting::LockTimeout,
+            Setting::RenderTimeout,
+            Setting::RegenerateConcurrency,
+            Setting::MaxEntrySize,
+            Setting::RedisUrl,
+            Setting::RedisPrefix,
+            Setting::RedisPassword,
+            Setting::RedisCluster,
+        ];
+        let mut named: Vec<&str> = settings.iter().filter_map(|&s| flag(s)).collect();
+        named.sort_unstable();
+        let command = serve_command();
+        let mut flags: Vec<&str> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .filter(|long| !["config", "log"].contains(long))
+            .collect();
+        flags.sort_unstable();
+        assert_eq!(named, flags, "every setting flag, and only those");
+        assert_eq!(flag(Setting::RetryMin), None, "the file's alone");
     }
 
     #[test]
