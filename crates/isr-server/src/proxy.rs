@@ -41,23 +41,32 @@ const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A setting cannot work.
     #[error(transparent)]
     Config(#[from] InvalidSetting),
+    /// No origin anywhere.
     #[error(
         "no origin is configured: pass --origin URL, set ISR_ORIGIN, or set origin in the config file"
     )]
     NoOrigin,
+    /// The origin client cannot be built.
     #[error(transparent)]
     Origin(#[from] OriginError),
+    /// The on-disk store cannot be opened.
     #[error(transparent)]
     Store(#[from] DiskError),
+    /// The Redis store cannot be set up.
     #[error(transparent)]
     Redis(#[from] RedisTierError),
+    /// The recorded purges cannot be loaded.
     #[error("cannot load the recorded purges: {0}")]
     Purges(#[from] StoreError),
+    /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        /// The address.
         addr: String,
+        /// Why it cannot be bound.
         source: std::io::Error,
     },
 }
@@ -66,7 +75,9 @@ pub enum StartError {
 /// durable tier again as the record of purges.
 #[derive(Clone)]
 pub struct Stores {
+    /// The entries: the memory tier over the durable tier.
     pub entries: Arc<TieredStore>,
+    /// The durable tier, also the record of purges.
     pub durable: Durable,
 }
 
