@@ -5,6 +5,8 @@
 //! - One connection's failure (a reset, a malformed request) never affects another; hyper
 //!   answers malformed requests (smuggling vectors, bad headers) with 400 and closes.
 //! - A slow client cannot hold a connection open forever without sending headers.
+//! - A configuration with a value that cannot work is refused before anything starts
+//!   ([`StartError::Config`], naming the key), however the configuration was made.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,8 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use isr::{Body, Clock, HttpOrigin, IsrLayer, IsrService, OriginError, SystemClock};
-use isr_core::config::Config;
-use isr_core::config::RedisSettings;
+use isr_core::config::{Config, InvalidSetting, RedisSettings};
 use isr_core::path::normalize_path;
 use isr_core::plan::is_admin_path;
 use isr_core::store::{PurgeStore, StoreError};
@@ -40,21 +41,32 @@ const SWEEP_EVERY: Duration = Duration::from_secs(600);
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A setting cannot work.
+    #[error(transparent)]
+    Config(#[from] InvalidSetting),
+    /// No origin anywhere.
     #[error(
         "no origin is configured: pass --origin URL, set ISR_ORIGIN, or set origin in the config file"
     )]
     NoOrigin,
+    /// The origin client cannot be built.
     #[error(transparent)]
     Origin(#[from] OriginError),
+    /// The on-disk store cannot be opened.
     #[error(transparent)]
     Store(#[from] DiskError),
+    /// The Redis store cannot be set up.
     #[error(transparent)]
     Redis(#[from] RedisTierError),
+    /// The recorded purges cannot be loaded.
     #[error("cannot load the recorded purges: {0}")]
     Purges(#[from] StoreError),
+    /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        /// The address.
         addr: String,
+        /// Why it cannot be bound.
         source: std::io::Error,
     },
 }
@@ -63,7 +75,9 @@ pub enum StartError {
 /// durable tier again as the record of purges.
 #[derive(Clone)]
 pub struct Stores {
+    /// The entries: the memory tier over the durable tier.
     pub entries: Arc<TieredStore>,
+    /// The durable tier, also the record of purges.
     pub durable: Durable,
 }
 
@@ -112,6 +126,7 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy for `config` on the system clock, with the store `config` names.
     pub async fn from_config(config: Config) -> Result<Proxy, StartError> {
+        config.validate()?;
         let stores = match &config.redis {
             Some(redis) => open_redis_store(redis, config.memory_bytes)?,
             None => open_store(
@@ -120,12 +135,22 @@ impl Proxy {
                 config.disk_bytes,
             )?,
         };
-        Proxy::new(config, stores, Arc::new(SystemClock)).await
+        Proxy::start(config, stores, Arc::new(SystemClock)).await
     }
 
     /// A proxy over existing stores and a clock. Loads the recorded purges first, so a
     /// restart honours every purge.
     pub async fn new(
+        config: Config,
+        stores: Stores,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Proxy, StartError> {
+        config.validate()?;
+        Proxy::start(config, stores, clock).await
+    }
+
+    /// [`Proxy::new`] for a configuration already validated.
+    async fn start(
         config: Config,
         stores: Stores,
         clock: Arc<dyn Clock>,
@@ -317,6 +342,41 @@ impl Future for DispatchFuture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_value_that_cannot_work_is_refused_before_anything_opens() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cache_dir = dir.path().join("cache");
+        let mut config =
+            Config::from_toml("origin = \"http://127.0.0.1:9\"", "isr.toml").expect("valid");
+        config.cache_dir = cache_dir.display().to_string();
+        config.engine.regenerate_concurrency = usize::MAX;
+        let Err(error) = Proxy::from_config(config).await else {
+            panic!("an unworkable concurrency is refused");
+        };
+        let message = error.to_string();
+        assert!(
+            message.starts_with("`cache.regenerate_concurrency`: "),
+            "{message}"
+        );
+        assert!(!cache_dir.exists(), "no store was opened");
+    }
+
+    #[tokio::test]
+    async fn the_largest_values_of_the_file_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let toml = format!(
+            "origin = \"http://127.0.0.1:9\"\ncache_dir = {:?}\nmemory = \"1000TB\"\n\
+             disk = 18446744073709551615\nthreads = 1024\n[cache]\nrevalidate = \"36500d\"\n\
+             expire = \"36500d\"\nstale_if_error = \"36500d\"\nlock_timeout = \"36500d\"\n\
+             render_timeout = \"36500d\"\nretry_min = \"36500d\"\nretry_max = \"36500d\"\n\
+             regenerate_concurrency = 65536\nmax_entry_size = 18446744073709551615\n",
+            dir.path().display().to_string(),
+        );
+        let config = Config::from_toml(&toml, "isr.toml").expect("the largest values are valid");
+        let proxy = Proxy::from_config(config).await.expect("starts");
+        assert_eq!(proxy.handle().memory().entries, 0);
+    }
 
     #[test]
     fn every_spelling_of_the_admin_prefix_is_recognised() {

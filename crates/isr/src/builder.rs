@@ -286,8 +286,72 @@ mod tests {
         assert_eq!(built.params, parsed.params);
     }
 
+    /// The largest value of every setting: the layer starts, renders, stores and hits.
+    #[tokio::test]
+    async fn the_largest_values_start_and_serve() {
+        use isr_core::config::{MAX_CONCURRENCY, MAX_DURATION_SECS};
+        use tower::{Layer, ServiceExt};
+
+        let longest_ms = MAX_DURATION_SECS * 1000;
+        let layer = IsrLayer::builder()
+            .route(
+                "/",
+                RouteRule::revalidate(MAX_DURATION_SECS)
+                    .expire(MAX_DURATION_SECS)
+                    .stale_if_error(MAX_DURATION_SECS),
+            )
+            .memory(u64::MAX)
+            .configure(|config| {
+                config.engine = isr_core::config::EngineSettings {
+                    lock_timeout_ms: longest_ms,
+                    render_timeout_ms: longest_ms,
+                    regenerate_concurrency: MAX_CONCURRENCY,
+                    retry_min_ms: longest_ms,
+                    retry_max_ms: longest_ms,
+                    max_entry_bytes: u64::MAX,
+                };
+                config.defaults.stale_if_error = MAX_DURATION_SECS;
+            })
+            .build()
+            .expect("the largest values are valid");
+        let app = tower::service_fn(|_: http::Request<crate::Body>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(crate::Body::from("page")))
+        });
+        let service = layer.layer(app);
+        for expected in ["MISS", "HIT"] {
+            let request = http::Request::get("/").body(crate::Body::empty()).unwrap();
+            let response = service.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), http::StatusCode::OK);
+            let cache = &response.headers()[isr_core::headers::X_ISR_CACHE];
+            assert_eq!(cache, expected);
+        }
+    }
+
     #[test]
-    fn odd_strings_are_quoted_safely() {
+    fn a_value_that_cannot_work_is_an_error_naming_its_key() {
+        let error = IsrLayer::builder()
+            .configure(|config| config.engine.regenerate_concurrency = usize::MAX)
+            .build()
+            .err()
+            .expect("refused");
+        assert_eq!(error.key.as_deref(), Some("cache.regenerate_concurrency"));
+        assert!(
+            error.message.contains("`cache.regenerate_concurrency`"),
+            "{error}"
+        );
+        let error = IsrLayer::builder()
+            .revalidate(u64::MAX)
+            .build()
+            .err()
+            .expect("refused");
+        assert!(
+            error.message.contains("`cache.revalidate`: is too long"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn odd_strings_are_kept_as_written() {
         let layer = IsrLayer::builder()
             .route("/q", RouteRule::revalidate(5).tag("a\"b\\c ] = x"))
             .build()

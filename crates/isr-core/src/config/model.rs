@@ -26,7 +26,9 @@ pub enum RouteMode {
 /// One configured route.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
+    /// Cached (and how) or passed through.
     pub mode: RouteMode,
+    /// The tags of the route's pages, which may use its parameters.
     pub tags: Vec<TagTemplate>,
     /// Query parameters that are part of the key (and the only ones forwarded).
     pub query: QueryKeys,
@@ -44,6 +46,7 @@ pub struct EngineSettings {
     pub regenerate_concurrency: usize,
     /// Backoff after a failed regeneration: first wait, doubled per failure up to the max.
     pub retry_min_ms: u64,
+    /// The longest wait between two failed regenerations of a key.
     pub retry_max_ms: u64,
     /// Largest body stored; larger responses are passed through.
     pub max_entry_bytes: u64,
@@ -139,10 +142,13 @@ pub struct Config {
     pub bypass_token: Option<String>,
     /// Also bypass for Next.js's `__prerender_bypass` draft-mode cookie.
     pub bypass_nextjs_preview: bool,
+    /// Lifetimes of pages whose route and origin leave them open (`[cache]`).
     pub defaults: CacheDefaults,
+    /// Tunables of the cache engine (`[cache]`).
     pub engine: EngineSettings,
     /// Distributed mode; `None`: the embedded on-disk store.
     pub redis: Option<RedisSettings>,
+    /// The routes (`[[route]]`), compiled.
     pub routes: Router<Route>,
 }
 

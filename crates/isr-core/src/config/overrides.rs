@@ -28,19 +28,30 @@ use crate::policy::Revalidate;
 pub struct Overrides {
     /// `origin`; normalised like the file's (no trailing `/`).
     pub origin: Option<String>,
+    /// `listen`: `IP:PORT`.
     pub listen: Option<String>,
+    /// `cache_dir`.
     pub cache_dir: Option<String>,
+    /// `memory`, in bytes.
     pub memory_bytes: Option<u64>,
+    /// `disk`, in bytes.
     pub disk_bytes: Option<u64>,
+    /// `threads`.
     pub threads: Option<usize>,
+    /// `site`.
     pub site: Option<String>,
+    /// `build_id`.
     pub build_id: Option<String>,
     /// Read (with the caller's reader) and its content, trimmed, used as the build id.
     /// Cannot be combined with `build_id`.
     pub build_id_file: Option<String>,
+    /// `key_host`.
     pub key_host: Option<bool>,
+    /// `admin_token`: checked like the file's, never quoted.
     pub admin_token: Option<String>,
+    /// `bypass_token`: checked like the file's, never quoted.
     pub bypass_token: Option<String>,
+    /// `bypass_nextjs_preview`.
     pub bypass_nextjs_preview: Option<bool>,
     /// `cache.revalidate`.
     pub revalidate: Option<Revalidate>,
@@ -48,15 +59,21 @@ pub struct Overrides {
     pub expire: Option<Option<u64>>,
     /// `cache.stale_if_error`, seconds.
     pub stale_if_error: Option<u64>,
+    /// `cache.lock_timeout`, milliseconds.
     pub lock_timeout_ms: Option<u64>,
+    /// `cache.render_timeout`, milliseconds.
     pub render_timeout_ms: Option<u64>,
+    /// `cache.regenerate_concurrency`.
     pub regenerate_concurrency: Option<usize>,
+    /// `cache.max_entry_size`, in bytes.
     pub max_entry_bytes: Option<u64>,
     /// Turns on distributed mode (or replaces the file's `redis.url`).
     pub redis_url: Option<String>,
     /// These three need a Redis URL, here or in the file.
     pub redis_prefix: Option<String>,
+    /// The Redis password, when the URL has none (never quoted).
     pub redis_password: Option<String>,
+    /// `redis.cluster`.
     pub redis_cluster: Option<bool>,
 }
 

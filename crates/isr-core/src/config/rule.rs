@@ -246,11 +246,17 @@ fn pattern_params(pattern: &str) -> Vec<&str> {
 /// A key of a route (`[[route]]` table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteKey {
+    /// `path`.
     Path,
+    /// `revalidate`.
     Revalidate,
+    /// `expire`.
     Expire,
+    /// `stale_if_error`.
     StaleIfError,
+    /// `tags`.
     Tags,
+    /// `query`.
     Query,
 }
 
@@ -272,9 +278,11 @@ impl RouteKey {
 #[derive(Debug, thiserror::Error)]
 #[error("`{}`: {problem}", key.name())]
 pub struct RouteError {
+    /// The key that is refused.
     pub key: RouteKey,
     /// The element of `tags` or `query` that is refused.
     pub index: Option<usize>,
+    /// What is wrong with it.
     pub problem: RouteProblem,
 }
 
@@ -295,28 +303,39 @@ impl RouteError {
 /// What is wrong with a route.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteProblem {
+    /// The path is not a valid pattern.
     #[error(transparent)]
     Pattern(PatternError),
+    /// The value is refused.
     #[error(transparent)]
     Value(ValueError),
+    /// A setting of stored pages on a route that is never cached.
     #[error("has no effect when revalidate = 0 (the route is never cached); remove it")]
     NeverCached,
+    /// `expire` on a route fresh until purged.
     #[error(
         "has no effect with revalidate = false (the entry stays fresh until purged); remove it"
     )]
     UntilPurged,
+    /// A tag is not a valid template.
     #[error(transparent)]
     Tag(TagError),
+    /// A tag uses a parameter the route does not have.
     #[error(
         "tag {tag:?} uses {{{param}}}, which is not a parameter of {pattern:?} (parameters: {})",
         if params.is_empty() { "none".to_owned() } else { params.join(", ") }
     )]
     UnknownParam {
+        /// The tag as written.
         tag: String,
+        /// The parameter it uses.
         param: String,
+        /// The route's pattern.
         pattern: String,
+        /// The route's parameters.
         params: Vec<String>,
     },
+    /// Not a query parameter name.
     #[error("{0:?} is not a query parameter name (it must be non-empty, without &, = or #)")]
     QueryName(String),
 }
@@ -327,8 +346,11 @@ pub enum RoutesError {
     /// The route at `index` (in the order given) is refused.
     #[error("route {pattern:?}: {error}")]
     Route {
+        /// Its place in the order given.
         index: usize,
+        /// The route's pattern.
         pattern: String,
+        /// Why it is refused.
         error: Box<RouteError>,
     },
     /// Two routes match the same paths with the same specificity.

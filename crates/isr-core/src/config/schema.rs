@@ -58,7 +58,7 @@ impl Config {
 
 type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, Box<dyn std::error::Error + Send + Sync>>;
 
-const TOP_KEYS: &[&str] = &[
+pub(super) const TOP_KEYS: &[&str] = &[
     "origin",
     "listen",
     "cache_dir",
@@ -77,9 +77,10 @@ const TOP_KEYS: &[&str] = &[
     "route",
 ];
 
-const REDIS_KEYS: &[&str] = &["url", "prefix", "lock_ttl", "timeout", "max_ttl", "cluster"];
+pub(super) const REDIS_KEYS: &[&str] =
+    &["url", "prefix", "lock_ttl", "timeout", "max_ttl", "cluster"];
 
-const CACHE_KEYS: &[&str] = &[
+pub(super) const CACHE_KEYS: &[&str] = &[
     "revalidate",
     "expire",
     "stale_if_error",
@@ -92,7 +93,7 @@ const CACHE_KEYS: &[&str] = &[
     "statuses",
 ];
 
-const ROUTE_KEYS: &[&str] = &[
+pub(super) const ROUTE_KEYS: &[&str] = &[
     "path",
     "revalidate",
     "expire",

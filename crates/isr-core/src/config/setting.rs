@@ -22,36 +22,65 @@ use crate::policy::{CacheDefaults, Revalidate};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Setting {
+    /// `origin`.
     Origin,
+    /// `listen`.
     Listen,
+    /// `cache_dir`.
     CacheDir,
+    /// `memory`.
     Memory,
+    /// `disk`.
     Disk,
+    /// `threads`.
     Threads,
+    /// `site`.
     Site,
+    /// `build_id`.
     BuildId,
+    /// `build_id_file`.
     BuildIdFile,
+    /// `key_host`.
     KeyHost,
+    /// `admin_token`.
     AdminToken,
+    /// `bypass_token`.
     BypassToken,
+    /// `bypass_nextjs_preview`.
     BypassNextjsPreview,
+    /// `cache.revalidate`.
     Revalidate,
+    /// `cache.expire`.
     Expire,
+    /// `cache.stale_if_error`.
     StaleIfError,
+    /// `cache.statuses`.
     Statuses,
+    /// `cache.lock_timeout`.
     LockTimeout,
+    /// `cache.render_timeout`.
     RenderTimeout,
+    /// `cache.regenerate_concurrency`.
     RegenerateConcurrency,
+    /// `cache.retry_min`.
     RetryMin,
+    /// `cache.retry_max`.
     RetryMax,
+    /// `cache.max_entry_size`.
     MaxEntrySize,
+    /// `redis.url`.
     RedisUrl,
+    /// `redis.prefix`.
     RedisPrefix,
+    /// `redis.lock_ttl`.
     RedisLockTtl,
+    /// `redis.timeout`.
     RedisTimeout,
+    /// `redis.max_ttl`.
     RedisMaxTtl,
     /// Not a file key: the password comes from the environment only.
     RedisPassword,
+    /// `redis.cluster`.
     RedisCluster,
 }
 
@@ -97,7 +126,9 @@ impl Setting {
 #[derive(Debug, thiserror::Error)]
 #[error("`{}`: {problem}", setting.key())]
 pub struct InvalidSetting {
+    /// The setting that cannot work.
     pub setting: Setting,
+    /// Why.
     pub problem: ValueError,
 }
 
@@ -107,6 +138,11 @@ pub(crate) fn about<T>(
     checked: Result<T, ValueError>,
 ) -> Result<T, InvalidSetting> {
     checked.map_err(|problem| InvalidSetting { setting, problem })
+}
+
+/// A count as checked: `usize` is at most 64 bits wherever isr runs.
+fn widen(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 impl Config {
@@ -127,7 +163,7 @@ impl Config {
         about(Setting::Memory, require_positive(self.memory_bytes))?;
         about(Setting::Disk, require_positive(self.disk_bytes))?;
         if let Some(threads) = self.threads {
-            about(Setting::Threads, check_threads(threads as u64))?;
+            about(Setting::Threads, check_threads(widen(threads)))?;
         }
         if let Some(token) = &self.admin_token {
             about(Setting::AdminToken, check_token(token))?;
@@ -184,7 +220,7 @@ fn validate_engine(engine: &EngineSettings) -> Result<(), InvalidSetting> {
     )?;
     about(
         Setting::RegenerateConcurrency,
-        check_concurrency(engine.regenerate_concurrency as u64),
+        check_concurrency(widen(engine.regenerate_concurrency)),
     )?;
     about(
         Setting::MaxEntrySize,

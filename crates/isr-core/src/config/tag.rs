@@ -12,16 +12,26 @@ use crate::route::Params;
 /// Why a tag template is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TagError {
+    /// The tag is empty.
     #[error("a tag must not be empty")]
     Empty,
+    /// The tag has a control character.
     #[error("tag {0:?} contains a control character")]
     Control(String),
+    /// A `}` closes nothing.
     #[error("unmatched `}}` in tag {0:?}")]
     Unmatched(String),
+    /// A `{` is not closed.
     #[error("unclosed `{{` in tag {0:?}")]
     Unclosed(String),
+    /// A placeholder that is not a parameter name.
     #[error("placeholder {{{name}}} in tag {tag:?} must be a parameter name")]
-    Placeholder { name: String, tag: String },
+    Placeholder {
+        /// What is between the braces.
+        name: String,
+        /// The tag as written.
+        tag: String,
+    },
 }
 
 /// A tag that may use route parameters: `post:{slug}`.

@@ -18,95 +18,170 @@ use crate::policy::Revalidate;
 /// name of the key it is about (`` `memory`: size "1XB" ... ``).
 #[derive(Debug, thiserror::Error)]
 pub enum ValueError {
+    /// A size without a number.
     #[error(
         "invalid size {text:?}: expected a whole number of bytes, optionally with a unit like 64KiB or 256MiB"
     )]
-    SizeWithoutNumber { text: String },
+    SizeWithoutNumber {
+        /// The text given.
+        text: String,
+    },
+    /// A size with an unknown unit.
     #[error(
         "invalid size {text:?}: unknown unit {unit:?} (expected B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
     )]
-    SizeUnit { text: String, unit: String },
+    SizeUnit {
+        /// The text given.
+        text: String,
+        /// The unit in it.
+        unit: String,
+    },
+    /// A size above `u64::MAX` bytes.
     #[error("size {text:?} is too large")]
-    SizeTooLarge { text: String },
+    SizeTooLarge {
+        /// The text given.
+        text: String,
+    },
+    /// A duration without a number.
     #[error(
         "invalid duration {text:?}: expected a whole number of seconds, optionally with a unit like 500ms, 5s, 2m, 1h or 7d"
     )]
-    DurationWithoutNumber { text: String },
+    DurationWithoutNumber {
+        /// The text given.
+        text: String,
+    },
+    /// A duration with an unknown unit.
     #[error("invalid duration {text:?}: unknown unit {unit:?} (expected ms, s, m, h or d)")]
-    DurationUnit { text: String, unit: String },
+    DurationUnit {
+        /// The text given.
+        text: String,
+        /// The unit in it.
+        unit: String,
+    },
+    /// A duration above `u64::MAX` milliseconds.
     #[error("duration {text:?} is too large")]
-    DurationTooLarge { text: String },
+    DurationTooLarge {
+        /// The text given.
+        text: String,
+    },
+    /// A duration kept in seconds, given with a fraction of one.
     #[error("duration {text:?} must be a whole number of seconds")]
-    NotWholeSeconds { text: String },
+    NotWholeSeconds {
+        /// The text given.
+        text: String,
+    },
     /// A duration longer than [`MAX_DURATION_SECS`].
     #[error("is too long: at most {}d (100 years)", MAX_DURATION_SECS / 86_400)]
     TooLong,
+    /// A number too large for its unit.
     #[error("{0} is too large")]
     NumberTooLarge(u64),
+    /// A site-wide revalidate of 0.
     #[error(
         "revalidate must be greater than 0, or false (fresh until purged); \
          to never cache, set revalidate = 0 on a route"
     )]
     RevalidateZero,
+    /// Zero where it would make the setting useless.
     #[error("must be greater than 0")]
     Zero,
+    /// An empty string.
     #[error("must not be empty")]
     Empty,
+    /// A concurrency of 0.
     #[error("concurrency must be at least 1")]
     ConcurrencyZero,
+    /// A concurrency above [`MAX_CONCURRENCY`].
     #[error("concurrency {0} is too large: at most {MAX_CONCURRENCY}")]
     ConcurrencyTooLarge(u64),
+    /// A thread count out of 1 to [`MAX_THREADS`].
     #[error("threads must be between 1 and {MAX_THREADS} (got {0}); leave it out for one per core")]
     Threads(u64),
+    /// Not an origin URL.
     #[error("invalid origin {text:?}: {problem}")]
     Origin {
+        /// The text given.
         text: String,
+        /// What is wrong with it.
         problem: OriginProblem,
     },
+    /// Not an `IP:PORT` address.
     #[error("invalid listen address {text:?}: expected IP:PORT, like 127.0.0.1:8080")]
-    Listen { text: String },
+    Listen {
+        /// The text given.
+        text: String,
+    },
+    /// A token with other than visible ASCII characters.
     #[error(
         "must be visible ASCII characters only: no spaces, tabs, newlines, control or \
          non-ASCII characters (it is sent in an HTTP header)"
     )]
     TokenNotVisibleAscii,
+    /// A token shorter than [`MIN_TOKEN_CHARS`] (its length).
     #[error(
         "is too short ({0} characters), so it could be guessed: use at least \
          {MIN_TOKEN_CHARS}, e.g. the output of `openssl rand -hex 32`"
     )]
     TokenTooShort(usize),
+    /// A build id file with no build id.
     #[error("is empty: it must contain the build id")]
     BuildIdEmpty,
+    /// A build id file with control characters.
     #[error("contains control characters: it must contain only the build id")]
     BuildIdControl,
+    /// A build id file that cannot be read.
     #[error("cannot read build id file {path}: {cause}")]
     BuildIdFileUnreadable {
+        /// The path of the file.
         path: String,
+        /// Why it cannot be read (the reader's error).
         cause: Arc<dyn std::error::Error + Send + Sync>,
     },
+    /// A build id file whose content is refused.
     #[error("build id file {path} {problem}")]
     BuildIdFile {
+        /// The path of the file.
         path: String,
+        /// What is wrong with its content.
         problem: Box<ValueError>,
     },
+    /// A status that is not a number.
     #[error("status {0:?} is not a number")]
     StatusNotANumber(String),
+    /// 200, which is always storable.
     #[error("200 is always storable; do not list it")]
     StatusAlwaysStorable,
+    /// 304, which is never stored.
     #[error("304 is a revalidation answer and cannot be stored")]
     StatusRevalidation,
+    /// A status other than 3xx or 4xx.
     #[error(
         "status {0} cannot be stored: only 3xx and 4xx statuses (other than 304) may be listed"
     )]
     StatusNotStorable(u16),
+    /// An expire time shorter than the revalidate time.
     #[error("expire ({expire}s) must be at least revalidate ({revalidate}s)")]
-    ExpireBeforeRevalidate { expire: u64, revalidate: u64 },
+    ExpireBeforeRevalidate {
+        /// Seconds.
+        expire: u64,
+        /// Seconds.
+        revalidate: u64,
+    },
+    /// A longest retry wait shorter than the first.
     #[error("retry_max ({max_ms}ms) must be at least retry_min ({min_ms}ms)")]
-    RetryRange { min_ms: u64, max_ms: u64 },
+    RetryRange {
+        /// Milliseconds.
+        min_ms: u64,
+        /// Milliseconds.
+        max_ms: u64,
+    },
+    /// A Redis URL that is not `redis://` or `rediss://`.
     #[error("invalid Redis URL: expected redis://host:port[/db] or rediss://host:port[/db]")]
     RedisUrlScheme,
+    /// A Redis URL without a host.
     #[error("invalid Redis URL: a host is required (redis://127.0.0.1:6379)")]
     RedisUrlHost,
+    /// A key prefix Redis would read as more than a name.
     #[error("invalid prefix {0:?}: use 1 to 64 letters, digits, '-', '_' or '.'")]
     RedisPrefix(String),
     /// A Redis setting given without a Redis URL anywhere.
@@ -120,20 +195,28 @@ pub enum ValueError {
 /// Why an origin URL is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum OriginProblem {
+    /// It has a fragment.
     #[error("a fragment is not allowed")]
     Fragment,
+    /// It is not a URI.
     #[error("{0}")]
     Unparsable(#[from] http::uri::InvalidUri),
+    /// Its scheme is not http or https.
     #[error("scheme {0:?} is not http or https")]
     Scheme(String),
+    /// It has no scheme.
     #[error("expected a URL like http://127.0.0.1:3000")]
     NoScheme,
+    /// It has no host.
     #[error("a host is required")]
     NoHost,
+    /// It has credentials.
     #[error("credentials in the URL are not supported")]
     Credentials,
+    /// It has a query.
     #[error("a query is not allowed")]
     Query,
+    /// It has a path.
     #[error("a path is not allowed (isr forwards each request's own path)")]
     Path,
 }
@@ -487,140 +570,5 @@ pub fn redact_url(url: &str) -> String {
             format!("{scheme}://***@{after}{path}")
         }
         None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn byte_sizes() {
-        for (text, bytes) in [
-            ("0", 0),
-            ("17", 17),
-            ("17B", 17),
-            ("64k", 64_000),
-            ("64K", 64_000),
-            ("64KB", 64_000),
-            ("64KiB", 65_536),
-            ("3M", 3_000_000),
-            ("3MB", 3_000_000),
-            ("256MiB", 268_435_456),
-            ("1G", 1_000_000_000),
-            ("1GB", 1_000_000_000),
-            ("2GiB", 2_147_483_648),
-            (" 5 MiB ", 5 * 1_048_576),
-            ("18446744073709551615", u64::MAX),
-        ] {
-            assert_eq!(parse_bytes(text).ok(), Some(bytes), "{text:?}");
-        }
-        for bad in [
-            "",
-            "MiB",
-            "-1",
-            "1.5MiB",
-            "1mib",
-            "1 2",
-            "18446744073709551616",
-            "17179869184GiB",
-        ] {
-            assert!(parse_bytes(bad).is_err(), "{bad:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn durations() {
-        for (text, ms) in [
-            ("0", 0),
-            ("60", 60_000),
-            ("250ms", 250),
-            ("5s", 5_000),
-            ("2m", 120_000),
-            ("1h", 3_600_000),
-            ("7d", 604_800_000),
-            ("10 s", 10_000),
-            ("36500d", MAX_DURATION_SECS * 1000),
-        ] {
-            assert_eq!(parse_duration_ms(text).ok(), Some(ms), "{text:?}");
-        }
-        for bad in [
-            "",
-            "s",
-            "-1s",
-            "1.5s",
-            "1w",
-            "1S",
-            "5 m s",
-            "18446744073709551615s",
-            "99999999999999999999",
-            "36501d",
-        ] {
-            assert!(parse_duration_ms(bad).is_err(), "{bad:?} should be refused");
-        }
-        assert_eq!(parse_duration_secs("2m").ok(), Some(120));
-        assert!(parse_duration_secs("2500ms").is_err());
-        assert_eq!(parse_revalidate("false").ok(), Some(Revalidate::Never));
-        assert_eq!(parse_revalidate("1h").ok(), Some(Revalidate::After(3_600)));
-        assert!(parse_revalidate("0").is_err());
-        assert_eq!(parse_expire("false").ok(), Some(None));
-        assert_eq!(parse_expire("30").ok(), Some(Some(30)));
-        assert!(parse_expire("0").is_err());
-        assert!(matches!(
-            check_duration_secs(MAX_DURATION_SECS + 1),
-            Err(ValueError::TooLong)
-        ));
-    }
-
-    #[test]
-    fn counts() {
-        assert_eq!(check_concurrency(1).ok(), Some(1));
-        assert_eq!(check_concurrency(65_536).ok(), Some(MAX_CONCURRENCY));
-        for bad in [0, 65_537, u64::MAX] {
-            assert!(check_concurrency(bad).is_err(), "{bad}");
-        }
-        assert_eq!(check_threads(1024).ok(), Some(1024));
-        assert!(check_threads(0).is_err());
-        assert!(check_threads(u64::MAX).is_err());
-    }
-
-    #[test]
-    fn token_checks() {
-        assert_eq!(
-            check_token("abcdefghijklmnop").ok().as_deref(),
-            Some("abcdefghijklmnop")
-        );
-        assert!(check_token("abcdefghijklmno").is_err(), "15 characters");
-        assert!(check_token("abcdefgh\tijklmnop").is_err());
-        assert!(check_token("abcdefgh\u{7f}ijklmnop").is_err());
-        assert!(check_token("").is_err());
-    }
-
-    #[test]
-    fn redacted_urls_hide_credentials() {
-        assert_eq!(redact_url("redis://u:p@h:1/0"), "redis://***@h:1/0");
-        assert_eq!(redact_url("redis://h:1"), "redis://h:1");
-        assert_eq!(redact_url("rediss://:p@a@h"), "rediss://***@h");
-    }
-
-    #[test]
-    fn build_id_files() {
-        assert_eq!(parse_build_id_file("x\r\n").ok().as_deref(), Some("x"));
-        let read = |path: &str| -> Result<String, std::io::Error> {
-            match path {
-                "ok" => Ok(" id \n".to_owned()),
-                _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
-            }
-        };
-        assert_eq!(read_build_id_file("ok", &read).ok().as_deref(), Some("id"));
-        let error = read_build_id_file("nope", &read).expect_err("missing");
-        assert!(error.to_string().contains("nope"), "{error}");
-        let ValueError::BuildIdFileUnreadable { cause, .. } = error else {
-            panic!("{error:?}")
-        };
-        assert!(
-            cause.downcast_ref::<std::io::Error>().is_some(),
-            "keeps its source"
-        );
     }
 }

@@ -72,3 +72,132 @@ proptest! {
 
     }
 }
+
+/// Where a key goes, and its name in messages: every key of every table of the schema.
+fn every_key() -> Vec<(&'static str, String)> {
+    use crate::config::schema::{CACHE_KEYS, REDIS_KEYS, ROUTE_KEYS, TOP_KEYS};
+    let mut keys = Vec::new();
+    for &key in TOP_KEYS {
+        keys.push(("", key.to_owned()));
+    }
+    for &key in CACHE_KEYS {
+        keys.push(("[cache]\n", format!("cache.{key}")));
+    }
+    for &key in REDIS_KEYS {
+        let table = if key == "url" {
+            "[redis]\n"
+        } else {
+            "[redis]\nurl = \"redis://h\"\n"
+        };
+        keys.push((table, format!("redis.{key}")));
+    }
+    for &key in ROUTE_KEYS {
+        let table = if key == "path" {
+            "[[route]]\n"
+        } else {
+            "[[route]]\npath = \"/a/[id]\"\n"
+        };
+        keys.push((table, format!("route.{key}")));
+    }
+    keys
+}
+
+/// A TOML value of any type, biased towards the edges: huge and negative numbers,
+/// durations and sizes with any unit, the limits, secrets of every length, templates.
+fn any_value() -> impl Strategy<Value = String> {
+    let units = prop::sample::select(vec![
+        "", "ms", "s", "m", "h", "d", "w", "B", "k", "KB", "KiB", "MiB", "GB", "TiB", "PB", " s",
+    ]);
+    let text = |s: String| toml::Value::String(s).to_string();
+    prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<u64>().prop_map(|n| n.to_string()),
+        (0u64..100_000).prop_map(|n| n.to_string()),
+        prop::sample::select(vec![
+            "0",
+            "1",
+            "-1",
+            "1024",
+            "1025",
+            "65536",
+            "65537",
+            "3153600000",
+            "3153600001",
+            "99999999999999999999",
+            "0x10",
+            "1.5",
+            "nan",
+            "inf",
+            "true",
+            "false",
+            "[]",
+            "{}",
+            "[1, 2]",
+            "[\"a\", \"a\"]",
+            "[\"\"]",
+            "[\"x:{id}\", \"{slug}\"]",
+            "{ \"404\" = 5 }",
+            "{ \"200\" = 5 }",
+            "{ \"404\" = \"1y\" }",
+            "{ \"404\" = 0 }",
+            "1979-05-27T07:32:00Z",
+        ])
+        .prop_map(str::to_owned),
+        (any::<u64>(), units.clone()).prop_map(move |(n, unit)| text(format!("{n}{unit}"))),
+        (0u64..40_000, units).prop_map(move |(n, unit)| text(format!("{n}{unit}"))),
+        prop::sample::select(vec![
+            "false",
+            "",
+            "/",
+            "/a/[id]",
+            "/[...a]/b",
+            "blog",
+            "http://127.0.0.1:3000",
+            "https://x/app",
+            "redis://h",
+            "redis://:pw@h:1/0",
+            "rediss://",
+            "127.0.0.1:80",
+            "[::1]:0",
+            "0123456789abcdef",
+            "short",
+            "a{b}",
+            "x:{id}",
+            "36500d",
+            "36501d",
+        ])
+        .prop_map(move |s| text(s.to_owned())),
+        ".{0,24}".prop_map(text),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// Any value for any key either loads, into a configuration that passes
+    /// `Config::validate` (so it starts), or is an error naming that key, at its line.
+    #[test]
+    fn any_value_for_any_key_loads_or_names_the_key(
+        (table, name) in prop::sample::select(every_key()),
+        value in any_value(),
+    ) {
+        let key = name.rsplit('.').next().unwrap_or(&name);
+        let source = format!("{table}{key} = {value}\n");
+        match Config::from_toml(&source, "prop.toml") {
+            Ok(config) => {
+                if let Err(invalid) = config.validate() {
+                    prop_assert!(false, "{source:?} loads but does not validate: {invalid}");
+                }
+            }
+            Err(error) => {
+                let named = format!("`{name}");
+                prop_assert!(error.message.contains(&named), "{source:?}: {error}");
+                prop_assert!(
+                    error.key.as_deref().is_some_and(|k| k.starts_with(&name)),
+                    "{source:?}: {error} has key {:?}", error.key
+                );
+                prop_assert_eq!(error.line, source.lines().count(), "{}", error);
+            }
+        }
+    }
+}

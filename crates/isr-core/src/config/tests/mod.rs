@@ -8,6 +8,7 @@ mod cache;
 mod fuzz;
 mod routes;
 mod top;
+mod values;
 
 use super::*;
 use crate::path::QueryKeys;
