@@ -390,6 +390,13 @@ pub struct Router<T> {
     routes: Vec<(Pattern, T)>,
 }
 
+/// No routes: matches nothing.
+impl<T> Default for Router<T> {
+    fn default() -> Self {
+        Router { routes: Vec::new() }
+    }
+}
+
 impl<T> Router<T> {
     /// Build a router; fails on the first pair of conflicting routes (two patterns of the
     /// same shape: the same static segments in the same places and the same kinds of

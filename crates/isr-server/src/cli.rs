@@ -438,7 +438,7 @@ impl ServeArgs {
         self.apply_overrides(&mut config)?;
         config
             .validate()
-            .map_err(|message| ConfigError::unplaced(COMMAND_LINE, message))?;
+            .map_err(|invalid| ConfigError::unplaced(COMMAND_LINE, invalid.problem.to_string()))?;
         if config.origin.is_none() {
             return Err(ConfigError::unplaced(COMMAND_LINE, NO_ORIGIN));
         }
@@ -569,19 +569,23 @@ fn override_with<T>(setting: &mut T, given: Option<T>) {
 // Value parsers: compositions of the config file's own checks, so the two never disagree.
 
 fn parse_positive_bytes(s: &str) -> Result<u64, String> {
-    parse_bytes(s).and_then(require_positive)
+    parse_bytes(s)
+        .and_then(require_positive)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_positive_duration_ms(s: &str) -> Result<u64, String> {
-    parse_duration_ms(s).and_then(require_positive)
+    parse_duration_ms(s)
+        .and_then(require_positive)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_concurrency(s: &str) -> Result<usize, String> {
-    check_concurrency(parse_whole_number(s)?)
+    check_concurrency(parse_whole_number(s)?).map_err(|e| e.to_string())
 }
 
 fn parse_threads(s: &str) -> Result<usize, String> {
-    check_threads(parse_whole_number(s)?)
+    check_threads(parse_whole_number(s)?).map_err(|e| e.to_string())
 }
 
 fn parse_whole_number(s: &str) -> Result<u64, String> {
@@ -593,7 +597,8 @@ fn parse_whole_number(s: &str) -> Result<u64, String> {
 /// The running isr's base URL: http only (isr itself serves http; the admin client is built
 /// without CA certificates), with no path or query.
 fn parse_server_url(s: &str) -> Result<String, String> {
-    let url = parse_origin(s).map_err(|e| e.replace("invalid origin", "invalid URL"))?;
+    let url =
+        parse_origin(s).map_err(|e| e.to_string().replace("invalid origin", "invalid URL"))?;
     if url.starts_with("https://") {
         return Err(format!(
             "invalid URL {s:?}: https is not supported here; use isr's own http address"

@@ -63,6 +63,12 @@ pub(crate) enum Refill<'a> {
 /// Typical entry size used only to size the cache's index up front.
 const ESTIMATED_ENTRY_BYTES: u64 = 16 * 1024;
 
+/// The most entries the cache is told to expect (a 64 GiB budget's worth). quick_cache sizes
+/// its list of recently evicted keys (kept to admit them again) by this estimate, so a huge
+/// budget (`memory = "1PB"`: 61 billion) would let that list grow without bound. The
+/// cache itself holds as many entries as the budget allows.
+const MAX_EXPECTED_ENTRIES: u64 = 1 << 22;
+
 /// The L1: a byte-bounded, concurrent, in-memory entry cache (S3-FIFO via quick_cache).
 ///
 /// quick_cache splits the capacity into shards; an entry is admitted only if it fits in
@@ -85,9 +91,8 @@ impl std::fmt::Debug for MemoryStore {
 impl MemoryStore {
     /// A cache holding at most `capacity_bytes` of entries (by [`EntryWeighter`]).
     pub fn new(capacity_bytes: u64) -> MemoryStore {
-        let estimated_items = usize::try_from(capacity_bytes / ESTIMATED_ENTRY_BYTES)
-            .unwrap_or(usize::MAX)
-            .max(1);
+        let estimated = (capacity_bytes / ESTIMATED_ENTRY_BYTES).clamp(1, MAX_EXPECTED_ENTRIES);
+        let estimated_items = usize::try_from(estimated).unwrap_or(1);
         let options = OptionsBuilder::new()
             .estimated_items_capacity(estimated_items)
             .weight_capacity(capacity_bytes)
@@ -321,6 +326,15 @@ mod tests {
         let store = MemoryStore::new(0);
         store.insert_sync("k", entry(1));
         assert!(store.get_sync("k").is_none());
+    }
+
+    #[test]
+    fn a_huge_budget_starts_and_works() {
+        // By the budget alone, 1 PB would be expected to hold 61 billion entries.
+        let store = MemoryStore::new(1_000_000_000_000_000);
+        store.insert_sync("k", entry(1));
+        assert!(store.get_sync("k").is_some());
+        assert_eq!(MemoryStore::new(u64::MAX).capacity(), u64::MAX);
     }
 
     #[test]

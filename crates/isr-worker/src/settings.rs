@@ -97,17 +97,22 @@ fn parse(inputs: &Inputs) -> Result<Settings, SettingsError> {
         None => Config::from_toml(EMBEDDED_CONFIG, "isr.toml (embedded)")?,
     };
     if let Some(origin) = origin {
-        config.origin = Some(isr_core::config::parse_origin(origin).map_err(|message| {
+        config.origin = Some(isr_core::config::parse_origin(origin).map_err(|error| {
             SettingsError::Variable {
                 name: "ISR_ORIGIN",
-                message,
+                message: error.to_string(),
             }
         })?);
     }
     let token = |name: &'static str, value: &Option<String>| {
         value
             .as_deref()
-            .map(|v| check_token(v).map_err(|message| SettingsError::Variable { name, message }))
+            .map(|v| {
+                check_token(v).map_err(|error| SettingsError::Variable {
+                    name,
+                    message: error.to_string(),
+                })
+            })
             .transpose()
     };
     if let Some(admin) = token("ISR_ADMIN_TOKEN", admin_token)? {
@@ -126,9 +131,9 @@ fn parse(inputs: &Inputs) -> Result<Settings, SettingsError> {
     };
     config
         .validate()
-        .map_err(|message| SettingsError::Variable {
+        .map_err(|invalid| SettingsError::Variable {
             name: "ISR_CONFIG",
-            message,
+            message: invalid.to_string(),
         })?;
     Ok(Settings {
         config,

@@ -1,11 +1,16 @@
 //! [`IsrBuilder`]: configure an [`IsrLayer`] in code, with the same routes and policies as
-//! `isr.toml` (each route added here is checked by the very parser the proxy uses), or
-//! start from an `isr.toml` text.
+//! `isr.toml`, or start from an `isr.toml` text.
+//!
+//! Invariants:
+//! - A route added here is a typed [`RouteRule`], checked by the same function as a
+//!   `[[route]]` table of the file ([`RouteRule::compile`]); no TOML is written or read.
+//! - [`IsrBuilder::build`] fails, never panics, on a configuration that cannot work
+//!   ([`Config::validate`]): the error names the route or the setting.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
-use isr_core::config::{Config, ConfigError};
+pub use isr_core::config::RouteRule;
+use isr_core::config::{Config, ConfigError, RoutesError, compile_routes};
 use isr_core::policy::Revalidate;
 use isr_core::store::PurgeStore;
 use isr_store::{Cluster, DiskStore, MemoryPurges, MemoryStore, RedisStore, TieredStore};
@@ -15,126 +20,6 @@ use crate::service::IsrLayer;
 
 /// Where errors about routes added with [`IsrBuilder::route`] say they are.
 const BUILDER_SOURCE: &str = "IsrBuilder::route";
-
-/// How one route is cached: the `[[route]]` table of `isr.toml`, in code.
-///
-/// ```
-/// use isr::RouteRule;
-///
-/// let rule = RouteRule::revalidate(60).expire(3600).tags(["posts", "post:{id}"]);
-/// # let _ = rule;
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouteRule {
-    /// `None`: left to the origin's headers, then the defaults. `Some(None)`: fresh until
-    /// purged. `Some(Some(0))`: never cached.
-    revalidate: Option<Option<u64>>,
-    expire: Option<u64>,
-    stale_if_error: Option<u64>,
-    tags: Vec<String>,
-    query: Option<Vec<String>>,
-}
-
-impl RouteRule {
-    /// Fresh for `secs` seconds after each render, then served stale while regenerated.
-    /// `0`: never cached (see [`RouteRule::pass_through`]).
-    pub fn revalidate(secs: u64) -> RouteRule {
-        RouteRule {
-            revalidate: Some(Some(secs)),
-            ..RouteRule::default()
-        }
-    }
-
-    /// Fresh until purged (`revalidate = false`).
-    pub fn until_purged() -> RouteRule {
-        RouteRule {
-            revalidate: Some(None),
-            ..RouteRule::default()
-        }
-    }
-
-    /// Never cached: passed through to the app (`revalidate = 0`).
-    pub fn pass_through() -> RouteRule {
-        RouteRule::revalidate(0)
-    }
-
-    /// Cached as the app's `Cache-Control` says, then as the defaults say.
-    pub fn from_origin() -> RouteRule {
-        RouteRule::default()
-    }
-
-    /// Seconds after a render past which the page is no longer served stale.
-    pub fn expire(mut self, secs: u64) -> RouteRule {
-        self.expire = Some(secs);
-        self
-    }
-
-    /// Seconds past expiry during which the page is still served if a render fails.
-    pub fn stale_if_error(mut self, secs: u64) -> RouteRule {
-        self.stale_if_error = Some(secs);
-        self
-    }
-
-    /// Tag the route's pages; `{name}` is replaced by the route parameter `name`.
-    pub fn tag(mut self, tag: impl Into<String>) -> RouteRule {
-        self.tags.push(tag.into());
-        self
-    }
-
-    /// Tag the route's pages with each of `tags`.
-    pub fn tags<I, S>(mut self, tags: I) -> RouteRule
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.tags.extend(tags.into_iter().map(Into::into));
-        self
-    }
-
-    /// The query parameters that are part of the key (all others are dropped).
-    pub fn query<I, S>(mut self, names: I) -> RouteRule
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.query = Some(names.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// This rule as a `[[route]]` table for `pattern`.
-    fn to_toml(&self, pattern: &str, out: &mut String) {
-        let _ = writeln!(out, "[[route]]\npath = {}", quoted(pattern));
-        match self.revalidate {
-            None => {}
-            Some(None) => out.push_str("revalidate = false\n"),
-            Some(Some(secs)) => {
-                let _ = writeln!(out, "revalidate = {secs}");
-            }
-        }
-        if let Some(secs) = self.expire {
-            let _ = writeln!(out, "expire = {secs}");
-        }
-        if let Some(secs) = self.stale_if_error {
-            let _ = writeln!(out, "stale_if_error = {secs}");
-        }
-        if !self.tags.is_empty() {
-            let _ = writeln!(out, "tags = {}", list(&self.tags));
-        }
-        if let Some(query) = &self.query {
-            let _ = writeln!(out, "query = {}", list(query));
-        }
-    }
-}
-
-/// A TOML basic string (JSON's escapes are all TOML escapes).
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-fn list(items: &[String]) -> String {
-    let items: Vec<String> = items.iter().map(|item| quoted(item)).collect();
-    format!("[{}]", items.join(", "))
-}
 
 /// Builds an [`IsrLayer`]: configuration (in code or from `isr.toml`), stores and clock.
 ///
@@ -298,11 +183,12 @@ impl IsrBuilder {
                     "routes come from the configuration file and from IsrBuilder::route: use one",
                 ));
             }
-            config.routes = compile_routes(&self.routes)?;
+            config.routes = build_routes(&self.routes)?;
         }
-        config
-            .validate()
-            .map_err(|message| ConfigError::unplaced(BUILDER_SOURCE, message))?;
+        config.validate().map_err(|invalid| {
+            let name = format!("`{}`", invalid.setting.key());
+            ConfigError::setting(BUILDER_SOURCE, &name, invalid)
+        })?;
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(TieredStore::memory_only(config.memory_bytes)));
@@ -316,26 +202,23 @@ impl IsrBuilder {
     }
 }
 
-/// The routes, through the `isr.toml` parser: one at a time (so an error names its route),
-/// then together (for conflicts).
-fn compile_routes(
+/// The routes added with [`IsrBuilder::route`], each checked alone (an error names its
+/// route), then together (for conflicts).
+fn build_routes(
     routes: &[(String, RouteRule)],
 ) -> Result<isr_core::route::Router<isr_core::config::Route>, ConfigError> {
-    let mut all = String::new();
-    for (pattern, rule) in routes {
-        let mut one = String::new();
-        rule.to_toml(pattern, &mut one);
-        Config::from_toml(&one, BUILDER_SOURCE).map_err(|error| {
-            ConfigError::unplaced(
-                BUILDER_SOURCE,
-                format!("route {pattern:?}: {}", error.message),
-            )
-        })?;
-        all.push_str(&one);
-    }
-    let config = Config::from_toml(&all, BUILDER_SOURCE)
-        .map_err(|error| ConfigError::unplaced(BUILDER_SOURCE, error.message))?;
-    Ok(config.routes)
+    let rules = routes
+        .iter()
+        .map(|(pattern, rule)| (pattern.as_str(), rule));
+    compile_routes(rules).map_err(|error| {
+        let key = match &error {
+            RoutesError::Route { error, .. } => error.key.name(),
+            RoutesError::Conflict(_) => "route.path",
+        };
+        let mut error = ConfigError::unplaced(BUILDER_SOURCE, error.to_string());
+        error.key = Some(key.to_owned());
+        error
+    })
 }
 
 #[cfg(test)]
@@ -343,7 +226,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn routes_are_checked_by_the_toml_parser() {
+    fn routes_are_checked_like_the_toml_file() {
         let error = IsrLayer::builder()
             .route("/posts/[id]", RouteRule::revalidate(60).tag("post:{slug}"))
             .build()
