@@ -15,7 +15,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use isr::Body;
+use isr::{Body, BoxError};
 use isr_core::UnixMillis;
 use isr_core::config::{Config, ConfigError};
 use isr_core::headers::{X_ISR_CACHE, http_date};
@@ -45,14 +45,18 @@ const WALKTHROUGH_PATH: &str = "/blog/hello";
 /// Why the demo stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
+    /// The demo's own configuration is refused (a bug).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The proxy cannot start (the address is taken...).
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The origin cannot listen, or the temporary directory cannot be made.
     #[error("demo origin: {0}")]
     Io(#[from] std::io::Error),
-    #[error("walkthrough request failed: {0}")]
-    Request(String),
+    /// A request of the walkthrough failed.
+    #[error("walkthrough request failed")]
+    Request(#[source] BoxError),
 }
 
 /// Run the demo: origin, proxy on `listen`, walkthrough; then keep serving until Ctrl-C,
@@ -106,11 +110,11 @@ async fn walkthrough(proxy: std::net::SocketAddr, renders: &AtomicU64) -> Result
         let started = Instant::now();
         let request = Request::get(&url)
             .body(Body::empty())
-            .map_err(|e| DemoError::Request(e.to_string()))?;
+            .map_err(|e| DemoError::Request(e.into()))?;
         let response = client
             .request(request)
             .await
-            .map_err(|e| DemoError::Request(e.to_string()))?;
+            .map_err(|e| DemoError::Request(e.into()))?;
         let status = response
             .headers()
             .get(X_ISR_CACHE)
@@ -121,7 +125,7 @@ async fn walkthrough(proxy: std::net::SocketAddr, renders: &AtomicU64) -> Result
             .into_body()
             .collect()
             .await
-            .map_err(|e| DemoError::Request(e.to_string()))?
+            .map_err(|e| DemoError::Request(e.into()))?
             .to_bytes();
         let page = String::from_utf8_lossy(&body);
         let render = page

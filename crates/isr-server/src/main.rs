@@ -1,8 +1,13 @@
-//! `isr`: the command line. Parsing lives in `cli.rs`; what runs lives in the library
-//! (`isr_server`), so the integration tests start the same proxy this binary starts.
+//! `isr`: the command line. Parsing lives in `cli/`, the client commands in
+//! `admin_client/` and `warm.rs`; the server lives in the library (`isr_server`), so the
+//! integration tests start the same proxy this binary starts.
+//!
+//! This is the binary's edge: every command's typed error becomes one `anyhow` error here,
+//! printed on one line with its causes.
 
 mod admin_client;
 mod cli;
+mod http_client;
 mod warm;
 
 use std::num::NonZeroUsize;
@@ -41,10 +46,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         // Client commands: no logging set up, their output is what they print.
-        Command::Purge(args) => runtime(cores())?.block_on(admin_client::purge(&args)),
-        Command::Stats(args) => runtime(cores())?.block_on(admin_client::stats(&args)),
-        Command::Entries(args) => runtime(cores())?.block_on(admin_client::entries(&args)),
-        Command::Warm(args) => runtime(cores())?.block_on(warm::run(&args)),
+        Command::Purge(args) => Ok(runtime(cores())?.block_on(admin_client::purge(&args))?),
+        Command::Stats(args) => Ok(runtime(cores())?.block_on(admin_client::stats(&args))?),
+        Command::Entries(args) => Ok(runtime(cores())?.block_on(admin_client::entries(&args))?),
+        Command::Warm(args) => Ok(runtime(cores())?.block_on(warm::run(&args))?),
     }
 }
 

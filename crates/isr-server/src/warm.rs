@@ -4,6 +4,9 @@
 //! a HIT and is left alone, and a missing one is rendered. Pages come from the command line
 //! and from sitemaps (`<urlset>` and `<sitemapindex>`, nested at most [`MAX_DEPTH`] levels);
 //! every `<loc>` is reduced to its path and query, since the pages are requested from isr.
+//!
+//! Invariants: each page is requested once, at most `--concurrency` at a time; a page that
+//! fails is reported and makes the command fail, but never stops the others.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -12,16 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, USER_AGENT};
-use http::{Request, Uri};
-use http_body_util::{BodyExt, Full};
+use http::{Request, StatusCode, Uri};
+use http_body_util::Full;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::admin_client::{HttpClient, http_client};
-use crate::cli::WarmArgs;
+use crate::cli::client::WarmArgs;
+use crate::cli::parse::url_to_path;
+use crate::http_client::{ExchangeError, HttpClient, exchange, http_client, with_causes};
 
 /// Sitemaps nested deeper than this (an index of indexes of indexes...) are not followed.
 const MAX_DEPTH: usize = 3;
@@ -31,24 +34,69 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 const AGENT: &str = concat!("isr-warm/", env!("CARGO_PKG_VERSION"));
 
-/// `http(s)://host/path?query#fragment` → `/path?query`; `None` if `s` is not such a URL.
-pub(crate) fn url_to_path(s: &str) -> Option<String> {
-    let without_fragment = s.split('#').next().unwrap_or(s);
-    let uri: Uri = without_fragment.parse().ok()?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
-        return None;
-    }
-    let path = uri.path_and_query().map_or("/", |pq| pq.as_str());
-    Some(if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    })
+/// Why `isr warm` failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WarmError {
+    #[error(transparent)]
+    Tls(#[from] isr::TlsError),
+    #[error("cannot read sitemap {sitemap}")]
+    Unreadable {
+        sitemap: Source,
+        #[source]
+        source: ReadError,
+    },
+    #[error("sitemap {sitemap}: {problem}")]
+    NotASitemap {
+        sitemap: Source,
+        problem: SitemapError,
+    },
+    #[error("nested sitemap {loc:?} in {parent} is not a valid URL")]
+    NestedNotAUrl { loc: String, parent: Source },
+    #[error(
+        "nested sitemap {loc:?} in {parent}: only http(s) URLs and relative paths are supported"
+    )]
+    NestedScheme { loc: String, parent: Source },
+    #[error("parent sitemap URL")]
+    ParentUrl(#[source] http::uri::InvalidUri),
+    #[error("no pages to warm: the sitemaps list none")]
+    NoPages,
+    #[error("{failed} of {warmed} pages failed")]
+    PagesFailed { failed: usize, warmed: usize },
+}
+
+/// Why one sitemap could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReadError {
+    #[error(transparent)]
+    File(#[from] std::io::Error),
+    #[error("invalid URL {url}")]
+    Url {
+        url: String,
+        #[source]
+        source: http::Error,
+    },
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    #[error("answered {0}")]
+    Status(StatusCode),
+    #[error("gzip-compressed sitemaps are not supported: decompress it first")]
+    Gzip,
+    #[error("not UTF-8 text")]
+    NotUtf8,
+}
+
+/// Why a document is not a sitemap.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SitemapError {
+    #[error("not a sitemap: the root element is <{0}>, not <urlset> or <sitemapindex>")]
+    Root(String),
+    #[error("not a sitemap: no XML element")]
+    NoElement,
 }
 
 /// Where a sitemap is read from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Source {
+pub(crate) enum Source {
     File(PathBuf),
     /// An absolute http URL, fetched directly.
     Url(String),
@@ -67,11 +115,11 @@ impl std::fmt::Display for Source {
 }
 
 /// A `--sitemap` argument.
-fn top_source(arg: &str) -> anyhow::Result<Source> {
+fn top_source(arg: &str) -> Source {
     if arg.starts_with("http://") || arg.starts_with("https://") {
-        Ok(Source::Url(arg.split('#').next().unwrap_or(arg).to_owned()))
+        Source::Url(arg.split('#').next().unwrap_or(arg).to_owned())
     } else {
-        Ok(Source::File(PathBuf::from(arg)))
+        Source::File(PathBuf::from(arg))
     }
 }
 
@@ -88,7 +136,7 @@ fn path_dir(path: &str) -> &str {
 }
 
 /// Where a nested sitemap named by `loc` in `parent` is read from.
-fn resolve(loc: &str, parent: &Source) -> anyhow::Result<Source> {
+fn resolve(loc: &str, parent: &Source) -> Result<Source, WarmError> {
     if loc.starts_with("http://") || loc.starts_with("https://") {
         if let Source::Url(parent_url) = parent
             && url_origin(loc).is_some()
@@ -99,17 +147,21 @@ fn resolve(loc: &str, parent: &Source) -> anyhow::Result<Source> {
         // A sitemap on the site isr serves (its public URL is often https): ask isr.
         return url_to_path(loc)
             .map(Source::Proxy)
-            .with_context(|| format!("nested sitemap {loc:?} in {parent} is not a valid URL"));
+            .ok_or_else(|| WarmError::NestedNotAUrl {
+                loc: loc.to_owned(),
+                parent: parent.clone(),
+            });
     }
     if loc.contains("://") {
-        bail!(
-            "nested sitemap {loc:?} in {parent}: only http(s) URLs and relative paths are supported"
-        );
+        return Err(WarmError::NestedScheme {
+            loc: loc.to_owned(),
+            parent: parent.clone(),
+        });
     }
     Ok(match parent {
         Source::File(path) => Source::File(path.parent().unwrap_or(Path::new("")).join(loc)),
         Source::Url(url) => {
-            let uri: Uri = url.parse().context("parent sitemap URL")?;
+            let uri: Uri = url.parse().map_err(WarmError::ParentUrl)?;
             let base = url_origin(url).unwrap_or_default();
             if loc.starts_with('/') {
                 Source::Url(format!("{base}{loc}"))
@@ -135,7 +187,7 @@ enum SitemapKind {
 }
 
 /// The root element's kind and every `<loc>`, in order, with entities decoded.
-fn parse_sitemap(xml: &str) -> Result<(SitemapKind, Vec<String>), String> {
+fn parse_sitemap(xml: &str) -> Result<(SitemapKind, Vec<String>), SitemapError> {
     let mut root: Option<&str> = None;
     let mut locs = Vec::new();
     let mut i = 0;
@@ -172,10 +224,8 @@ fn parse_sitemap(xml: &str) -> Result<(SitemapKind, Vec<String>), String> {
     match root {
         Some("urlset") => Ok((SitemapKind::Pages, locs)),
         Some("sitemapindex") => Ok((SitemapKind::Index, locs)),
-        Some(other) => Err(format!(
-            "not a sitemap: the root element is <{other}>, not <urlset> or <sitemapindex>"
-        )),
-        None => Err("not a sitemap: no XML element".to_owned()),
+        Some(other) => Err(SitemapError::Root(other.to_owned())),
+        None => Err(SitemapError::NoElement),
     }
 }
 
@@ -239,30 +289,29 @@ async fn get(
     client: &HttpClient,
     url: &str,
     accept_encoding: Option<&str>,
-) -> anyhow::Result<Bytes> {
+) -> Result<Bytes, ReadError> {
     let mut request = Request::get(url).header(USER_AGENT, AGENT);
     if let Some(value) = accept_encoding {
         request = request.header(ACCEPT_ENCODING, value);
     }
     let request = request
         .body(Full::new(Bytes::new()))
-        .with_context(|| format!("invalid URL {url}"))?;
-    let exchange = async {
-        let response = client.request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok::<_, anyhow::Error>((status, body))
-    };
-    let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
-        .await
-        .map_err(|_| anyhow::anyhow!("no answer within {}s", TIMEOUT.as_secs()))??;
-    if !status.is_success() {
-        bail!("answered {status}");
+        .map_err(|source| ReadError::Url {
+            url: url.to_owned(),
+            source,
+        })?;
+    let answer = exchange(client, request, TIMEOUT).await?;
+    if !answer.status.is_success() {
+        return Err(ReadError::Status(answer.status));
     }
-    Ok(body)
+    Ok(answer.body)
 }
 
-async fn read_source(client: &HttpClient, base: &str, source: &Source) -> anyhow::Result<String> {
+async fn read_source(
+    client: &HttpClient,
+    base: &str,
+    source: &Source,
+) -> Result<String, ReadError> {
     let bytes = match source {
         Source::File(path) => Bytes::from(std::fs::read(path)?),
         // Ask for no compression: a sitemap is read here, not served to a browser.
@@ -270,9 +319,9 @@ async fn read_source(client: &HttpClient, base: &str, source: &Source) -> anyhow
         Source::Proxy(path) => get(client, &format!("{base}{path}"), Some("identity")).await?,
     };
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        bail!("gzip-compressed sitemaps are not supported: decompress it first");
+        return Err(ReadError::Gzip);
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| anyhow::anyhow!("not UTF-8 text"))
+    String::from_utf8(bytes.to_vec()).map_err(|_| ReadError::NotUtf8)
 }
 
 /// Every page path of a sitemap, following indexes; added to `pages` in order.
@@ -281,7 +330,7 @@ async fn collect_sitemap(
     base: &str,
     top: Source,
     pages: &mut Pages,
-) -> anyhow::Result<()> {
+) -> Result<(), WarmError> {
     let mut visited = HashSet::new();
     // Depth-first, in document order.
     let mut stack = vec![(top, 1)];
@@ -289,11 +338,24 @@ async fn collect_sitemap(
         if !visited.insert(source.clone()) {
             continue;
         }
-        let text = read_source(client, base, &source)
-            .await
-            .with_context(|| format!("cannot read sitemap {source}"))?;
-        let (kind, locs) =
-            parse_sitemap(&text).map_err(|e| anyhow::anyhow!("sitemap {source}: {e}"))?;
+        let text = match read_source(client, base, &source).await {
+            Ok(text) => text,
+            Err(error) => {
+                return Err(WarmError::Unreadable {
+                    sitemap: source,
+                    source: error,
+                });
+            }
+        };
+        let (kind, locs) = match parse_sitemap(&text) {
+            Ok(sitemap) => sitemap,
+            Err(problem) => {
+                return Err(WarmError::NotASitemap {
+                    sitemap: source,
+                    problem,
+                });
+            }
+        };
         match kind {
             SitemapKind::Pages => {
                 for loc in locs {
@@ -313,7 +375,7 @@ async fn collect_sitemap(
                 let mut nested = locs
                     .iter()
                     .map(|loc| resolve(loc, &source).map(|s| (s, depth + 1)))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
+                    .collect::<Result<Vec<_>, _>>()?;
                 nested.reverse();
                 stack.extend(nested);
             }
@@ -363,26 +425,20 @@ async fn warm_one(client: &HttpClient, url: &str, accept_encoding: &str) -> Outc
         Ok(request) => request,
         Err(error) => return Outcome::Failed(format!("invalid URL: {error}")),
     };
-    let exchange = async {
-        let response = client.request(request).await?;
-        let status = response.status();
-        let cache = response
-            .headers()
-            .get("x-isr-cache")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_uppercase();
-        // Read the whole page, so a render is never cut short by the client leaving.
-        response.into_body().collect().await?;
-        Ok::<_, anyhow::Error>((status, cache))
-    };
-    match tokio::time::timeout(TIMEOUT, exchange).await {
-        Err(_) => Outcome::Failed(format!("no answer within {}s", TIMEOUT.as_secs())),
-        Ok(Err(error)) => Outcome::Failed(format!("{error:#}")),
-        Ok(Ok((status, _))) if status.is_server_error() => {
-            Outcome::Failed(format!("answered {status}"))
+    // The whole page is read, so a render is never cut short by the client leaving.
+    match exchange(client, request, TIMEOUT).await {
+        Err(error) => Outcome::Failed(with_causes(&error)),
+        Ok(answer) if answer.status.is_server_error() => {
+            Outcome::Failed(format!("answered {}", answer.status))
         }
-        Ok(Ok((_, cache))) => Outcome::Cache(cache),
+        Ok(answer) => Outcome::Cache(
+            answer
+                .headers
+                .get("x-isr-cache")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_uppercase(),
+        ),
     }
 }
 
@@ -428,7 +484,8 @@ impl Summary {
     }
 }
 
-pub(crate) async fn run(args: &WarmArgs) -> anyhow::Result<()> {
+/// `isr warm`.
+pub(crate) async fn run(args: &WarmArgs) -> Result<(), WarmError> {
     let https = args
         .sitemaps
         .iter()
@@ -440,10 +497,10 @@ pub(crate) async fn run(args: &WarmArgs) -> anyhow::Result<()> {
         pages.add(path.clone());
     }
     for sitemap in &args.sitemaps {
-        collect_sitemap(&client, base, top_source(sitemap)?, &mut pages).await?;
+        collect_sitemap(&client, base, top_source(sitemap), &mut pages).await?;
     }
     if pages.order.is_empty() {
-        bail!("no pages to warm: the sitemaps list none");
+        return Err(WarmError::NoPages);
     }
     let paths = Arc::new(pages.order);
     let total = paths.len();
@@ -484,9 +541,10 @@ pub(crate) async fn run(args: &WarmArgs) -> anyhow::Result<()> {
     while let Some((i, outcome)) = results.recv().await {
         summary.record(&outcome);
         bar.inc(1);
-        bar.set_message(paths[i].clone());
+        let path = paths.get(i).map_or("", String::as_str);
+        bar.set_message(path.to_owned());
         if let Outcome::Failed(why) = &outcome {
-            bar.suspend(|| eprintln!("isr: {}: {why}", paths[i]));
+            bar.suspend(|| eprintln!("isr: {path}: {why}"));
         }
     }
     bar.finish_and_clear();
@@ -508,7 +566,10 @@ pub(crate) async fn run(args: &WarmArgs) -> anyhow::Result<()> {
         println!("{}", summary.line());
     }
     if summary.errors > 0 {
-        bail!("{} of {} pages failed", summary.errors, summary.warmed);
+        return Err(WarmError::PagesFailed {
+            failed: summary.errors,
+            warmed: summary.warmed,
+        });
     }
     Ok(())
 }
@@ -516,19 +577,6 @@ pub(crate) async fn run(args: &WarmArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_become_paths() {
-        assert_eq!(url_to_path("https://example.com").as_deref(), Some("/"));
-        assert_eq!(
-            url_to_path("https://example.com/a/b?x=1&y=2#top").as_deref(),
-            Some("/a/b?x=1&y=2")
-        );
-        assert_eq!(url_to_path("http://h:8080/").as_deref(), Some("/"));
-        assert_eq!(url_to_path("ftp://h/a"), None);
-        assert_eq!(url_to_path("/a"), None);
-        assert_eq!(url_to_path("not a url"), None);
-    }
 
     #[test]
     fn sitemaps_are_parsed() {

@@ -41,6 +41,34 @@ struct Seen {
 type Answer = (u16, Option<&'static str>, String);
 type Handler = dyn Fn(&Seen) -> Answer + Send + Sync;
 
+/// Holds the requests it picks until `count` of them have arrived, so that many are surely
+/// in flight at once (a barrier, not a delay: nothing depends on timing).
+struct Gate {
+    count: usize,
+    picks: Box<dyn Fn(&Seen) -> bool + Send + Sync>,
+    arrived: tokio::sync::watch::Sender<usize>,
+}
+
+impl Gate {
+    fn new(count: usize, picks: impl Fn(&Seen) -> bool + Send + Sync + 'static) -> Gate {
+        Gate {
+            count,
+            picks: Box::new(picks),
+            arrived: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    /// Return once `count` picked requests have arrived (at once for one not picked).
+    async fn pass(&self, seen: &Seen) {
+        if !(self.picks)(seen) {
+            return;
+        }
+        let mut arrived = self.arrived.subscribe();
+        self.arrived.send_modify(|n| *n += 1);
+        let _ = arrived.wait_for(|&n| n >= self.count).await;
+    }
+}
+
 struct FakeIsr {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -49,9 +77,14 @@ struct FakeIsr {
 }
 
 impl FakeIsr {
-    /// Answers every request with `handler`, after `delay`.
-    async fn start(
-        delay: Duration,
+    /// Answers every request with `handler`.
+    async fn start(handler: impl Fn(&Seen) -> Answer + Send + Sync + 'static) -> FakeIsr {
+        FakeIsr::start_gated(None, handler).await
+    }
+
+    /// Answers every request with `handler`, once it has passed `gate`.
+    async fn start_gated(
+        gate: Option<Gate>,
         handler: impl Fn(&Seen) -> Answer + Send + Sync + 'static,
     ) -> FakeIsr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -60,20 +93,28 @@ impl FakeIsr {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let max_in_flight = Arc::new(AtomicUsize::new(0));
         let handler: Arc<Handler> = Arc::new(handler);
-        let state = (seen.clone(), in_flight, max_in_flight.clone(), handler);
+        let gate = Arc::new(gate);
+        let state = (
+            seen.clone(),
+            in_flight,
+            max_in_flight.clone(),
+            handler,
+            gate,
+        );
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (seen, in_flight, max_in_flight, handler) = state.clone();
+                let (seen, in_flight, max_in_flight, handler, gate) = state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let (seen, in_flight, max_in_flight, handler) = (
+                        let (seen, in_flight, max_in_flight, handler, gate) = (
                             seen.clone(),
                             in_flight.clone(),
                             max_in_flight.clone(),
                             handler.clone(),
+                            gate.clone(),
                         );
                         async move {
                             let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -97,7 +138,9 @@ impl FakeIsr {
                                 ..record
                             };
                             seen.lock().unwrap().push(record.clone());
-                            tokio::time::sleep(delay).await;
+                            if let Some(gate) = gate.as_ref() {
+                                gate.pass(&record).await;
+                            }
                             let (status, cache, body) = handler(&record);
                             in_flight.fetch_sub(1, Ordering::SeqCst);
                             let mut response = Response::builder()
@@ -267,7 +310,7 @@ fn revalidate_answer(seen: &Seen) -> Answer {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn purge_sends_the_contract_and_prints_a_summary() {
-    let server = FakeIsr::start(Duration::ZERO, revalidate_answer).await;
+    let server = FakeIsr::start(revalidate_answer).await;
     let out = run(admin(
         "purge",
         &server,
@@ -339,9 +382,62 @@ async fn purge_sends_the_contract_and_prints_a_summary() {
     assert_eq!(out.stdout, "cleared the whole cache\n");
 }
 
+/// As the server answers a purge by cache key: one key purged per key sent.
+fn key_purge_answer(seen: &Seen) -> Answer {
+    if let Err(answer) = authorized(seen) {
+        return answer;
+    }
+    let sent: Value = serde_json::from_str(&seen.body).unwrap();
+    let keys = sent["keys"].as_array().map_or(0, Vec::len);
+    ok(json!({
+        "mode": sent["mode"],
+        "purged": {"paths": 0, "tags": 0, "prefixes": 0, "keys": keys},
+        "regenerating": [],
+        "skipped": [],
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_by_cache_key_sends_the_keys() {
+    let server = FakeIsr::start(key_purge_answer).await;
+    let key = "v1|site|identity|/blog/a?page=2";
+    let out = run(admin(
+        "purge",
+        &server,
+        &["--key", key, "--key=v1|site|br|/blog/a", "--hard"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}\n{}", out.stdout, out.stderr);
+    let seen = server.seen();
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.as_str()),
+        ("POST", "/_isr/revalidate")
+    );
+    let sent: Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert_eq!(
+        sent,
+        json!({
+            "keys": [key, "v1|site|br|/blog/a"],
+            "mode": "hard",
+            "regenerate": false,
+            "if_cached": false,
+        })
+    );
+    assert_eq!(
+        out.stdout,
+        "purged (hard, deleted): 0 paths, 0 tags, 0 prefixes, 2 keys\n"
+    );
+
+    // A key the server would refuse is refused before anything is sent.
+    let out = run(admin("purge", &server, &["--key", "bad\u{7}key"])).await;
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("--key"), "{}", out.stderr);
+    assert_eq!(server.seen().len(), 1, "nothing was sent");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_token_is_an_error_with_the_servers_message() {
-    let server = FakeIsr::start(Duration::ZERO, revalidate_answer).await;
+    let server = FakeIsr::start(revalidate_answer).await;
     let mut command = admin("purge", &server, &["--tag", "blog"]);
     command.env("ISR_ADMIN_TOKEN", "wrong-token-0123456789");
     let out = run(command).await;
@@ -422,7 +518,7 @@ fn stats_and_entries(seen: &Seen) -> Answer {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stats_are_printed_readably_or_as_json() {
-    let server = FakeIsr::start(Duration::ZERO, stats_and_entries).await;
+    let server = FakeIsr::start(stats_and_entries).await;
     let out = run(admin("stats", &server, &[])).await;
     assert!(out.status.success(), "{}", out.stderr);
     assert_eq!(server.seen()[0].method, "GET");
@@ -443,7 +539,7 @@ async fn stats_are_printed_readably_or_as_json() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn entries_follow_the_cursor_to_the_end() {
-    let server = FakeIsr::start(Duration::ZERO, stats_and_entries).await;
+    let server = FakeIsr::start(stats_and_entries).await;
     let out = run(admin("entries", &server, &["--prefix", "/blog"])).await;
     assert!(out.status.success(), "{}", out.stderr);
     let targets: Vec<String> = server.seen().into_iter().map(|s| s.target).collect();
@@ -542,7 +638,10 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn warm_requests_each_sitemap_page_once_with_bounded_concurrency() {
-    let server = FakeIsr::start(Duration::from_millis(100), site).await;
+    // Pages (not sitemaps, read before any page) are held until two have arrived: the
+    // bound is surely reached, so the count below shows whether it was also kept.
+    let gate = Gate::new(2, |seen| !seen.target.ends_with(".xml"));
+    let server = FakeIsr::start_gated(Some(gate), site).await;
     let dir = tempfile::tempdir().unwrap();
     write(
         &dir,
@@ -594,17 +693,18 @@ async fn warm_requests_each_sitemap_page_once_with_bounded_concurrency() {
         page.accept_encoding.as_deref(),
         Some("gzip, deflate, br, zstd")
     );
-    assert_eq!(
-        server.max_in_flight.load(Ordering::SeqCst),
-        2,
-        "at most --concurrency at once"
+    let max_in_flight = server.max_in_flight.load(Ordering::SeqCst);
+    assert!(
+        max_in_flight <= 2,
+        "at most --concurrency at once: {max_in_flight}"
     );
+    assert_eq!(max_in_flight, 2, "the gate held two pages at once");
     assert_eq!(out.stdout, "warmed 4: 3 MISS, 1 HIT, 0 STALE, 0 errors\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn warm_reports_failures_and_exits_non_zero() {
-    let server = FakeIsr::start(Duration::ZERO, site).await;
+    let server = FakeIsr::start(site).await;
     let out = run(isr(&[
         "warm",
         "--url",

@@ -13,7 +13,7 @@
 //! Modules:
 //! - [`memory`]: [`MemoryStore`] (the L1, with a synchronous hit path), [`MemoryPurges`].
 //! - [`disk`]: [`DiskStore`], entries and purge records persisted in one redb file.
-//! - [`redis_tier`]: [`RedisStore`], entries, purge records and render locks in Redis,
+//! - `redis_tier` (feature `redis`): `RedisStore`, entries, purge records and render locks in Redis,
 //!   with announcements between nodes.
 //! - [`cluster`]: [`Cluster`], what nodes sharing one tier hear from each other.
 //! - [`tiered`]: [`TieredStore`], L1 over any durable [`EntryStore`](isr_core::store::EntryStore),
@@ -25,6 +25,7 @@
 pub mod cluster;
 pub mod disk;
 pub mod memory;
+#[cfg(feature = "redis")]
 pub mod redis_tier;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -33,5 +34,6 @@ pub mod tiered;
 pub use cluster::{Cluster, ClusterEvent, ClusterStatus};
 pub use disk::{DiskError, DiskStats, DiskStore, OpenFailure};
 pub use memory::{EntryWeighter, MemoryPurges, MemoryStore};
+#[cfg(feature = "redis")]
 pub use redis_tier::{NoAnswer, RedisStore, RedisTierError};
 pub use tiered::{Absent, TieredStore};

@@ -18,7 +18,7 @@ use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::policy::{Lifetime, Revalidate};
 use isr_core::store::{EntryStore, LockStore, LockToken, PurgeStore};
-use isr_store::testing::{MemoryLocks, RedisCluster, RedisServer};
+use isr_store::testing::{MemoryLocks, RedisCluster, RedisServer, concurrently};
 use isr_store::{DiskStore, MemoryPurges, MemoryStore, RedisStore, TieredStore};
 use tempfile::TempDir;
 
@@ -166,8 +166,9 @@ mod entries {
         assert!(store.get("many/51").await.unwrap().is_some());
     }
 
-    /// Many tasks write different entries under one key while others read it: every read
-    /// and the final value is exactly one of the written entries, never a mix.
+    /// Many tasks write different entries under one key while others read it, all let go
+    /// at once: every read and the final value is exactly one of the written entries,
+    /// never a mix.
     pub(crate) async fn concurrent_puts_leave_one_whole_entry<S: EntryStore + 'static>(
         store: Arc<S>,
     ) {
@@ -177,29 +178,27 @@ mod entries {
                 .map(|i| sample_entry("contended", i, 32 * 1024 + usize::from(i)))
                 .collect(),
         );
-        let mut tasks = Vec::new();
-        for i in 0..WRITERS {
-            let store = Arc::clone(&store);
-            let entry = Arc::new(written[usize::from(i)].clone());
-            tasks.push(tokio::spawn(async move {
-                store.put("contended", entry).await.unwrap();
-            }));
-        }
-        for _ in 0..4 {
+        const READERS: usize = 4;
+        concurrently(usize::from(WRITERS) + READERS, |i| {
             let store = Arc::clone(&store);
             let written = Arc::clone(&written);
-            tasks.push(tokio::spawn(async move {
+            async move {
+                if let Some(entry) = written.get(i) {
+                    store
+                        .put("contended", Arc::new(entry.clone()))
+                        .await
+                        .unwrap();
+                    return;
+                }
                 for _ in 0..20 {
                     if let Some(seen) = store.get("contended").await.unwrap() {
                         assert!(written.contains(&seen), "read a mixed entry");
                     }
                     tokio::task::yield_now().await;
                 }
-            }));
-        }
-        for task in tasks {
-            task.await.unwrap();
-        }
+            }
+        })
+        .await;
         let last = store.get("contended").await.unwrap().expect("present");
         assert!(written.contains(&last), "final entry is a mix");
     }

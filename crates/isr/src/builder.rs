@@ -13,7 +13,9 @@ pub use isr_core::config::RouteRule;
 use isr_core::config::{Config, ConfigError, RoutesError, compile_routes};
 use isr_core::policy::Revalidate;
 use isr_core::store::PurgeStore;
-use isr_store::{Cluster, DiskStore, MemoryPurges, MemoryStore, RedisStore, TieredStore};
+#[cfg(feature = "redis")]
+use isr_store::RedisStore;
+use isr_store::{Cluster, DiskStore, MemoryPurges, MemoryStore, TieredStore};
 
 use crate::clock::{Clock, SystemClock};
 use crate::service::IsrLayer;
@@ -140,6 +142,7 @@ impl IsrBuilder {
         self
     }
 
+    #[cfg(feature = "redis")]
     /// Share entries, purges and render locks with every node using the same Redis (and
     /// prefix): entries in memory in front of Redis, one render per key across all nodes,
     /// purges announced to every node. While Redis is unreachable the layer answers from

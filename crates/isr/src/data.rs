@@ -51,7 +51,9 @@ use isr_core::freshness::{Freshness, PurgeMode, freshness};
 use isr_core::policy::{Lifetime, Revalidate};
 use isr_core::purge::Target;
 use isr_core::store::{EntryStore, PurgeStore, StoreError};
-use isr_store::{Cluster, MemoryPurges, MemoryStore, RedisStore, TieredStore};
+#[cfg(feature = "redis")]
+use isr_store::RedisStore;
+use isr_store::{Cluster, MemoryPurges, MemoryStore, TieredStore};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
@@ -387,6 +389,7 @@ impl DataCache {
         .build()
     }
 
+    #[cfg(feature = "redis")]
     /// A cache whose values and invalidations are shared by every node using `redis`,
     /// with up to `memory_bytes` of values in this node's memory. Give it a Redis store of
     /// its own prefix (not the pages'): [`DataCache::invalidate_all`] invalidates everything

@@ -11,9 +11,9 @@
 //!
 //! - Pages: [`IsrLayer`] (configured with [`IsrLayer::builder`] or from `isr.toml`), the
 //!   [`Isr`] handle to purge ([`Isr::revalidate_path`], [`Isr::revalidate_tag`]) and
-//!   inspect, and [`admin::router`], the admin API an app can mount under `/_isr/` (its
-//!   paths are absolute: `Router::merge` it, then `fallback_service` the cached pages;
-//!   see `examples/axum_app.rs`).
+//!   inspect, and `admin::router` (feature `admin`), the admin API an app can mount under
+//!   `/_isr/` (its paths are absolute: `Router::merge` it, then `fallback_service` the
+//!   cached pages; see `examples/axum_app.rs`).
 //!   Answers carry `x-isr-cache: HIT | STALE | MISS | BYPASS`; a regeneration calls the
 //!   wrapped service again (never an HTTP request to itself).
 //! - Data: [`DataCache::with_revalidate`], stale-while-revalidate for any serialisable
@@ -21,8 +21,8 @@
 //!
 //! Stores: memory ([`isr_store::TieredStore::memory_only`], the builder's default), the
 //! embedded on-disk store behind it ([`IsrBuilder::disk`]), or Redis shared by several
-//! nodes ([`IsrBuilder::redis`]: one render per key across all of them, purges announced
-//! to every node).
+//! nodes (`IsrBuilder::redis`, feature `redis`: one render per key across all of them,
+//! purges announced to every node).
 //!
 //! ```
 //! use axum::Router;
@@ -54,6 +54,7 @@
 //! ```
 
 mod across_nodes;
+#[cfg(feature = "admin")]
 pub mod admin;
 mod body;
 mod builder;

@@ -2,7 +2,8 @@
 //! callers, failed refreshes, and invalidation by key, tag and everything.
 //!
 //! Time is a `ManualClock`; races are arranged with barriers, gates and counters, never
-//! with sleeps.
+//! with sleeps (`isr_store::testing`: `concurrently` lets callers go behind one barrier,
+//! `until` waits on a counter).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,9 +12,10 @@ use std::time::Duration;
 use isr::{Clock, DataCache, DataError, DataOptions, DataTarget, ManualClock};
 use isr_core::UnixMillis;
 use isr_core::freshness::PurgeMode;
+use isr_store::testing::{RedisServer, concurrently, until};
 use isr_store::{DiskStore, MemoryPurges, MemoryStore, TieredStore};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Barrier, watch};
+use tokio::sync::watch;
 
 const TTL: Duration = Duration::from_secs(10);
 const N: usize = 1_000;
@@ -164,7 +166,8 @@ fn gated_fetch(
     answer: Result<Post, &'static str>,
 ) -> impl FnOnce() -> std::pin::Pin<Box<dyn Future<Output = Result<Post, FetchError>> + Send>>
 + Send
-+ 'static {
++ 'static
++ use<> {
     let calls = Arc::clone(calls);
     let mut gate = gate.clone();
     move || {
@@ -176,11 +179,12 @@ fn gated_fetch(
     }
 }
 
-/// Wait (without sleeping) until `n` callers have joined a running fetch.
+/// Wait until `n` callers have joined a running fetch.
 async fn until_coalesced(cache: &DataCache, n: u64) {
-    while cache.stats().coalesced < n {
-        tokio::task::yield_now().await;
-    }
+    until("the callers to join the fetch", || {
+        cache.stats().coalesced >= n
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -188,23 +192,20 @@ async fn a_thousand_concurrent_callers_on_a_missing_key_run_one_fetch() {
     let cache = memory_cache(&clock());
     let calls = Arc::new(AtomicUsize::new(0));
     let (open, gate) = watch::channel(false);
-    let barrier = Arc::new(Barrier::new(N));
-    let mut callers = Vec::with_capacity(N);
-    for _ in 0..N {
-        let cache = cache.clone();
-        let barrier = Arc::clone(&barrier);
-        let fetch = gated_fetch(&calls, &gate, Ok(post(7)));
-        callers.push(tokio::spawn(async move {
-            barrier.wait().await;
-            cache.with_revalidate("post:7", TTL, fetch).await
-        }));
-    }
+    let callers = tokio::spawn({
+        let (cache, calls) = (cache.clone(), Arc::clone(&calls));
+        concurrently(N, move |_| {
+            let cache = cache.clone();
+            let fetch = gated_fetch(&calls, &gate, Ok(post(7)));
+            async move { cache.with_revalidate("post:7", TTL, fetch).await }
+        })
+    });
     // Everyone but the one whose fetch runs is waiting for it; only then may it answer.
     until_coalesced(&cache, (N - 1) as u64).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     open.send_replace(true);
-    for caller in callers {
-        assert_eq!(caller.await.unwrap().unwrap(), post(7));
+    for answer in callers.await.unwrap() {
+        assert_eq!(answer.unwrap(), post(7));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1, "one fetch for {N} callers");
     let stats = cache.stats();
@@ -219,22 +220,19 @@ async fn a_failed_fetch_on_a_miss_is_every_waiting_callers_error() {
     let cache = memory_cache(&clock());
     let calls = Arc::new(AtomicUsize::new(0));
     let (open, gate) = watch::channel(false);
-    let barrier = Arc::new(Barrier::new(N));
-    let mut callers = Vec::with_capacity(N);
-    for _ in 0..N {
-        let cache = cache.clone();
-        let barrier = Arc::clone(&barrier);
-        let fetch = gated_fetch(&calls, &gate, Err("database down"));
-        callers.push(tokio::spawn(async move {
-            barrier.wait().await;
-            cache.with_revalidate("post:8", TTL, fetch).await
-        }));
-    }
+    let callers = tokio::spawn({
+        let (cache, calls) = (cache.clone(), Arc::clone(&calls));
+        concurrently(N, move |_| {
+            let cache = cache.clone();
+            let fetch = gated_fetch(&calls, &gate, Err("database down"));
+            async move { cache.with_revalidate("post:8", TTL, fetch).await }
+        })
+    });
     until_coalesced(&cache, (N - 1) as u64).await;
     open.send_replace(true);
     let mut errors = Vec::with_capacity(N);
-    for caller in callers {
-        match caller.await.unwrap() {
+    for answer in callers.await.unwrap() {
+        match answer {
             Err(DataError::Fetch(error)) => errors.push(error),
             other => panic!("expected the fetch's error, got {other:?}"),
         }
@@ -264,20 +262,15 @@ async fn a_thousand_concurrent_callers_on_a_stale_key_get_it_now_and_one_refresh
 
     let calls = Arc::new(AtomicUsize::new(0));
     let (open, gate) = watch::channel(false);
-    let barrier = Arc::new(Barrier::new(N));
-    let mut callers = Vec::with_capacity(N);
-    for _ in 0..N {
+    let answers = concurrently(N, |_| {
         let cache = cache.clone();
-        let barrier = Arc::clone(&barrier);
         let fetch = gated_fetch(&calls, &gate, Ok(post(2)));
-        callers.push(tokio::spawn(async move {
-            barrier.wait().await;
-            cache.with_revalidate("post:1", TTL, fetch).await
-        }));
-    }
+        async move { cache.with_revalidate("post:1", TTL, fetch).await }
+    })
+    .await;
     // Every caller answers with the stale value while the refresh is held at its gate.
-    for caller in callers {
-        assert_eq!(caller.await.unwrap().unwrap(), post(1));
+    for answer in answers {
+        assert_eq!(answer.unwrap(), post(1));
     }
     assert_eq!(cache.stats().stale, N as u64);
     assert_eq!(cache.stats().refreshes, 1);
@@ -439,9 +432,7 @@ async fn an_invalidation_during_a_fetch_applies_to_what_it_brings() {
         let options = options.clone();
         tokio::spawn(async move { cache.with_options("p", options, fetch).await })
     };
-    while calls.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    until("the fetch to start", || calls.load(Ordering::SeqCst) > 0).await;
     clock.advance(Duration::from_secs(1));
     cache.invalidate_tag("posts").await.unwrap();
     open.send_replace(true);
@@ -521,11 +512,10 @@ async fn a_memory_only_tiered_store_works_too() {
 }
 
 /// Settings for `server`, under a prefix of the data cache's own.
-fn data_prefix(server: &isr_store::testing::RedisServer) -> isr_core::config::RedisSettings {
+fn data_prefix(server: &RedisServer) -> isr_core::config::RedisSettings {
     isr_core::config::RedisSettings {
-        url: server.url(),
         prefix: "data".to_owned(),
-        ..Default::default()
+        ..server.settings()
     }
 }
 
@@ -533,7 +523,7 @@ fn data_prefix(server: &isr_store::testing::RedisServer) -> isr_core::config::Re
 /// other without fetching, and an invalidation on either is honoured by both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_values_and_invalidations_through_redis() {
-    let server = isr_store::testing::RedisServer::start();
+    let server = RedisServer::start();
     let settings = data_prefix(&server);
     let node = || {
         let redis = isr_store::RedisStore::connect(&settings).unwrap();
@@ -579,7 +569,7 @@ async fn two_nodes_share_values_and_invalidations_through_redis() {
 /// value from Redis. Then the value goes stale everywhere: one refresh in all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_sharing_redis_fetch_a_key_once_between_them() {
-    let server = isr_store::testing::RedisServer::start();
+    let server = RedisServer::start();
     let settings = data_prefix(&server);
     let clock = clock();
     let nodes: Vec<DataCache> = (0..3)
@@ -599,9 +589,7 @@ async fn nodes_sharing_redis_fetch_a_key_once_between_them() {
     };
 
     let first = ask(&nodes[0], 1);
-    while calls.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    until("the fetch to start", || calls.load(Ordering::SeqCst) > 0).await;
     let others = [ask(&nodes[1], 2), ask(&nodes[2], 3)];
     // Every node is either waiting on another's lock or (were there no lock) has called
     // its own fetch; only then are the fetches let go.
@@ -609,9 +597,7 @@ async fn nodes_sharing_redis_fetch_a_key_once_between_them() {
         let waits: u64 = nodes.iter().map(|n| n.stats().lock_waits).sum();
         waits + calls.load(Ordering::SeqCst) as u64 == total
     };
-    while !all_waiting_or_fetching(3) {
-        tokio::task::yield_now().await;
-    }
+    until("every node to wait or fetch", || all_waiting_or_fetching(3)).await;
     open.send_replace(true);
     assert_eq!(first.await.unwrap().unwrap(), post(1));
     for other in others {
@@ -634,9 +620,7 @@ async fn nodes_sharing_redis_fetch_a_key_once_between_them() {
         let stale = node.with_revalidate("post", TTL, fetch).await.unwrap();
         assert_eq!(stale, post(1));
     }
-    while !all_waiting_or_fetching(6) {
-        tokio::task::yield_now().await;
-    }
+    until("every node to wait or fetch", || all_waiting_or_fetching(6)).await;
     open.send_replace(true);
     for node in &nodes {
         node.settled().await;

@@ -24,8 +24,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use isr::{Isr, IsrLayer, ManualClock, PurgeMode, RouteRule, Stats};
 use isr_core::UnixMillis;
+use isr_store::testing::{RedisServer, concurrently, until};
 use tokio::net::TcpListener;
-use tokio::sync::{Barrier, watch};
+use tokio::sync::watch;
 use tower::Layer;
 
 const ADMIN_TOKEN: &str = "admin-token-0123456789";
@@ -174,11 +175,9 @@ impl TestApp {
         self.state.http_requests.load(Ordering::SeqCst)
     }
 
-    /// Wait (without sleeping) until the engine's counters satisfy `done`.
+    /// Wait until the engine's counters satisfy `done`.
     async fn until(&self, done: impl Fn(&Stats) -> bool) {
-        while !done(&self.isr.stats()) {
-            tokio::task::yield_now().await;
-        }
+        until("the engine's counters", || done(&self.isr.stats())).await;
     }
 }
 
@@ -283,22 +282,18 @@ async fn concurrent_misses_render_once() {
     const N: usize = 50;
     let app = Arc::new(TestApp::start().await);
     app.open.send_replace(false);
-    let barrier = Arc::new(Barrier::new(N));
-    let mut clients = Vec::new();
-    for _ in 0..N {
+    let clients = tokio::spawn({
         let app = Arc::clone(&app);
-        let barrier = Arc::clone(&barrier);
-        clients.push(tokio::spawn(async move {
-            barrier.wait().await;
-            app.get("/slow").await
-        }));
-    }
+        concurrently(N, move |_| {
+            let app = Arc::clone(&app);
+            async move { app.get("/slow").await }
+        })
+    });
     // Everyone but the render's own request waits for it; then let it finish.
     app.until(|stats| stats.coalesced == (N - 1) as u64).await;
     assert_eq!(app.renders("/slow"), 1);
     app.open.send_replace(true);
-    for client in clients {
-        let answer = client.await.unwrap();
+    for answer in clients.await.unwrap() {
         assert_eq!(
             (answer.cache.as_str(), answer.body.as_str()),
             ("MISS", "slow render #1")
@@ -463,11 +458,8 @@ async fn the_layer_takes_the_proxys_isr_toml() {
 /// by both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_apps_sharing_redis_render_once_and_purge_together() {
-    let server = isr_store::testing::RedisServer::start();
-    let settings = isr_core::config::RedisSettings {
-        url: server.url(),
-        ..Default::default()
-    };
+    let server = RedisServer::start();
+    let settings = server.settings();
     let node = || async {
         let redis = isr_store::RedisStore::connect(&settings).unwrap();
         TestApp::start_with(
@@ -492,14 +484,7 @@ async fn two_apps_sharing_redis_render_once_and_purge_together() {
         .revalidate_tag_with("post:1", PurgeMode::Hard)
         .await
         .unwrap();
-    let heard = async {
-        while b.isr.purge_records() == before {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), heard)
-        .await
-        .expect("b heard of the purge");
+    until("b to hear of the purge", || b.isr.purge_records() != before).await;
     let after = b.get("/posts/1").await;
     assert_eq!(
         (after.cache.as_str(), after.body.as_str()),

@@ -22,8 +22,11 @@ pub const DEFAULT_PAGE: usize = 100;
 /// `GET /_isr/entries?prefix=/blog&cursor=…&limit=100`, as given.
 #[derive(Debug, Default)]
 pub struct EntriesQuery {
+    /// Only entries whose path starts with this (default `/`).
     pub prefix: Option<String>,
+    /// Where to go on from: a previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// The most entries in the page (default [`DEFAULT_PAGE`], at most [`MAX_PAGE`]).
     pub limit: Option<usize>,
 }
 
@@ -34,20 +37,26 @@ pub struct Listing {
     pub prefix: String,
     /// Where the previous page ended: what the runtime put in [`encode_cursor`].
     pub after: Option<String>,
+    /// The most entries in the page.
     pub limit: usize,
 }
 
 /// Why a listing query is refused (a 400); the message names the field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ListingError {
+    /// `limit` is not a number.
     #[error("`limit` must be a whole number from 1 to {MAX_PAGE}")]
     LimitNotANumber,
+    /// `limit` is 0 or over [`MAX_PAGE`].
     #[error("`limit` must be from 1 to {MAX_PAGE}")]
     LimitOutOfRange,
+    /// `cursor` does not decode: isr did not give it.
     #[error("`cursor` is not one isr gave: pass back `next_cursor` as it is")]
     UnknownCursor,
+    /// A field the listing does not take.
     #[error("unknown field `{0}`: use prefix, cursor, limit")]
     UnknownField(String),
+    /// A field given more than once.
     #[error("`{0}` is given twice")]
     Repeated(String),
 }
@@ -76,6 +85,7 @@ impl EntriesQuery {
         Ok(query)
     }
 
+    /// Apply the defaults and check the bounds and the cursor.
     pub fn check(self) -> Result<Listing, ListingError> {
         let limit = self.limit.unwrap_or(DEFAULT_PAGE);
         if limit == 0 || limit > MAX_PAGE {
@@ -114,12 +124,14 @@ fn decode_cursor(cursor: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// One page of `GET /_isr/entries`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct EntriesPage {
-    pub entries: Vec<EntryInfo>,
+/// One page of `GET /_isr/entries`. A client that passes entries on as it got them (the
+/// command line's `--json`) reads them as another type (`serde_json::Value`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntriesPage<E = EntryInfo> {
+    /// The entries, in the runtime's key order.
+    pub entries: Vec<E>,
     /// Pass it back as `cursor` for the next page; `None`: this was the last.
+    #[serde(default)]
     pub next_cursor: Option<String>,
 }
 
@@ -139,7 +151,9 @@ pub struct EntryInfo {
     /// The full cache key (what a revalidate request's `keys` takes).
     #[serde(default)]
     pub key: String,
+    /// The path (and keyed query) it was rendered for.
     pub path: String,
+    /// The origin's status.
     #[serde(default)]
     pub status: u16,
     /// Seconds since its render started.
@@ -151,7 +165,9 @@ pub struct EntryInfo {
     /// Seconds of total life; `None`: never expires.
     #[serde(default)]
     pub expire: Option<u64>,
+    /// What it would be answered as, now.
     pub state: EntryState,
+    /// Its tags, as purges by tag reach it.
     #[serde(default)]
     pub tags: Vec<String>,
     /// Body bytes.
@@ -163,9 +179,15 @@ pub struct EntryInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryState {
+    /// Served as it is (`HIT`).
     Fresh,
+    /// Served while one regeneration runs (`STALE`), past its revalidate time or purged
+    /// soft.
     Stale,
+    /// Past its expire time: rendered again, served only if the origin fails and
+    /// `stale_if_error` allows.
     Expired,
+    /// Purged hard: never served again.
     Purged,
 }
 

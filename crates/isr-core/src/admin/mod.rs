@@ -47,17 +47,21 @@ pub const UNAUTHORIZED: &str =
 /// [`ErrorBody`], never cached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
+    /// The answer's status.
     pub status: StatusCode,
+    /// What went wrong, for a person.
     pub message: String,
 }
 
 /// The body of every error answer: `{"error": "<message>"}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// [`ApiError::message`].
     pub error: String,
 }
 
 impl ApiError {
+    /// An error answered with `status`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
@@ -71,6 +75,7 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message.to_string())
     }
 
+    /// A 401 saying how to send the token ([`UNAUTHORIZED`]).
     pub fn unauthorized() -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, UNAUTHORIZED)
     }

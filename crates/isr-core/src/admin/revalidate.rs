@@ -49,26 +49,44 @@ pub struct RevalidateRequest {
 /// Why a revalidate request is refused (a 400); the message names the field.
 #[derive(Debug, thiserror::Error)]
 pub enum RevalidateError {
+    /// The body is not JSON, or not a JSON object.
     #[error("invalid JSON body: {0}")]
     Json(#[source] serde_json::Error),
+    /// A field of the body is unknown or of the wrong type.
     #[error("invalid JSON body: `{path}`: {source}")]
     JsonAt {
         /// Where in the body, like `paths[2]`.
         path: String,
+        /// What serde found there.
         #[source]
         source: serde_json::Error,
     },
+    /// A list that is given but empty (an empty list is never guessed at).
     #[error("`{field}` is empty: leave it out, or list at least one")]
-    EmptyList { field: &'static str },
+    EmptyList {
+        /// The list's name.
+        field: &'static str,
+    },
+    /// A list longer than [`MAX_ITEMS`].
     #[error("`{field}` has {count} items; at most {MAX_ITEMS} per request")]
-    TooManyItems { field: &'static str, count: usize },
+    TooManyItems {
+        /// The list's name.
+        field: &'static str,
+        /// How many items it has.
+        count: usize,
+    },
+    /// An item that is not a valid path, tag, prefix or key.
     #[error("`{field}[{index}]` {source}")]
     InvalidTarget {
+        /// The list's name.
         field: &'static str,
+        /// The item's position in it.
         index: usize,
+        /// What is wrong with it.
         #[source]
         source: TargetError,
     },
+    /// No list at all.
     #[error("nothing to revalidate: give `paths`, `tags`, `prefixes` or `keys`")]
     NothingToRevalidate,
 }
@@ -76,19 +94,28 @@ pub enum RevalidateError {
 /// A checked revalidate request: what to purge, how, and whether to regenerate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revalidation {
+    /// Soft unless the request said.
     pub mode: PurgeMode,
+    /// [`Target::Path`]s.
     pub paths: Vec<Target>,
+    /// [`Target::Tag`]s.
     pub tags: Vec<Target>,
+    /// [`Target::Prefix`]es.
     pub prefixes: Vec<Target>,
+    /// [`Target::Key`]s.
     pub keys: Vec<Target>,
+    /// Re-render the paths after the purge.
     pub regenerate: bool,
+    /// Regenerate only the paths that are cached.
     pub if_cached: bool,
 }
 
 /// What a revalidate request did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevalidateAnswer {
+    /// How the targets were purged.
     pub mode: PurgeMode,
+    /// How many of each kind.
     #[serde(default)]
     pub purged: Purged,
     /// Paths whose regeneration started (or was already running).
@@ -103,16 +130,22 @@ pub struct RevalidateAnswer {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Purged {
+    /// Paths purged.
     pub paths: usize,
+    /// Tags purged.
     pub tags: usize,
+    /// Prefixes purged.
     pub prefixes: usize,
+    /// Cache keys purged.
     pub keys: usize,
 }
 
 /// A path that was purged but not regenerated, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
+    /// The path, as normalised.
     pub path: String,
+    /// Why it was not regenerated.
     pub reason: SkipReason,
 }
 
@@ -125,6 +158,7 @@ pub enum SkipReason {
     /// No route or policy lets the path be cached.
     #[serde(rename = "not cacheable")]
     NotCacheable,
+    /// The path cannot be requested.
     #[serde(rename = "invalid path")]
     InvalidPath,
     /// The runtime could not read what it needs to decide (the Worker's purge records).
@@ -153,6 +187,7 @@ impl std::fmt::Display for SkipReason {
 /// What `DELETE /_isr/cache` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearAnswer {
+    /// Whether every entry is gone.
     pub cleared: bool,
 }
 

@@ -27,6 +27,7 @@ pub struct StatsAnswer {
     pub rendered_elsewhere: u64,
     /// Requests that waited for another request's render of the same key.
     pub coalesced: u64,
+    /// Background regenerations, by outcome.
     pub regenerations: RegenerationCounts,
     /// Purge records held (bounded).
     pub purge_records: u64,
@@ -38,7 +39,9 @@ pub struct StatsAnswer {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TierCounts {
+    /// In the memory tier.
     pub memory: Option<u64>,
+    /// In the on-disk store.
     pub disk: Option<u64>,
 }
 
@@ -46,7 +49,9 @@ pub struct TierCounts {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TierBytes {
+    /// Held in the memory tier (entries and their keys).
     pub memory: Option<u64>,
+    /// The memory tier's budget.
     pub memory_capacity: Option<u64>,
     /// Bytes of the stored entries, what the disk budget bounds.
     pub disk: Option<u64>,
@@ -60,6 +65,7 @@ pub struct TierBytes {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Evictions {
+    /// From the on-disk store, since it was opened.
     pub disk: Option<u64>,
 }
 
@@ -67,9 +73,13 @@ pub struct Evictions {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RequestCounts {
+    /// Fresh, from the cache.
     pub hit: u64,
+    /// Stale, from the cache, while one regeneration ran.
     pub stale: u64,
+    /// Rendered for the request (or for one it waited on).
     pub miss: u64,
+    /// Not cacheable: passed to the origin.
     pub bypass: u64,
 }
 
@@ -77,7 +87,9 @@ pub struct RequestCounts {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RegenerationCounts {
+    /// Rendered and stored.
     pub ok: u64,
+    /// Failed (the old entry kept).
     pub failed: u64,
 }
 

@@ -82,6 +82,7 @@ pub enum DiskError {
 /// Why redb could not open the cache file.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenFailure {
+    /// redb refused the file.
     #[error(transparent)]
     Database(#[from] DatabaseError),
     /// Preparing its tables (or bringing it within its budget) failed.
@@ -95,6 +96,7 @@ pub enum OpenFailure {
 /// What went wrong in the disk store besides redb's own errors.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DiskFault {
+    /// The writer task ended before answering this put.
     #[error("the writer stopped before committing this entry")]
     WriterStopped,
     /// redb panicked while writing.

@@ -1,6 +1,5 @@
-//! The command line: `isr serve` and `isr demo`, and how flags, environment variables and
-//! the config file combine into one [`Config`]; and the client commands that talk to a
-//! running isr (`purge`, `stats`, `entries`, `warm`).
+//! `isr serve`'s flags, and how flags, environment variables and the config file combine
+//! into one [`Config`].
 //!
 //! Precedence, highest first: a flag, its environment variable (clap reads both), the
 //! config file, the defaults. Every value is checked by the same functions that check the
@@ -13,15 +12,19 @@
 
 use std::path::PathBuf;
 
+use clap::Args;
 use clap::builder::BoolishValueParser;
-use clap::{ArgGroup, Args, Parser, Subcommand};
 use isr_core::config::{
-    Config, ConfigError, RedisSettings, check_concurrency, check_threads, check_token,
-    parse_build_id_file, parse_bytes, parse_duration_ms, parse_duration_secs, parse_expire,
-    parse_listen, parse_origin, parse_redis_prefix, parse_redis_url, parse_revalidate,
-    require_positive,
+    Config, ConfigError, RedisSettings, check_token, parse_build_id_file, parse_duration_secs,
+    parse_expire, parse_listen, parse_origin, parse_redis_prefix, parse_redis_url,
+    parse_revalidate,
 };
 use isr_core::policy::Revalidate;
+
+use super::parse::{
+    Secret, parse_concurrency, parse_non_empty, parse_positive_bytes, parse_positive_duration_ms,
+    parse_threads, secret,
+};
 
 /// The message when no origin was given anywhere.
 const NO_ORIGIN: &str =
@@ -29,47 +32,6 @@ const NO_ORIGIN: &str =
 
 /// What errors about flags and environment variables are attributed to.
 const COMMAND_LINE: &str = "command line";
-
-/// Incremental Static Regeneration for any server-rendered site.
-///
-/// isr is a caching reverse proxy. Put it in front of an SSR origin and it serves each page
-/// from its cache, regenerating stale pages in the background while the stale copy is
-/// served, like Next.js ISR but for any origin.
-#[derive(Debug, Parser)]
-#[command(name = "isr", version, about, max_term_width = 100)]
-pub(crate) struct Cli {
-    #[command(subcommand)]
-    pub(crate) command: Command,
-}
-
-/// The subcommands.
-// Parsed once at startup, so the size difference between the variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub(crate) enum Command {
-    /// Run the caching proxy in front of an origin.
-    ///
-    /// Settings come from flags, then ISR_* environment variables, then the config file
-    /// (--config), then the defaults. Only the origin is required.
-    Serve(ServeArgs),
-    /// Run a self-contained demo: a toy origin with isr in front of it.
-    Demo(DemoArgs),
-    /// Purge pages from a running isr's cache, by path, tag or prefix (admin API).
-    ///
-    /// By default a purge is soft: the pages are marked stale, so the next request still
-    /// gets the old page at once while one regeneration runs. --hard deletes them instead.
-    Purge(PurgeArgs),
-    /// Show a running isr's cache statistics (admin API).
-    Stats(StatsArgs),
-    /// List the pages in a running isr's cache (admin API).
-    Entries(EntriesArgs),
-    /// Fill a running isr's cache by requesting pages through it.
-    ///
-    /// Each page is an ordinary GET through the proxy: a fresh cached page is a HIT and is
-    /// left alone, a missing one is rendered. Pages come from the PATH arguments and from
-    /// sitemaps (--sitemap).
-    Warm(WarmArgs),
-}
 
 /// An expire time; `None` means "never expires". An alias, because clap reads a literal
 /// `Option<Option<_>>` field as "a flag whose value is optional", which this is not.
@@ -269,165 +231,6 @@ pub(crate) struct ServeArgs {
     pub(crate) log: String,
 }
 
-/// A secret from the command line or the environment; its `Debug` does not show it.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(pub(crate) String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// Wraps without checking: clap would quote a refused value in its error.
-fn secret(s: &str) -> Result<Secret, std::convert::Infallible> {
-    Ok(Secret(s.to_owned()))
-}
-
-/// Where the client commands find isr when --url is not given.
-const DEFAULT_URL: &str = "http://127.0.0.1:8080";
-
-/// The running isr a client command talks to.
-#[derive(Debug, Args)]
-pub(crate) struct ServerUrl {
-    /// The running isr, like http://127.0.0.1:8080 (http only).
-    #[arg(long, env = "ISR_URL", value_name = "URL", default_value = DEFAULT_URL, value_parser = parse_server_url)]
-    pub(crate) url: String,
-}
-
-/// How the admin commands reach and authenticate to a running isr.
-#[derive(Debug, Args)]
-pub(crate) struct AdminArgs {
-    #[command(flatten)]
-    pub(crate) server: ServerUrl,
-
-    /// The admin API's bearer token: the --admin-token isr serve was started with.
-    ///
-    /// Prefer ISR_ADMIN_TOKEN to the flag: a flag is visible in the process list.
-    #[arg(long, env = "ISR_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = secret, required = true)]
-    pub(crate) admin_token: Secret,
-
-    /// Print the server's JSON answer instead of readable lines.
-    #[arg(long)]
-    pub(crate) json: bool,
-}
-
-/// Flags of `isr purge`.
-#[derive(Debug, Args)]
-#[command(group(
-    ArgGroup::new("target")
-        .args(["paths", "tags", "prefixes", "all"])
-        .required(true)
-        .multiple(true)
-))]
-pub(crate) struct PurgeArgs {
-    /// Purge this page, like /blog/hello (with its query, if it has one). Repeatable.
-    #[arg(long = "path", value_name = "PATH", value_parser = parse_page_path)]
-    pub(crate) paths: Vec<String>,
-
-    /// Purge every page with this tag. Repeatable.
-    #[arg(long = "tag", value_name = "TAG", value_parser = parse_non_empty)]
-    pub(crate) tags: Vec<String>,
-
-    /// Purge every page whose path starts with this, like /docs. Repeatable.
-    #[arg(long = "prefix", value_name = "PREFIX", value_parser = parse_page_path)]
-    pub(crate) prefixes: Vec<String>,
-
-    /// Clear the whole cache.
-    #[arg(long, conflicts_with_all = ["paths", "tags", "prefixes", "hard", "regenerate", "if_cached"])]
-    pub(crate) all: bool,
-
-    /// Delete the pages instead of marking them stale: the next request waits for a render.
-    #[arg(long)]
-    pub(crate) hard: bool,
-
-    /// Re-render the purged paths (--path) now instead of on their next request.
-    #[arg(long)]
-    pub(crate) regenerate: bool,
-
-    /// Only purge the paths that are cached; the others are reported as skipped.
-    #[arg(long)]
-    pub(crate) if_cached: bool,
-
-    #[command(flatten)]
-    pub(crate) admin: AdminArgs,
-}
-
-/// Flags of `isr stats`.
-#[derive(Debug, Args)]
-pub(crate) struct StatsArgs {
-    #[command(flatten)]
-    pub(crate) admin: AdminArgs,
-}
-
-/// Flags of `isr entries`.
-#[derive(Debug, Args)]
-pub(crate) struct EntriesArgs {
-    /// Only the pages whose path starts with this, like /blog.
-    #[arg(long, value_name = "PREFIX", value_parser = parse_page_path)]
-    pub(crate) prefix: Option<String>,
-
-    /// Print one page of at most N entries (and the cursor of the next) instead of all.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) limit: Option<u32>,
-
-    /// Start from this cursor (printed by an earlier --limit listing).
-    #[arg(long, value_name = "CURSOR", value_parser = parse_non_empty)]
-    pub(crate) cursor: Option<String>,
-
-    #[command(flatten)]
-    pub(crate) admin: AdminArgs,
-}
-
-/// Flags of `isr warm`.
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("pages").args(["paths", "sitemaps"]).required(true).multiple(true)))]
-pub(crate) struct WarmArgs {
-    /// Pages to request, like /blog/hello (or a full URL: its path and query are used).
-    #[arg(value_name = "PATH", value_parser = parse_page_or_url)]
-    pub(crate) paths: Vec<String>,
-
-    /// Request every page of this sitemap: an XML file or an http:// or https:// URL (its
-    /// certificate checked against the system's CA certificates). Repeatable.
-    ///
-    /// Every <loc> is used, as its path and query. Sitemap indexes are followed, at most
-    /// 3 levels deep; a nested sitemap named by a full URL is fetched through isr (--url)
-    /// unless it is on the same scheme and host as the sitemap that names it, and a
-    /// relative one is relative to that sitemap.
-    #[arg(long = "sitemap", value_name = "URL|FILE", value_parser = parse_non_empty)]
-    pub(crate) sitemaps: Vec<String>,
-
-    /// How many requests at once.
-    #[arg(long, value_name = "N", default_value = "4", value_parser = parse_concurrency)]
-    pub(crate) concurrency: usize,
-
-    /// The Accept-Encoding sent: pages are cached per encoding class (br, gzip, identity),
-    /// so the default, what browsers send, warms the entries browsers use.
-    #[arg(long, value_name = "VALUE", default_value = "gzip, deflate, br, zstd")]
-    pub(crate) accept_encoding: String,
-
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub(crate) json: bool,
-
-    #[command(flatten)]
-    pub(crate) server: ServerUrl,
-}
-
-/// Flags of `isr demo`.
-#[derive(Debug, Args)]
-pub(crate) struct DemoArgs {
-    /// The address the demo's isr listens on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
-    pub(crate) listen: String,
-
-    /// Run the scripted MISS → HIT → STALE → regenerated sequence, print it, and exit.
-    ///
-    /// Without it, the demo keeps running so you can try it with curl or a browser.
-    #[arg(long)]
-    pub(crate) walkthrough: bool,
-}
-
 impl ServeArgs {
     /// The configuration: the file (if any) with the flags and environment applied.
     ///
@@ -566,93 +369,28 @@ fn override_with<T>(setting: &mut T, given: Option<T>) {
     }
 }
 
-// Value parsers: compositions of the config file's own checks, so the two never disagree.
-
-fn parse_positive_bytes(s: &str) -> Result<u64, String> {
-    parse_bytes(s)
-        .and_then(require_positive)
-        .map_err(|e| e.to_string())
-}
-
-fn parse_positive_duration_ms(s: &str) -> Result<u64, String> {
-    parse_duration_ms(s)
-        .and_then(require_positive)
-        .map_err(|e| e.to_string())
-}
-
-fn parse_concurrency(s: &str) -> Result<usize, String> {
-    check_concurrency(parse_whole_number(s)?).map_err(|e| e.to_string())
-}
-
-fn parse_threads(s: &str) -> Result<usize, String> {
-    check_threads(parse_whole_number(s)?).map_err(|e| e.to_string())
-}
-
-fn parse_whole_number(s: &str) -> Result<u64, String> {
-    s.trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a whole number"))
-}
-
-/// The running isr's base URL: http only (isr itself serves http; the admin client is built
-/// without CA certificates), with no path or query.
-fn parse_server_url(s: &str) -> Result<String, String> {
-    let url =
-        parse_origin(s).map_err(|e| e.to_string().replace("invalid origin", "invalid URL"))?;
-    if url.starts_with("https://") {
-        return Err(format!(
-            "invalid URL {s:?}: https is not supported here; use isr's own http address"
-        ));
-    }
-    Ok(url)
-}
-
-/// A path on the site, like `/blog/hello?page=2`.
-fn parse_page_path(s: &str) -> Result<String, String> {
-    if !s.starts_with('/') {
-        return Err(format!("{s:?} is not a path: it must start with '/'"));
-    }
-    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{s:?} contains whitespace or control characters"));
-    }
-    Ok(s.to_owned())
-}
-
-/// A path, or a full http(s) URL whose path and query are used.
-fn parse_page_or_url(s: &str) -> Result<String, String> {
-    if s.starts_with('/') {
-        return parse_page_path(s);
-    }
-    crate::warm::url_to_path(s)
-        .ok_or_else(|| format!("{s:?} is neither a path (starting with '/') nor an http(s) URL"))
-}
-
-fn parse_non_empty(s: &str) -> Result<String, String> {
-    if s.is_empty() {
-        Err("must not be empty".to_owned())
-    } else {
-        Ok(s.to_owned())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
 
-    use clap::CommandFactory;
     use clap::error::ErrorKind;
+    use clap::{FromArgMatches, error::Error};
 
     use super::*;
 
+    /// `isr serve`, as a command of its own (so these tests need not know the others).
+    fn serve_command() -> clap::Command {
+        ServeArgs::augment_args(clap::Command::new("serve"))
+    }
+
+    /// `isr serve <args>`, parsed.
+    fn try_serve_args(args: &[&str]) -> Result<ServeArgs, Error> {
+        let matches = serve_command().try_get_matches_from(["serve"].iter().chain(args))?;
+        ServeArgs::from_arg_matches(&matches)
+    }
+
     fn serve_args(args: &[&str]) -> ServeArgs {
-        let argv = ["isr", "serve"].iter().chain(args);
-        match Cli::try_parse_from(argv) {
-            Ok(Cli {
-                command: Command::Serve(serve),
-            }) => serve,
-            Ok(other) => panic!("expected serve, got {other:?}"),
-            Err(error) => panic!("{error}"),
-        }
+        try_serve_args(args).unwrap_or_else(|error| panic!("{error}"))
     }
 
     fn load(args: &[&str]) -> Result<Config, ConfigError> {
@@ -668,16 +406,10 @@ mod tests {
     /// The error for `isr serve <args>`, which must be about `flag`.
     #[track_caller]
     fn assert_flag_error(args: &[&str], flag: &str) {
-        let argv = ["isr", "serve"].iter().chain(args);
-        let error = Cli::try_parse_from(argv).expect_err("expected a clap error");
+        let error = try_serve_args(args).expect_err("expected a clap error");
         assert_eq!(error.kind(), ErrorKind::ValueValidation, "{error}");
         let text = error.to_string();
         assert!(text.contains(flag), "{text:?} does not name {flag}");
-    }
-
-    #[test]
-    fn the_command_definition_is_consistent() {
-        Cli::command().debug_assert();
     }
 
     #[test]
@@ -907,10 +639,8 @@ max_entry_size = 4
     /// `serve` value has its ISR_* variable, named after the flag.
     #[test]
     fn every_serve_flag_has_its_environment_variable() {
-        let command = Cli::command();
-        let serve = command.find_subcommand("serve").expect("serve exists");
         let mut checked = 0;
-        for arg in serve.get_arguments() {
+        for arg in serve_command().get_arguments() {
             let Some(long) = arg.get_long() else { continue };
             if long == "help" {
                 continue;
@@ -921,42 +651,6 @@ max_entry_size = 4
             checked += 1;
         }
         assert_eq!(checked, 26);
-    }
-
-    #[test]
-    fn every_flag_is_documented() {
-        let mut command = Cli::command();
-        command.build();
-        for sub in command.get_subcommands() {
-            assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
-            for arg in sub.get_arguments() {
-                assert!(
-                    arg.get_help().is_some(),
-                    "{} --{:?} has no help",
-                    sub.get_name(),
-                    arg.get_long()
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn demo_flags() {
-        let cli = Cli::try_parse_from(["isr", "demo"]).expect("parses");
-        let Command::Demo(demo) = cli.command else {
-            panic!("expected demo")
-        };
-        assert_eq!(demo.listen, "127.0.0.1:8080");
-        assert!(!demo.walkthrough);
-        let cli = Cli::try_parse_from(["isr", "demo", "--walkthrough", "--listen", "127.0.0.1:0"])
-            .expect("parses");
-        let Command::Demo(demo) = cli.command else {
-            panic!("expected demo")
-        };
-        assert_eq!(demo.listen, "127.0.0.1:0");
-        assert!(demo.walkthrough);
-        let error = Cli::try_parse_from(["isr", "demo", "--listen", "nope"]).expect_err("bad");
-        assert!(error.to_string().contains("--listen"), "{error}");
     }
 
     #[test]
@@ -1034,58 +728,8 @@ max_entry_size = 4
             "{error}"
         );
 
-        let argv = ["isr", "serve", "--build-id=a", "--build-id-file", build_id];
-        let error = Cli::try_parse_from(argv).expect_err("both");
+        let error =
+            try_serve_args(&["--build-id=a", "--build-id-file", build_id]).expect_err("both");
         assert_eq!(error.kind(), ErrorKind::ArgumentConflict, "{error}");
-    }
-
-    #[test]
-    fn client_commands() {
-        let parse = |args: &[&str]| Cli::try_parse_from(["isr"].iter().chain(args));
-        let Command::Purge(purge) = parse(&[
-            "purge",
-            "--admin-token=t",
-            "--path=/a",
-            "--path=/b?x=1",
-            "--tag=blog",
-            "--hard",
-        ])
-        .expect("parses")
-        .command
-        else {
-            panic!("expected purge")
-        };
-        assert_eq!(purge.paths, ["/a", "/b?x=1"]);
-        assert_eq!(purge.tags, ["blog"]);
-        assert!(purge.hard && !purge.all);
-        assert_eq!(purge.admin.server.url, DEFAULT_URL);
-        assert!(!format!("{purge:?}").contains("admin_token: Secret(\"t\")"));
-        for bad in [
-            &["purge", "--admin-token=t"][..],
-            &["purge", "--path=/a"],
-            &["purge", "--admin-token=t", "--all", "--tag=x"],
-            &["purge", "--admin-token=t", "--path=a"],
-            &["stats", "--admin-token=t", "--url=https://x"],
-            &["stats", "--admin-token=t", "--url=http://x/app"],
-            &["entries", "--admin-token=t", "--limit=0"],
-            &["warm"],
-            &["warm", "--concurrency=0", "/a"],
-            &["warm", "ftp://x/a"],
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?} should be refused");
-        }
-        let Command::Warm(warm) = parse(&["warm", "https://example.com/a?b=1", "/c"])
-            .expect("parses")
-            .command
-        else {
-            panic!("expected warm")
-        };
-        assert_eq!(warm.paths, ["/a?b=1", "/c"]);
-        assert_eq!(warm.concurrency, 4);
-    }
-
-    #[test]
-    fn a_subcommand_is_required() {
-        assert!(Cli::try_parse_from(["isr"]).is_err());
     }
 }
