@@ -10,7 +10,8 @@
 #
 # Tests: test/worker.test.mjs (the Worker), test/library.test.mjs (example-app/, isr as a
 # library), test/native.test.mjs (the same scenarios, test/scenarios.mjs, against the
-# native proxy).
+# native proxy). Checks beside fmt and clippy: no two of the crate's files import each
+# other, and its lint tables are the workspace's `[workspace.lints]`.
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$PWD
@@ -48,26 +49,7 @@ unset CARGO_TARGET_DIR
 export ESBUILD_BIN="$here/node_modules/@esbuild/linux-x64/bin/esbuild"
 export WASM_BINDGEN_BIN="$TOOLS/bin/wasm-bindgen"
 
-step "the lints are the workspace's, and no two files import each other"
-# The crate is outside the workspace and cannot inherit `[workspace.lints]`: its tables
-# (and the example app's) must say the same. Compared line by line, spaces and comments
-# aside.
-lint_table() { # manifest, table name
-  awk -v want="[$2]" '
-    /^[[:space:]]*\[/ { line = $0; gsub(/[[:space:]]/, "", line); inside = (line == want); next }
-    inside { sub(/#.*/, ""); gsub(/[[:space:]]/, ""); if ($0 != "") print }
-  ' "$1" | sort
-}
-for table in rust clippy; do
-  workspace=$(lint_table ../../Cargo.toml "workspace.lints.$table")
-  for manifest in Cargo.toml example-app/Cargo.toml; do
-    if [ "$(lint_table "$manifest" "lints.$table")" != "$workspace" ]; then
-      echo "$manifest [lints.$table] differs from [workspace.lints.$table] of ../../Cargo.toml:" >&2
-      diff <(echo "$workspace") <(lint_table "$manifest" "lints.$table") >&2 || true
-      exit 1
-    fi
-  done
-done
+step "no two files import each other"
 # One edge per `crate::module` a file names (an item of lib.rs: an edge to lib); tsort
 # fails on a loop.
 for file in src/*.rs; do
@@ -98,4 +80,26 @@ fi
 
 step "tests under workerd"
 node --test --test-concurrency=1 test/*.test.mjs
+
+step "the lints are the workspace's"
+# The crate is outside the workspace and cannot inherit `[workspace.lints]`: its tables
+# (and the example app's) must say the same. Compared line by line, spaces and comments
+# aside.
+lint_table() { # manifest, table name
+  awk -v want="[$2]" '
+    /^[[:space:]]*\[/ { line = $0; gsub(/[[:space:]]/, "", line); inside = (line == want); next }
+    inside { sub(/#.*/, ""); gsub(/[[:space:]]/, ""); if ($0 != "") print }
+  ' "$1" | sort
+}
+for table in rust clippy; do
+  workspace=$(lint_table ../../Cargo.toml "workspace.lints.$table")
+  for manifest in Cargo.toml example-app/Cargo.toml; do
+    if [ "$(lint_table "$manifest" "lints.$table")" != "$workspace" ]; then
+      echo "$manifest [lints.$table] differs from [workspace.lints.$table] of ../../Cargo.toml:" >&2
+      diff <(echo "$workspace") <(lint_table "$manifest" "lints.$table") >&2 || true
+      exit 1
+    fi
+  done
+done
+
 step "done"

@@ -2,8 +2,9 @@
 //!
 //! The configuration is isr-core's model, parsed from TOML: the `ISR_CONFIG` variable if
 //! set, else the `isr.toml` embedded at build time. Secrets and per-deploy values come
-//! from variables: `ISR_ORIGIN` (overrides `origin`), `ISR_ADMIN_TOKEN`,
-//! `ISR_BYPASS_TOKEN`, `ISR_RENDER_SECRET`, `ISR_PURGE_CACHE_MS`.
+//! from variables: `ISR_ORIGIN`, `ISR_ADMIN_TOKEN` and `ISR_BYPASS_TOKEN` are isr-core's
+//! [`Overrides`] (layered over the file and checked as the native command line's flags
+//! are); `ISR_RENDER_SECRET` and `ISR_PURGE_CACHE_MS` are the Worker's own.
 //!
 //! Invariants:
 //! - A bad configuration is an error naming the variable (or file) and the problem, never
@@ -12,7 +13,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use isr_core::config::{Config, ConfigError, check_token};
+use isr_core::config::{
+    Config, ConfigError, InvalidSetting, Overrides, Setting, ValueError, check_token,
+};
 use worker::Env;
 
 /// The configuration built into the Worker (used when `ISR_CONFIG` is not set).
@@ -26,8 +29,22 @@ const DEFAULT_PURGE_CACHE_MS: u64 = 1_000;
 pub(crate) enum SettingsError {
     #[error("{0}")]
     Config(#[from] ConfigError),
-    #[error("{name}: {message}")]
-    Variable { name: &'static str, message: String },
+    /// A variable's value cannot work.
+    #[error("{name}: {problem}")]
+    Variable {
+        name: &'static str,
+        #[source]
+        problem: ValueError,
+    },
+    /// A setting of the file cannot work, with the variables layered over it.
+    #[error("{file}: {invalid}")]
+    Setting {
+        file: &'static str,
+        #[source]
+        invalid: InvalidSetting,
+    },
+    #[error("ISR_PURGE_CACHE_MS: {0:?} is not a whole number of milliseconds")]
+    PurgeCacheMs(String),
     #[error(
         "no origin: set `origin` in the config, the ISR_ORIGIN variable, or a service binding ORIGIN"
     )]
@@ -55,6 +72,13 @@ const VARIABLES: [&str; 6] = [
 ];
 
 type Inputs = [Option<String>; 6];
+
+/// The Worker variables that are isr-core [`Overrides`], by the setting each sets.
+const OVERRIDING: [(Setting, &str); 3] = [
+    (Setting::Origin, "ISR_ORIGIN"),
+    (Setting::AdminToken, "ISR_ADMIN_TOKEN"),
+    (Setting::BypassToken, "ISR_BYPASS_TOKEN"),
+];
 
 thread_local! {
     /// The settings this isolate parsed last, and the variables it parsed them from.
@@ -92,49 +116,43 @@ fn parse(inputs: &Inputs) -> Result<Settings, SettingsError> {
         render_secret,
         purge_cache_ms,
     ] = inputs;
-    let mut config = match config_text {
-        Some(text) => Config::from_toml(text, "ISR_CONFIG")?,
-        None => Config::from_toml(EMBEDDED_CONFIG, "isr.toml (embedded)")?,
+    let (text, file) = match config_text {
+        Some(text) => (text.as_str(), "ISR_CONFIG"),
+        None => (EMBEDDED_CONFIG, "isr.toml (embedded)"),
     };
-    if let Some(origin) = origin {
-        config.origin = Some(isr_core::config::parse_origin(origin).map_err(|error| {
-            SettingsError::Variable {
-                name: "ISR_ORIGIN",
-                message: error.to_string(),
-            }
-        })?);
-    }
-    let token = |name: &'static str, value: &Option<String>| {
-        value
-            .as_deref()
-            .map(|v| {
-                check_token(v).map_err(|error| SettingsError::Variable {
-                    name,
-                    message: error.to_string(),
-                })
+    let config = Config::from_toml(text, file)?;
+    let mut overrides = Overrides::default();
+    overrides.origin = origin.clone();
+    overrides.admin_token = admin_token.clone();
+    overrides.bypass_token = bypass_token.clone();
+    let config = overrides.clone().apply(config).map_err(|invalid| {
+        let variable = OVERRIDING
+            .iter()
+            .find(|(setting, _)| *setting == invalid.setting && overrides.sets(*setting));
+        match variable {
+            Some(&(_, name)) => SettingsError::Variable {
+                name,
+                problem: invalid.problem,
+            },
+            None => SettingsError::Setting { file, invalid },
+        }
+    })?;
+    let render_secret = render_secret
+        .as_deref()
+        .map(|secret| {
+            check_token(secret).map_err(|problem| SettingsError::Variable {
+                name: "ISR_RENDER_SECRET",
+                problem,
             })
-            .transpose()
-    };
-    if let Some(admin) = token("ISR_ADMIN_TOKEN", admin_token)? {
-        config.admin_token = Some(admin);
-    }
-    if let Some(bypass) = token("ISR_BYPASS_TOKEN", bypass_token)? {
-        config.bypass_token = Some(bypass);
-    }
-    let render_secret = token("ISR_RENDER_SECRET", render_secret)?;
+        })
+        .transpose()?;
     let purge_cache_ms = match purge_cache_ms {
-        Some(ms) => ms.trim().parse().map_err(|_| SettingsError::Variable {
-            name: "ISR_PURGE_CACHE_MS",
-            message: format!("{ms:?} is not a whole number of milliseconds"),
-        })?,
+        Some(ms) => ms
+            .trim()
+            .parse()
+            .map_err(|_| SettingsError::PurgeCacheMs(ms.clone()))?,
         None => DEFAULT_PURGE_CACHE_MS,
     };
-    config
-        .validate()
-        .map_err(|invalid| SettingsError::Variable {
-            name: "ISR_CONFIG",
-            message: invalid.to_string(),
-        })?;
     Ok(Settings {
         config,
         purge_cache_ms,
