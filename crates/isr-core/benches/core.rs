@@ -10,9 +10,10 @@ use bytes::Bytes;
 use divan::Bencher;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use isr_core::UnixMillis;
+use isr_core::coding::{MADE, negotiate_accept_encoding};
 use isr_core::config::Config;
 use isr_core::entry::Entry;
-use isr_core::key::{CacheKey, EncodingClass, KeyParts, Variant};
+use isr_core::key::{CacheKey, KeyParts, Variant};
 use isr_core::plan::plan;
 use isr_core::policy::{Lifetime, Revalidate};
 
@@ -165,7 +166,6 @@ mod key {
             site: "example.com",
             build_id: "build-2024-06-01",
             variant: Variant::Html,
-            encoding: EncodingClass::Br,
             path: "/blog/hello-world",
             query: "page=2",
         }))
@@ -178,16 +178,15 @@ mod key {
             site: "example.com",
             build_id: "build-2024-06-01",
             variant: Variant::Html,
-            encoding: EncodingClass::Identity,
             path: LONG,
             query: "",
         }))
     }
 
     #[divan::bench]
-    fn encoding_class_from_request(bencher: Bencher) {
+    fn negotiate_browser_accept_encoding(bencher: Bencher) {
         let headers = browser_headers();
-        bencher.bench(|| EncodingClass::from_request(black_box(&headers)));
+        bencher.bench(|| negotiate_accept_encoding(black_box(&headers), MADE));
     }
 }
 
@@ -212,8 +211,7 @@ fn entry(body_bytes: usize) -> Entry {
         ),
     ];
     Entry {
-        key: "v1|11:example.com|16:build-2024-06-01|html|identity|17:/blog/hello-world|6:page=2"
-            .to_owned(),
+        key: "v2|11:example.com|16:build-2024-06-01|html|17:/blog/hello-world|6:page=2".to_owned(),
         path: "/blog/hello-world".to_owned(),
         status: StatusCode::OK,
         headers,
@@ -227,6 +225,7 @@ fn entry(body_bytes: usize) -> Entry {
         tags: vec!["blog".to_owned(), "post:hello-world".to_owned()],
         build_id: "build-2024-06-01".to_owned(),
         etag: "\"fac74e4460ed3dd3\"".to_owned(),
+        representations: Vec::new(),
     }
 }
 

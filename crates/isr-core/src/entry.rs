@@ -6,7 +6,10 @@
 //!   or whose checksum differs decodes to an error, never to an entry: callers treat
 //!   that as a miss.
 //! - Bodies are bytes, never text. Decoding from a `Bytes` buffer shares it: the body of
-//!   a decoded entry is a slice of the buffer, not a copy.
+//!   a decoded entry (and of each representation) is a slice of the buffer, not a copy.
+//! - [`Entry::body`] is the page itself (identity); [`Entry::representations`] are the
+//!   same page compressed once at store time, at most one per coding, each with its own
+//!   validator. Both are in the encoding, so every tier holds and counts them.
 //! - Header names and values are validated on decode; an entry never carries a header
 //!   that `http` would reject.
 //! - Decoding never panics and never allocates more than the buffer could hold: every
@@ -23,6 +26,7 @@
 //! headers: count u32 + (name str, value bytes)*
 //! tags: count u32 + str*
 //! body: len u32 + bytes
+//! representations: count u32 + (coding u8, etag str, body bytes)*
 //! xxh3-64 of everything above, u64
 //! ```
 //!
@@ -32,6 +36,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::UnixMillis;
+use crate::coding::Coding;
 use crate::lifetime::{Lifetime, Revalidate};
 
 const MAGIC: &[u8; 4] = b"ISRE";
@@ -64,6 +69,26 @@ pub struct Entry {
     pub build_id: String,
     /// Strong validator, quoted (`"..."`): the origin's ETag, or one computed from the body.
     pub etag: String,
+    /// The page compressed, one per coding (none: only identity is served).
+    pub representations: Vec<Representation>,
+}
+
+/// The page of an [`Entry`] in one content coding, made once when it was stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Representation {
+    /// The coding of [`Representation::body`], sent as `Content-Encoding`.
+    pub coding: Coding,
+    /// This representation's own validator ([`Coding::representation_etag`]).
+    pub etag: String,
+    /// The entry's body in `coding`.
+    pub body: Bytes,
+}
+
+impl Entry {
+    /// The representation in `coding`, if the entry holds one.
+    pub fn representation(&self, coding: Coding) -> Option<&Representation> {
+        self.representations.iter().find(|r| r.coding == coding)
+    }
 }
 
 /// What [`Entry::peek`] reads of an encoded entry.
@@ -92,7 +117,7 @@ pub enum DecodeError {
 
 impl Entry {
     /// The current format version written by [`Entry::encode`].
-    pub const FORMAT_VERSION: u8 = 1;
+    pub const FORMAT_VERSION: u8 = 2;
 
     /// Encode to the versioned, checksummed binary format.
     ///
@@ -140,6 +165,12 @@ impl Entry {
             put_bytes(&mut out, tag.as_bytes())?;
         }
         put_bytes(&mut out, &self.body)?;
+        put_u32(&mut out, self.representations.len())?;
+        for representation in &self.representations {
+            out.push(representation.coding.to_byte());
+            put_bytes(&mut out, representation.etag.as_bytes())?;
+            put_bytes(&mut out, &representation.body)?;
+        }
 
         let total = (out.len() + CHECKSUM_LEN) as u64;
         out[5..HEADER_LEN].copy_from_slice(&total.to_le_bytes());
@@ -156,6 +187,11 @@ impl Entry {
             .map(|(n, v)| 8 + n.as_str().len() + v.len())
             .sum();
         let tags: usize = self.tags.iter().map(|t| 4 + t.len()).sum();
+        let representations: usize = self
+            .representations
+            .iter()
+            .map(|r| 9 + r.etag.len() + r.body.len())
+            .sum();
         HEADER_LEN
             + 4 * 4
             + self.key.len()
@@ -173,6 +209,8 @@ impl Entry {
             + tags
             + 4
             + self.body.len()
+            + 4
+            + representations
             + CHECKSUM_LEN
     }
 
@@ -236,6 +274,27 @@ impl Entry {
         let body_start = r.pos;
         r.take(body_len)?;
         let body = buf.slice(body_start..body_start + body_len);
+        // Each representation takes at least a coding byte and two length prefixes.
+        let representation_count = r.count(9)?;
+        let mut representations = Vec::with_capacity(representation_count);
+        for _ in 0..representation_count {
+            let coding = Coding::from_byte(r.u8()?).ok_or(DecodeError::Invalid("coding"))?;
+            if representations
+                .iter()
+                .any(|held: &Representation| held.coding == coding)
+            {
+                return Err(DecodeError::Invalid("coding"));
+            }
+            let etag = r.string("representation etag")?;
+            let len = r.len()?;
+            let start = r.pos;
+            r.take(len)?;
+            representations.push(Representation {
+                coding,
+                etag,
+                body: buf.slice(start..start + len),
+            });
+        }
         if r.pos != r.end {
             return Err(DecodeError::Invalid("bytes after the body"));
         }
@@ -251,6 +310,7 @@ impl Entry {
             tags,
             build_id,
             etag,
+            representations,
         })
     }
 
@@ -298,7 +358,13 @@ impl Entry {
             .map(|(n, v)| n.as_str().len() + v.len() + 16)
             .sum();
         let tags: usize = self.tags.iter().map(|t| t.len() + 24).sum();
+        let representations: usize = self
+            .representations
+            .iter()
+            .map(|r| r.body.len() + r.etag.len() + 48)
+            .sum();
         (self.body.len()
+            + representations
             + headers
             + tags
             + self.key.len()
@@ -452,6 +518,18 @@ mod tests {
             tags: vec!["blog".to_owned(), "post:hello".to_owned()],
             build_id: "build-42".to_owned(),
             etag: "\"abc123\"".to_owned(),
+            representations: vec![
+                Representation {
+                    coding: Coding::Br,
+                    etag: "\"abc123-br\"".to_owned(),
+                    body: Bytes::from_static(b"\x0b\x02\x80compressed"),
+                },
+                Representation {
+                    coding: Coding::Gzip,
+                    etag: "\"abc123-gzip\"".to_owned(),
+                    body: Bytes::from_static(b"\x1f\x8bgzip"),
+                },
+            ],
         }
     }
 
@@ -471,6 +549,7 @@ mod tests {
             body: Bytes::new(),
             headers: Vec::new(),
             tags: Vec::new(),
+            representations: Vec::new(),
             key: String::new(),
             etag: String::new(),
             ..sample()
@@ -522,8 +601,12 @@ mod tests {
         let buf = Bytes::from(sample().encode());
         let range = buf.as_ptr_range();
         let entry = Entry::decode(buf.clone()).unwrap();
-        let body = entry.body.as_ptr_range();
-        assert!(range.start <= body.start && body.end <= range.end);
+        let bodies =
+            std::iter::once(&entry.body).chain(entry.representations.iter().map(|r| &r.body));
+        for body in bodies {
+            let body = body.as_ptr_range();
+            assert!(range.start <= body.start && body.end <= range.end);
+        }
     }
 
     #[test]
@@ -551,6 +634,34 @@ mod tests {
     }
 
     #[test]
+    fn representations_roundtrip_count_in_the_weight_and_never_repeat_a_coding() {
+        let entry = sample();
+        assert_eq!(
+            roundtrip(&entry).representation(Coding::Gzip),
+            entry.representation(Coding::Gzip)
+        );
+        let identity_only = Entry {
+            representations: Vec::new(),
+            ..sample()
+        };
+        let held: u64 = entry
+            .representations
+            .iter()
+            .map(|r| r.body.len() as u64)
+            .sum();
+        assert!(entry.weight() >= identity_only.weight() + held);
+        assert!(entry.encode().len() >= identity_only.encode().len() + held as usize);
+        let mut twice = sample();
+        if let Some(first) = twice.representations.first().cloned() {
+            twice.representations.push(first);
+        }
+        assert_eq!(
+            Entry::decode(Bytes::from(twice.encode())),
+            Err(DecodeError::Invalid("coding"))
+        );
+    }
+
+    #[test]
     fn trailing_bytes_are_an_error() {
         let mut encoded = sample().encode();
         encoded.push(0);
@@ -564,10 +675,10 @@ mod tests {
         magic[0] = b'X';
         assert_eq!(Entry::decode(Bytes::from(magic)), Err(DecodeError::Magic));
         let mut version = encoded;
-        version[4] = 2;
+        version[4] = 1;
         assert_eq!(
             Entry::decode(Bytes::from(version)),
-            Err(DecodeError::Version(2))
+            Err(DecodeError::Version(1))
         );
         assert_eq!(Entry::decode(Bytes::new()), Err(DecodeError::Truncated));
     }

@@ -7,7 +7,8 @@
 //! - On a configured route, the render request is a function of the key alone: no
 //!   client header reaches the origin, so no unkeyed input can shape a stored page.
 //! - Whatever the origin sees of the headers a response may vary on and still be stored
-//!   ([`KEYED_VARY`]) is exactly the key's variant and encoding class.
+//!   ([`KEYED_VARY`]) is exactly the key's variant, and `Accept-Encoding: identity`: the
+//!   page is stored once, as identity, and isr makes its compressed representations.
 //! - An entry is built only from an answer [`storability`] accepts; a failure status
 //!   ([`is_render_failure`]) is never turned into one.
 
@@ -19,7 +20,7 @@ use crate::UnixMillis;
 use crate::config::Config;
 use crate::entry::Entry;
 use crate::headers::{self as policy_headers};
-use crate::key::{CacheKey, EncodingClass, Variant};
+use crate::key::{CacheKey, Variant};
 use crate::plan::{CachePlan, KEYED_VARY, Plan, PlanError, plan};
 use crate::policy::{NoStoreReason, RouteCachePolicy, storability};
 
@@ -38,18 +39,9 @@ const NOT_FORWARDED_ON_RENDER: &[HeaderName] = &[
 const RSC: HeaderName = HeaderName::from_static("rsc");
 const NEXT_ROUTER_PREFETCH: HeaderName = HeaderName::from_static("next-router-prefetch");
 
-/// Every variant a path can be cached under; the first is what browsers ask for.
-pub const VARIANTS: &[(Variant, EncodingClass)] = &[
-    (Variant::Html, EncodingClass::Br),
-    (Variant::Html, EncodingClass::Gzip),
-    (Variant::Html, EncodingClass::Identity),
-    (Variant::Rsc, EncodingClass::Br),
-    (Variant::Rsc, EncodingClass::Gzip),
-    (Variant::Rsc, EncodingClass::Identity),
-    (Variant::RscPrefetch, EncodingClass::Br),
-    (Variant::RscPrefetch, EncodingClass::Gzip),
-    (Variant::RscPrefetch, EncodingClass::Identity),
-];
+/// Every variant a path can be cached under; the first is what browsers ask for. Each
+/// holds every content coding of its page, so one render serves every client.
+pub const VARIANTS: &[Variant] = &[Variant::Html, Variant::Rsc, Variant::RscPrefetch];
 
 /// A cacheable request, owned.
 #[derive(Clone, Debug)]
@@ -63,7 +55,6 @@ pub struct Job {
     /// The route's tags, rendered.
     pub tags: Vec<String>,
     pub variant: Variant,
-    pub encoding: EncodingClass,
     /// The keyed `Host`, sent to the origin when `key_host` is on.
     pub host: Option<String>,
     /// Did a configured route match?
@@ -79,7 +70,6 @@ impl From<&CachePlan<'_>> for Job {
             policy: plan.policy.cloned(),
             tags: plan.tags(),
             variant: plan.variant,
-            encoding: plan.encoding,
             host: plan.host.clone(),
             matched: plan.route.is_some(),
         }
@@ -99,8 +89,8 @@ pub enum PathJobsError {
 pub fn jobs_for_path(config: &Config, path: &str) -> Result<Vec<Job>, PathJobsError> {
     VARIANTS
         .iter()
-        .map(|&(variant, encoding)| {
-            let headers = variant_request_headers(variant, encoding);
+        .map(|&variant| {
+            let headers = variant_request_headers(variant);
             match plan(config, &Method::GET, path, None, &headers)? {
                 Plan::Cache(cache_plan) => Ok(Job::from(&cache_plan)),
                 Plan::Bypass { .. } => Err(PathJobsError::NotCacheable),
@@ -109,12 +99,13 @@ pub fn jobs_for_path(config: &Config, path: &str) -> Result<Vec<Job>, PathJobsEr
         .collect()
 }
 
-/// Request headers that plan to `variant` and `encoding`.
-pub fn variant_request_headers(variant: Variant, encoding: EncodingClass) -> HeaderMap {
+/// Request headers that plan to `variant`, asking for the identity coding (isr makes the
+/// compressed representations itself, once, when the page is stored).
+pub fn variant_request_headers(variant: Variant) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::ACCEPT_ENCODING,
-        HeaderValue::from_static(encoding.accept_encoding()),
+        HeaderValue::from_static("identity"),
     );
     let one = HeaderValue::from_static("1");
     match variant {
@@ -152,12 +143,12 @@ impl Job {
         }
         // A response may vary on these and still be stored, so what the origin sees of
         // them must be a function of the key: drop them all, then send exactly the key's
-        // variant and encoding class. (Forwarding a client's `Next-Url` would store one
+        // variant, and identity. (Forwarding a client's `Next-Url` would store one
         // client's intercepted-route payload for everyone.)
         for name in KEYED_VARY {
             headers.remove(*name);
         }
-        headers.extend(variant_request_headers(self.variant, self.encoding));
+        headers.extend(variant_request_headers(self.variant));
         if let Some(host) = self
             .host
             .as_deref()
@@ -188,6 +179,10 @@ impl Job {
             &config.defaults,
             KEYED_VARY,
         )?;
+        // Only identity is stored: a runtime decodes what the origin compressed first.
+        if !matches!(crate::coding::content_codings(headers), Ok(codings) if codings.is_empty()) {
+            return Err(NoStoreReason::Encoded);
+        }
         let mut tags = self.tags.clone();
         for tag in policy_headers::origin_tags(headers) {
             if !tags.contains(&tag) {
@@ -212,6 +207,7 @@ impl Job {
             tags,
             build_id: config.build_id.clone(),
             etag,
+            representations: Vec::new(),
         })
     }
 }
@@ -245,7 +241,7 @@ tags = ["post:{slug}"]
         let headers = job.render_headers(Some(&client));
         assert!(!headers.contains_key(header::COOKIE));
         assert!(!headers.contains_key("next-url"));
-        assert_eq!(headers[header::ACCEPT_ENCODING], "br");
+        assert_eq!(headers[header::ACCEPT_ENCODING], "identity");
         assert_eq!(headers[header::USER_AGENT], "isr");
     }
 

@@ -2,15 +2,16 @@
 //!
 //! Invariants:
 //! - A key is a function of: the configured site (or the validated Host, when configured),
-//!   the build id, the variant (HTML, RSC, RSC prefetch), the encoding class, the
-//!   normalised path and the canonical query. Never of any other request header.
+//!   the build id, the variant (HTML, RSC, RSC prefetch), the normalised path and the
+//!   canonical query. Never of any other request header: not of `Accept-Encoding`
+//!   either, since one entry holds every coding of a page ([`crate::coding`]).
 //! - Fields are length-prefixed, so no choice of values can make two different tuples
 //!   produce the same raw key.
 //! - Raw keys longer than [`MAX_RAW_KEY_LEN`] are stored under a 128-bit blake3 hash; the
 //!   raw key is kept in the entry and compared on read, so a collision is a miss.
 
 use http::HeaderMap;
-use http::header::{ACCEPT_ENCODING, HeaderName};
+use http::header::HeaderName;
 
 /// Raw keys up to this length are used as storage keys as they are.
 pub const MAX_RAW_KEY_LEN: usize = 200;
@@ -58,141 +59,12 @@ fn header_is_one(headers: &HeaderMap, name: &HeaderName) -> bool {
         .is_some_and(|value| value.as_bytes().trim_ascii() == b"1")
 }
 
-/// The content-coding class a client accepts; the origin is asked for exactly that class.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EncodingClass {
-    Identity,
-    Gzip,
-    Br,
-}
-
-impl EncodingClass {
-    /// From the request's `Accept-Encoding` (q=0 means refused): `br` if accepted, else
-    /// `gzip`, else identity.
-    ///
-    /// The preference is by acceptance, not by q-value: `br;q=0.1, gzip` is `Br`. `*` with
-    /// q>0 accepts `gzip` (unless `gzip` is listed itself) but never `br`, which some
-    /// clients that send `*` cannot decode. `x-gzip` counts as `gzip`. A coding refused
-    /// anywhere in the header stays refused. Items with an unreadable q-value and header
-    /// values that are not visible ASCII are ignored; no header at all means identity.
-    pub fn from_request(headers: &HeaderMap) -> EncodingClass {
-        let mut acceptance = Acceptance::default();
-        for value in headers.get_all(ACCEPT_ENCODING) {
-            let Ok(text) = value.to_str() else {
-                continue;
-            };
-            for item in text.split(',') {
-                acceptance.record(item);
-            }
-        }
-        acceptance.class()
-    }
-
-    /// The `Accept-Encoding` value sent to the origin for this class.
-    pub fn accept_encoding(self) -> &'static str {
-        match self {
-            EncodingClass::Identity => "identity",
-            EncodingClass::Gzip => "gzip",
-            EncodingClass::Br => "br",
-        }
-    }
-}
-
-/// What an `Accept-Encoding` header says about one coding.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Stance {
-    #[default]
-    Unmentioned,
-    Accepted,
-    Refused,
-}
-
-impl Stance {
-    /// Combine with one more mention; a refusal wins over any acceptance.
-    fn and(self, accepted: bool) -> Stance {
-        match (self, accepted) {
-            (Stance::Refused, _) | (_, false) => Stance::Refused,
-            _ => Stance::Accepted,
-        }
-    }
-}
-
-#[derive(Default)]
-struct Acceptance {
-    br: Stance,
-    gzip: Stance,
-    any: Stance,
-}
-
-impl Acceptance {
-    /// Record one comma-separated item, like `gzip;q=0.8`.
-    fn record(&mut self, item: &str) {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or_default().trim();
-        let Some(accepted) = weight_is_positive(parts) else {
-            return;
-        };
-        let stance = if coding.eq_ignore_ascii_case("br") {
-            &mut self.br
-        } else if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-            &mut self.gzip
-        } else if coding == "*" {
-            &mut self.any
-        } else {
-            return;
-        };
-        *stance = stance.and(accepted);
-    }
-
-    fn class(&self) -> EncodingClass {
-        let gzip_by_wildcard = self.gzip == Stance::Unmentioned && self.any == Stance::Accepted;
-        if self.br == Stance::Accepted {
-            EncodingClass::Br
-        } else if self.gzip == Stance::Accepted || gzip_by_wildcard {
-            EncodingClass::Gzip
-        } else {
-            EncodingClass::Identity
-        }
-    }
-}
-
-/// Whether an item's parameters give it a positive weight: `Some(true)` without a `q`,
-/// `None` when the first `q` cannot be read.
-fn weight_is_positive<'a>(mut params: impl Iterator<Item = &'a str>) -> Option<bool> {
-    let q = params.find_map(|param| {
-        let (name, value) = param.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("q")
-            .then_some(value.trim())
-    });
-    match q {
-        None => Some(true),
-        Some(value) => qvalue_is_positive(value),
-    }
-}
-
-/// RFC 9110 §12.4.2 `qvalue`, read leniently (any number of decimals, and `1.x` as
-/// positive): `0`, `0.0` and `0.000` are zero; anything but a `0` or `1` integer part is
-/// unreadable.
-fn qvalue_is_positive(value: &str) -> Option<bool> {
-    let (integer, fraction) = value.split_once('.').unwrap_or((value, ""));
-    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    match integer {
-        "0" => Some(fraction.bytes().any(|b| b != b'0')),
-        "1" => Some(true),
-        _ => None,
-    }
-}
-
 /// Everything a key is made of.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyParts<'a> {
     pub site: &'a str,
     pub build_id: &'a str,
     pub variant: Variant,
-    pub encoding: EncodingClass,
     /// Normalised path ([`crate::path::normalize_path`]).
     pub path: &'a str,
     /// Canonical query ([`crate::path::canonical_query`]), `""` if none.
@@ -211,7 +83,7 @@ impl CacheKey {
     /// Build the key for `parts`.
     ///
     /// The raw key reads
-    /// `v1|{len}:{site}|{len}:{build_id}|{variant}|{encoding}|{len}:{path}|{len}:{query}`,
+    /// `v2|{len}:{site}|{len}:{build_id}|{variant}|{len}:{path}|{len}:{query}`,
     /// each `len` the byte length of the field after it. The free-text fields are
     /// length-prefixed and the others come from fixed sets without `|`, so the raw key
     /// can be read back into exactly one tuple: two different tuples never share a key.
@@ -233,24 +105,23 @@ impl CacheKey {
     }
 }
 
-/// Bump when the raw key format changes, so old entries are simply never found.
-const KEY_FORMAT_VERSION: &str = "v1";
+/// Bump when the raw key format changes, so old entries are simply never found (`v1`
+/// keyed the encoding class).
+const KEY_FORMAT_VERSION: &str = "v2";
 
 /// Built by hand into one allocation of the right size: this runs on every request, and
 /// `format!` costs several times as much.
 fn raw_key(parts: &KeyParts<'_>) -> String {
     let variant = parts.variant.as_str();
-    let encoding = parts.encoding.accept_encoding();
     // Each length takes at most 20 digits; four of them, plus the separators.
     let capacity = KEY_FORMAT_VERSION.len()
         + parts.site.len()
         + parts.build_id.len()
         + variant.len()
-        + encoding.len()
         + parts.path.len()
         + parts.query.len()
         + 4 * 20
-        + 11;
+        + 10;
     let mut raw = String::with_capacity(capacity);
     raw.push_str(KEY_FORMAT_VERSION);
     raw.push('|');
@@ -259,8 +130,6 @@ fn raw_key(parts: &KeyParts<'_>) -> String {
     push_counted(&mut raw, parts.build_id);
     raw.push('|');
     raw.push_str(variant);
-    raw.push('|');
-    raw.push_str(encoding);
     raw.push('|');
     push_counted(&mut raw, parts.path);
     raw.push('|');
@@ -292,7 +161,7 @@ fn push_counted(out: &mut String, value: &str) {
 /// Length in bytes of the hash prefix used in hashed storage keys (128 bits).
 const HASHED_KEY_BYTES: usize = 16;
 
-/// `h:` + lower-case hex of the first 128 bits of blake3(raw). Raw keys start with `v1|`,
+/// `h:` + lower-case hex of the first 128 bits of blake3(raw). Raw keys start with `v2|`,
 /// so a hashed key can never equal a raw one.
 fn hashed_storage_key(raw: &str) -> String {
     const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
@@ -323,12 +192,11 @@ mod tests {
                 site: &site,
                 build_id: &build_id,
                 variant: Variant::Rsc,
-                encoding: EncodingClass::Gzip,
                 path: &path,
                 query: &query,
             };
             let expected = format!(
-                "v1|{}:{site}|{}:{build_id}|rsc|gzip|{}:{path}|{}:{query}",
+                "v2|{}:{site}|{}:{build_id}|rsc|{}:{path}|{}:{query}",
                 site.len(),
                 build_id.len(),
                 path.len(),
@@ -352,20 +220,11 @@ mod tests {
         map
     }
 
-    fn encoding(accept_encoding: &[&'static str]) -> EncodingClass {
-        let pairs: Vec<_> = accept_encoding
-            .iter()
-            .map(|value| ("accept-encoding", *value))
-            .collect();
-        EncodingClass::from_request(&headers(&pairs))
-    }
-
     fn parts<'a>(path: &'a str, query: &'a str) -> KeyParts<'a> {
         KeyParts {
             site: "example.com",
             build_id: "b1",
             variant: Variant::Html,
-            encoding: EncodingClass::Gzip,
             path,
             query,
         }
@@ -413,73 +272,9 @@ mod tests {
     }
 
     #[test]
-    fn encoding_without_header_is_identity() {
-        assert_eq!(encoding(&[]), EncodingClass::Identity);
-        assert_eq!(encoding(&[""]), EncodingClass::Identity);
-        assert_eq!(encoding(&["identity"]), EncodingClass::Identity);
-        assert_eq!(encoding(&["deflate, zstd"]), EncodingClass::Identity);
-    }
-
-    #[test]
-    fn encoding_prefers_br_then_gzip() {
-        assert_eq!(encoding(&["gzip, deflate, br"]), EncodingClass::Br);
-        assert_eq!(encoding(&["gzip, deflate"]), EncodingClass::Gzip);
-        assert_eq!(encoding(&["br;q=0.1, gzip;q=1.0"]), EncodingClass::Br);
-        assert_eq!(encoding(&["x-gzip"]), EncodingClass::Gzip);
-        assert_eq!(encoding(&["GZIP", "BR"]), EncodingClass::Br);
-    }
-
-    #[test]
-    fn encoding_q_zero_refuses() {
-        assert_eq!(encoding(&["br;q=0, gzip"]), EncodingClass::Gzip);
-        assert_eq!(
-            encoding(&["br;q=0.000, gzip;q=0.0"]),
-            EncodingClass::Identity
-        );
-        assert_eq!(
-            encoding(&["br ; Q = 0 , gzip ; q=0.5"]),
-            EncodingClass::Gzip
-        );
-        assert_eq!(encoding(&["gzip;q=0.001"]), EncodingClass::Gzip);
-    }
-
-    #[test]
-    fn encoding_refusal_wins_over_acceptance() {
-        assert_eq!(encoding(&["br, br;q=0"]), EncodingClass::Identity);
-        assert_eq!(encoding(&["br;q=0", "br"]), EncodingClass::Identity);
-    }
-
-    #[test]
-    fn encoding_wildcard_means_gzip_only() {
-        assert_eq!(encoding(&["*"]), EncodingClass::Gzip);
-        assert_eq!(encoding(&["*;q=0.5"]), EncodingClass::Gzip);
-        assert_eq!(encoding(&["*;q=0"]), EncodingClass::Identity);
-        assert_eq!(encoding(&["gzip;q=0, *"]), EncodingClass::Identity);
-        assert_eq!(encoding(&["br, *;q=0"]), EncodingClass::Br);
-    }
-
-    #[test]
-    fn encoding_is_total_on_garbage() {
-        assert_eq!(encoding(&[",,,;;;==="]), EncodingClass::Identity);
-        assert_eq!(encoding(&["br;q=abc"]), EncodingClass::Identity);
-        assert_eq!(encoding(&["br;q=2, gzip;q=-1"]), EncodingClass::Identity);
-        assert_eq!(encoding(&["br;q"]), EncodingClass::Br);
-        assert_eq!(encoding(&["gzip;level=9"]), EncodingClass::Gzip);
-        let mut map = HeaderMap::new();
-        if let Ok(value) = HeaderValue::from_bytes(b"br\xff") {
-            map.append(ACCEPT_ENCODING, value);
-        }
-        map.append(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
-        assert_eq!(EncodingClass::from_request(&map), EncodingClass::Gzip);
-    }
-
-    #[test]
     fn raw_key_is_readable_and_length_prefixed() {
         let key = CacheKey::new(&parts("/blog/a", "page=2"));
-        assert_eq!(
-            key.raw(),
-            "v1|11:example.com|2:b1|html|gzip|7:/blog/a|6:page=2"
-        );
+        assert_eq!(key.raw(), "v2|11:example.com|2:b1|html|7:/blog/a|6:page=2");
         assert_eq!(key.storage(), key.raw());
     }
 
@@ -501,14 +296,6 @@ mod tests {
             },
             KeyParts {
                 variant: Variant::RscPrefetch,
-                ..base
-            },
-            KeyParts {
-                encoding: EncodingClass::Br,
-                ..base
-            },
-            KeyParts {
-                encoding: EncodingClass::Identity,
                 ..base
             },
             KeyParts { path: "/q", ..base },

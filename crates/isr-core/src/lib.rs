@@ -11,6 +11,10 @@
 //! - [`lifetime`]: how long one entry lives (fresh, stale, servable on error).
 //! - [`policy`]: what may be cached, and for how long.
 //! - [`freshness`]: fresh, stale, expired or purged, at a given instant.
+//! - [`coding`]: content codings, and the `Accept-Encoding` negotiation that picks the
+//!   representation each request is sent.
+//! - [`compression`]: which compressed representations of a page are made when it is
+//!   stored (the compressing is a native runtime's).
 //! - [`entry`]: the stored entry and its versioned, checksummed binary format.
 //! - [`headers`]: the headers isr stores, forwards and answers with.
 //! - [`config`]: the configuration model shared by every runtime, parsed from TOML.
@@ -27,6 +31,8 @@
 
 pub mod admin;
 pub mod cache_control;
+pub mod coding;
+pub mod compression;
 pub mod config;
 pub mod entry;
 pub mod flow;

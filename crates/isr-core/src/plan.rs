@@ -13,12 +13,14 @@
 use http::{HeaderMap, Method, header};
 
 use crate::config::{Config, Route, RouteMode};
-use crate::key::{CacheKey, EncodingClass, KeyParts, Variant};
+use crate::key::{CacheKey, KeyParts, Variant};
 use crate::path::{PathError, QueryKeys, canonical_query, normalize_path};
 use crate::policy::{BypassReason, RouteCachePolicy, classify_request};
 use crate::route::Params;
 
 /// Request headers the key accounts for; a response may `Vary` on these and still be stored.
+/// `Accept-Encoding` is among them because renders always ask for identity and every
+/// request is answered a representation negotiated from it ([`crate::coding`]).
 pub const KEYED_VARY: &[&str] = &[
     "accept-encoding",
     "rsc",
@@ -81,7 +83,6 @@ pub struct CachePlan<'c> {
     /// The route's parameters (for its tag templates).
     pub params: Params,
     pub variant: Variant,
-    pub encoding: EncodingClass,
     /// The validated `Host` when `key_host` is on (it is then also what the origin sees).
     pub host: Option<String>,
 }
@@ -123,12 +124,10 @@ pub fn plan<'c>(
     let query_keys = route.map_or(&QueryKeys::All, |r| &r.query);
     let query = canonical_query(query, query_keys);
     let variant = Variant::from_request(headers);
-    let encoding = EncodingClass::from_request(headers);
     let key = CacheKey::new(&KeyParts {
         site: host.as_deref().unwrap_or(&config.site),
         build_id: &config.build_id,
         variant,
-        encoding,
         path: &path,
         query: &query,
     });
@@ -140,7 +139,6 @@ pub fn plan<'c>(
         policy,
         params: matched.map(|m| m.params).unwrap_or_default(),
         variant,
-        encoding,
         host,
     }))
 }

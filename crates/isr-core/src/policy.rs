@@ -85,6 +85,8 @@ pub enum NoStoreReason {
     NotExplicitlyCacheable,
     #[error("a response header contains a control character")]
     BadHeader,
+    #[error("the body is in a content coding the runtime did not decode")]
+    Encoded,
 }
 
 use http::{HeaderMap, Method, StatusCode, header};

@@ -1,17 +1,20 @@
 //! Answering from a cached entry: the status, headers and body every runtime sends.
 //!
 //! Invariants:
-//! - Only the `age` and the cache status are computed per answer; every other header was
-//!   computed when the entry was stored ([`crate::headers::entry_headers`]), so a hit
-//!   formats nothing else.
-//! - A conditional request that the entry satisfies gets `304` with no body; `HEAD` gets
-//!   the headers of a full answer and no body.
+//! - Only the `age`, the cache status and (for a compressed representation) its length,
+//!   validator and `Content-Encoding` are set per answer; every other header was computed
+//!   when the entry was stored ([`crate::headers::entry_headers`]).
+//! - The representation sent is the one [`negotiate_accept_encoding`] picks from the
+//!   request's `Accept-Encoding`; a client that accepts no coding isr holds gets identity.
+//! - A conditional request that the chosen representation satisfies gets `304` with no
+//!   body; `HEAD` gets the headers of the full answer it asked for, and no body.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
 use crate::UnixMillis;
+use crate::coding::negotiate_accept_encoding;
 use crate::entry::Entry;
 use crate::headers::{CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, is_not_modified};
 
@@ -42,8 +45,29 @@ pub fn serve(
     );
     headers.insert(X_ISR_CACHE, cache_status.header_value());
     headers.insert(X_NEXTJS_CACHE, cache_status.header_value());
-    let not_modified = entry.status == StatusCode::OK
-        && is_not_modified(request_headers, &entry.etag, entry.created_at);
+    let offered = entry.representations.iter().map(|r| r.coding);
+    let chosen = negotiate_accept_encoding(request_headers, offered)
+        .and_then(|coding| entry.representation(coding));
+    let (body, etag) = match chosen {
+        None => (&entry.body, entry.etag.as_str()),
+        Some(representation) => {
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(representation.coding.as_str()),
+            );
+            headers.insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from(representation.body.len()),
+            );
+            match HeaderValue::from_str(&representation.etag) {
+                Ok(value) => headers.insert(header::ETAG, value),
+                Err(_) => headers.remove(header::ETAG),
+            };
+            (&representation.body, representation.etag.as_str())
+        }
+    };
+    let not_modified =
+        entry.status == StatusCode::OK && is_not_modified(request_headers, etag, entry.created_at);
     if not_modified {
         headers.remove(header::CONTENT_LENGTH);
         return Served {
@@ -55,7 +79,7 @@ pub fn serve(
     Served {
         status: entry.status,
         headers,
-        body: (*method != Method::HEAD).then(|| entry.body.clone()),
+        body: (*method != Method::HEAD).then(|| body.clone()),
     }
 }
 
@@ -64,6 +88,8 @@ mod tests {
     use http::HeaderName;
 
     use super::*;
+    use crate::coding::Coding;
+    use crate::entry::Representation;
     use crate::lifetime::{Lifetime, Revalidate};
 
     fn entry() -> Entry {
@@ -85,6 +111,7 @@ mod tests {
             tags: Vec::new(),
             build_id: String::new(),
             etag: "\"e\"".to_owned(),
+            representations: Vec::new(),
         }
     }
 
@@ -121,5 +148,106 @@ mod tests {
         assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
         assert_eq!(not_modified.body, None);
         assert!(!not_modified.headers.contains_key(header::CONTENT_LENGTH));
+    }
+
+    fn compressed() -> Entry {
+        let mut page = entry();
+        page.headers
+            .push((header::VARY, HeaderValue::from_static("accept-encoding")));
+        page.headers
+            .push((header::ETAG, HeaderValue::from_static("\"e\"")));
+        page.representations = vec![
+            Representation {
+                coding: Coding::Gzip,
+                etag: "\"e-gzip\"".to_owned(),
+                body: Bytes::from_static(b"gz"),
+            },
+            Representation {
+                coding: Coding::Br,
+                etag: "\"e-br\"".to_owned(),
+                body: Bytes::from_static(b"b"),
+            },
+        ];
+        page
+    }
+
+    fn request(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn each_client_gets_the_representation_it_accepts_with_its_length_and_validator() {
+        let now = UnixMillis(10_000);
+        let page = compressed();
+        /// Request headers, and the `Content-Encoding`, length, validator and body sent.
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+            &'a str,
+            &'a str,
+            &'a [u8],
+        );
+        let table: [Case<'_>; 4] = [
+            (
+                &[("accept-encoding", "gzip, deflate, br, zstd")],
+                Some("br"),
+                "1",
+                "\"e-br\"",
+                b"b",
+            ),
+            (
+                &[("accept-encoding", "gzip")],
+                Some("gzip"),
+                "2",
+                "\"e-gzip\"",
+                b"gz",
+            ),
+            (&[("accept-encoding", "zstd")], None, "5", "\"e\"", b"hello"),
+            (&[], None, "5", "\"e\"", b"hello"),
+        ];
+        for (pairs, coding, length, etag, body) in table {
+            let served = serve(&page, CacheStatus::Hit, &Method::GET, &request(pairs), now);
+            let label = format!("{pairs:?}");
+            assert_eq!(
+                served
+                    .headers
+                    .get(header::CONTENT_ENCODING)
+                    .map(|v| v.to_str().unwrap()),
+                coding,
+                "{label}"
+            );
+            assert_eq!(served.headers[header::CONTENT_LENGTH], length, "{label}");
+            assert_eq!(served.headers[header::ETAG], etag, "{label}");
+            assert_eq!(served.headers[header::VARY], "accept-encoding", "{label}");
+            assert_eq!(served.body.as_deref(), Some(body), "{label}");
+            let head = serve(&page, CacheStatus::Hit, &Method::HEAD, &request(pairs), now);
+            assert_eq!(head.headers[header::CONTENT_LENGTH], length, "HEAD {label}");
+            assert_eq!(head.body, None);
+        }
+    }
+
+    #[test]
+    fn if_none_match_matches_the_representation_sent_only() {
+        let now = UnixMillis(10_000);
+        let page = compressed();
+        let conditional = |etag, accept| {
+            serve(
+                &page,
+                CacheStatus::Hit,
+                &Method::GET,
+                &request(&[("if-none-match", etag), ("accept-encoding", accept)]),
+                now,
+            )
+            .status
+        };
+        assert_eq!(conditional("\"e-br\"", "br"), StatusCode::NOT_MODIFIED);
+        assert_eq!(conditional("\"e-br\"", "gzip"), StatusCode::OK);
+        assert_eq!(conditional("\"e\"", "br"), StatusCode::OK);
+        assert_eq!(conditional("\"e\"", "identity"), StatusCode::NOT_MODIFIED);
+        assert_eq!(conditional("\"e-gzip\"", "gzip"), StatusCode::NOT_MODIFIED);
     }
 }

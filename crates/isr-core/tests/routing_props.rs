@@ -3,7 +3,8 @@
 use std::cmp::Ordering;
 
 use http::HeaderMap;
-use isr_core::key::{CacheKey, EncodingClass, KeyParts, Variant};
+use isr_core::coding::{MADE, negotiate_accept_encoding};
+use isr_core::key::{CacheKey, KeyParts, Variant};
 use isr_core::path::{QueryKeys, canonical_query, normalize_path};
 use isr_core::route::{Pattern, Router};
 use proptest::prelude::*;
@@ -301,14 +302,6 @@ fn variant() -> impl Strategy<Value = Variant> {
     select(vec![Variant::Html, Variant::Rsc, Variant::RscPrefetch])
 }
 
-fn encoding() -> impl Strategy<Value = EncodingClass> {
-    select(vec![
-        EncodingClass::Identity,
-        EncodingClass::Gzip,
-        EncodingClass::Br,
-    ])
-}
-
 /// Short strings over an alphabet of the key format's own separators and digits.
 fn field() -> impl Strategy<Value = String> {
     "[|:0-9a]{0,6}"
@@ -319,7 +312,6 @@ struct OwnedParts {
     site: String,
     build_id: String,
     variant: Variant,
-    encoding: EncodingClass,
     path: String,
     query: String,
 }
@@ -330,7 +322,6 @@ impl OwnedParts {
             site: &self.site,
             build_id: &self.build_id,
             variant: self.variant,
-            encoding: self.encoding,
             path: &self.path,
             query: &self.query,
         })
@@ -342,12 +333,11 @@ impl OwnedParts {
 }
 
 fn owned_parts() -> impl Strategy<Value = OwnedParts> {
-    (field(), field(), variant(), encoding(), field(), field()).prop_map(
-        |(site, build_id, variant, encoding, path, query)| OwnedParts {
+    (field(), field(), variant(), field(), field()).prop_map(
+        |(site, build_id, variant, path, query)| OwnedParts {
             site,
             build_id,
             variant,
-            encoding,
             path,
             query,
         },
@@ -357,28 +347,19 @@ fn owned_parts() -> impl Strategy<Value = OwnedParts> {
 /// Read a raw key back into its parts: if this always succeeds and gives the parts back,
 /// the key is injective.
 fn decode(raw: &str) -> Option<OwnedParts> {
-    let rest = raw.strip_prefix("v1|")?;
+    let rest = raw.strip_prefix("v2|")?;
     let (site, rest) = length_prefixed(rest)?;
     let (build_id, rest) = length_prefixed(rest.strip_prefix('|')?)?;
     let (variant, rest) = rest.strip_prefix('|')?.split_once('|')?;
     let variant = [Variant::Html, Variant::Rsc, Variant::RscPrefetch]
         .into_iter()
         .find(|v| v.as_str() == variant)?;
-    let (encoding, rest) = rest.split_once('|')?;
-    let encoding = [
-        EncodingClass::Identity,
-        EncodingClass::Gzip,
-        EncodingClass::Br,
-    ]
-    .into_iter()
-    .find(|e| e.accept_encoding() == encoding)?;
     let (path, rest) = length_prefixed(rest)?;
     let (query, rest) = length_prefixed(rest.strip_prefix('|')?)?;
     rest.is_empty().then(|| OwnedParts {
         site: site.to_owned(),
         build_id: build_id.to_owned(),
         variant,
-        encoding,
         path: path.to_owned(),
         query: query.to_owned(),
     })
@@ -440,7 +421,7 @@ proptest! {
             headers.insert("rsc", value.clone());
             headers.insert("next-router-prefetch", value);
         }
-        let _ = EncodingClass::from_request(&headers);
+        let _ = negotiate_accept_encoding(&headers, MADE);
         let _ = Variant::from_request(&headers);
     }
 }

@@ -297,6 +297,7 @@ mod tests {
             tags: Vec::new(),
             build_id: String::new(),
             etag: String::new(),
+            representations: Vec::new(),
         })
     }
 

@@ -209,6 +209,7 @@ mod tests {
             tags: Vec::new(),
             build_id: String::new(),
             etag: String::new(),
+            representations: Vec::new(),
         })
     }
 

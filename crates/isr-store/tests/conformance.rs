@@ -63,6 +63,7 @@ fn sample_entry(key: &str, seed: u8, body_len: usize) -> Entry {
         tags: vec![format!("tag-{seed}"), "all".to_owned()],
         build_id: "build-1".to_owned(),
         etag: format!("\"etag-{seed}\""),
+        representations: Vec::new(),
     }
 }
 

@@ -63,6 +63,7 @@ fn entry_for(index: u64) -> Entry {
         tags: vec![format!("t{}", index % 7)],
         build_id: "crash".to_owned(),
         etag: format!("\"{index}\""),
+        representations: Vec::new(),
     }
 }
 

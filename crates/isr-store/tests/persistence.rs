@@ -35,6 +35,7 @@ fn entry(key: &str, seed: u8) -> Entry {
         tags: vec!["t".to_owned()],
         build_id: "b".to_owned(),
         etag: format!("\"{seed}\""),
+        representations: Vec::new(),
     }
 }
 

@@ -42,6 +42,7 @@ fn entry(seed: u8) -> Arc<Entry> {
         tags: Vec::new(),
         build_id: String::new(),
         etag: String::new(),
+        representations: Vec::new(),
     })
 }
 

@@ -39,6 +39,7 @@ fn entry(key: &str, created_ms: u64, expire: Option<u64>) -> Entry {
         tags: Vec::new(),
         build_id: String::new(),
         etag: "\"e\"".to_owned(),
+        representations: Vec::new(),
     }
 }
 

@@ -884,6 +884,7 @@ impl Inner {
             tags: options.tags.clone(),
             build_id: String::new(),
             etag: String::new(),
+            representations: Vec::new(),
         }
     }
 }

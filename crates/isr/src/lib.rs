@@ -59,6 +59,7 @@ pub mod admin;
 mod body;
 mod builder;
 mod clock;
+mod compress;
 pub mod data;
 mod engine;
 mod flight;

@@ -77,7 +77,7 @@ mod value;
 mod tests;
 
 pub use error::{Cause, ConfigError};
-pub use model::{Config, EngineSettings, RedisSettings, Route, RouteMode};
+pub use model::{CompressionSettings, Config, EngineSettings, RedisSettings, Route, RouteMode};
 pub use overrides::Overrides;
 pub use rule::{RouteError, RouteKey, RouteProblem, RouteRule, RoutesError, compile_routes};
 pub use schema::NoFileReading;
@@ -85,9 +85,9 @@ pub use setting::{InvalidSetting, Setting};
 pub use tag::{TagError, TagTemplate};
 pub use value::{
     MAX_CONCURRENCY, MAX_DURATION_SECS, MAX_THREADS, MIN_TOKEN_CHARS, OriginProblem, ValueError,
-    check_concurrency, check_duration_ms, check_duration_secs, check_expire_covers_revalidate,
-    check_retry_range, check_storable_status, check_threads, check_token, parse_build_id_file,
-    parse_bytes, parse_duration_ms, parse_duration_secs, parse_expire, parse_listen,
-    parse_non_empty, parse_origin, parse_redis_prefix, parse_redis_url, parse_revalidate,
-    parse_storable_status, redact_url, require_positive, revalidate_from_secs,
+    check_compression_level, check_concurrency, check_duration_ms, check_duration_secs,
+    check_expire_covers_revalidate, check_retry_range, check_storable_status, check_threads,
+    check_token, parse_build_id_file, parse_bytes, parse_duration_ms, parse_duration_secs,
+    parse_expire, parse_listen, parse_non_empty, parse_origin, parse_redis_prefix, parse_redis_url,
+    parse_revalidate, parse_storable_status, redact_url, require_positive, revalidate_from_secs,
 };

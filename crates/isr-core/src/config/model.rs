@@ -65,6 +65,33 @@ impl Default for EngineSettings {
     }
 }
 
+/// Store-time compression (`[compression]`): the codings a page is stored in besides
+/// identity, each at its level (`None`: not made), and the smallest body worth it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompressionSettings {
+    /// Brotli quality, 0 to 11 (`br`).
+    pub br: Option<u32>,
+    /// Zstandard level, 1 to 22 (`zstd`).
+    pub zstd: Option<u32>,
+    /// gzip level, 1 to 9 (`gzip`).
+    pub gzip: Option<u32>,
+    /// Bodies smaller than this are stored as identity only (`min_size`).
+    pub min_bytes: u64,
+}
+
+impl Default for CompressionSettings {
+    /// Levels that cost a few milliseconds per 100 KB page, once per render, for most of
+    /// the gain of the slowest: br 6, zstd 9, gzip 6; 512 bytes and up.
+    fn default() -> Self {
+        CompressionSettings {
+            br: Some(6),
+            zstd: Some(9),
+            gzip: Some(6),
+            min_bytes: 512,
+        }
+    }
+}
+
 /// Distributed mode: nodes share one Redis (or Valkey) as their durable tier.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisSettings {
@@ -146,6 +173,8 @@ pub struct Config {
     pub defaults: CacheDefaults,
     /// Tunables of the cache engine (`[cache]`).
     pub engine: EngineSettings,
+    /// Store-time compression (`[compression]`).
+    pub compression: CompressionSettings,
     /// Distributed mode; `None`: the embedded on-disk store.
     pub redis: Option<RedisSettings>,
     /// The routes (`[[route]]`), compiled.
@@ -171,6 +200,7 @@ impl std::fmt::Debug for Config {
             .field("bypass_nextjs_preview", &self.bypass_nextjs_preview)
             .field("defaults", &self.defaults)
             .field("engine", &self.engine)
+            .field("compression", &self.compression)
             .field("redis", &self.redis)
             .field("routes", &self.routes)
             .finish()
@@ -194,6 +224,7 @@ impl Default for Config {
             bypass_nextjs_preview: false,
             defaults: CacheDefaults::default(),
             engine: EngineSettings::default(),
+            compression: CompressionSettings::default(),
             redis: None,
             routes: Router::default(),
         }

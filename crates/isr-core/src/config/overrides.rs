@@ -150,7 +150,11 @@ impl Overrides {
             | Setting::RetryMax
             | Setting::RedisLockTtl
             | Setting::RedisTimeout
-            | Setting::RedisMaxTtl => false,
+            | Setting::RedisMaxTtl
+            | Setting::CompressionBr
+            | Setting::CompressionZstd
+            | Setting::CompressionGzip
+            | Setting::CompressionMinSize => false,
         }
     }
 

@@ -13,14 +13,16 @@
 use toml::de::{DeTable, DeValue};
 
 use super::error::{Cause, ConfigError};
-use super::model::{Config, EngineSettings, RedisSettings, Route};
+use super::model::{CompressionSettings, Config, EngineSettings, RedisSettings, Route};
 use super::rule::{RouteError, RouteKey, RouteRule};
 use super::toml_reader::{Doc, Field, Section, Span};
 use super::value::{
-    ValueError, check_concurrency, check_expire_covers_revalidate, check_retry_range,
-    check_threads, check_token, parse_build_id_file, parse_listen, parse_non_empty, parse_origin,
-    parse_redis_prefix, parse_redis_url, parse_storable_status, revalidate_from_secs,
+    ValueError, check_compression_level, check_concurrency, check_expire_covers_revalidate,
+    check_retry_range, check_threads, check_token, parse_build_id_file, parse_listen,
+    parse_non_empty, parse_origin, parse_redis_prefix, parse_redis_url, parse_storable_status,
+    revalidate_from_secs,
 };
+use crate::coding::Coding;
 use crate::policy::{CacheDefaults, Revalidate};
 use crate::route::Router;
 
@@ -73,9 +75,12 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "bypass_token",
     "bypass_nextjs_preview",
     "cache",
+    "compression",
     "redis",
     "route",
 ];
+
+pub(super) const COMPRESSION_KEYS: &[&str] = &["br", "zstd", "gzip", "min_size"];
 
 pub(super) const REDIS_KEYS: &[&str] =
     &["url", "prefix", "lock_ttl", "timeout", "max_ttl", "cluster"];
@@ -160,6 +165,10 @@ fn parse_document(
         let section = Section::new(doc, field.table()?, "cache.", CACHE_KEYS)?;
         parse_cache_section(&section, &mut config.defaults, &mut config.engine)?;
     }
+    if let Some(field) = top.field("compression") {
+        let section = Section::new(doc, field.table()?, "compression.", COMPRESSION_KEYS)?;
+        parse_compression_section(&section, &mut config.compression)?;
+    }
     if let Some(field) = top.field("redis") {
         let section = Section::new(doc, field.table()?, "redis.", REDIS_KEYS)?;
         config.redis = Some(parse_redis_section(&section, &field)?);
@@ -168,6 +177,37 @@ fn parse_document(
         config.routes = parse_routes(doc, &field)?;
     }
     Ok(config)
+}
+
+fn parse_compression_section(
+    section: &Section<'_, '_>,
+    compression: &mut CompressionSettings,
+) -> Result<(), ConfigError> {
+    let levels = [
+        ("br", Coding::Br, &mut compression.br),
+        ("zstd", Coding::Zstd, &mut compression.zstd),
+        ("gzip", Coding::Gzip, &mut compression.gzip),
+    ];
+    for (key, coding, level) in levels {
+        if let Some(field) = section.field(key) {
+            *level = level_or_false(&field, coding)?;
+        }
+    }
+    if let Some(field) = section.field("min_size") {
+        compression.min_bytes = field.bytes()?;
+    }
+    Ok(())
+}
+
+/// A compression level of `coding`, or `false` for none (`true` names no level).
+fn level_or_false(field: &Field<'_, '_>, coding: Coding) -> Result<Option<u32>, ConfigError> {
+    match field.value.get_ref() {
+        DeValue::Boolean(false) => Ok(None),
+        DeValue::Integer(_) => check_compression_level(coding, field.count()?)
+            .map(Some)
+            .map_err(|e| field.refused(e)),
+        _ => Err(field.wrong_type("a level (a whole number) or false")),
+    }
 }
 
 fn parse_redis_section(

@@ -9,13 +9,14 @@
 //! - The file parser accepts exactly what `validate` accepts (a property test holds the
 //!   two together), so a layered configuration is checked by the same rules as the file.
 
-use super::model::{Config, EngineSettings, RedisSettings};
+use super::model::{CompressionSettings, Config, EngineSettings, RedisSettings};
 use super::value::{
-    ValueError, check_concurrency, check_duration_ms, check_duration_secs,
+    ValueError, check_compression_level, check_concurrency, check_duration_ms, check_duration_secs,
     check_expire_covers_revalidate, check_retry_range, check_storable_status, check_threads,
     check_token, parse_listen, parse_origin, parse_redis_prefix, parse_redis_url, require_positive,
     revalidate_from_secs,
 };
+use crate::coding::Coding;
 use crate::policy::{CacheDefaults, Revalidate};
 
 /// One setting of [`Config`], named by its key in `isr.toml`.
@@ -68,6 +69,14 @@ pub enum Setting {
     RetryMax,
     /// `cache.max_entry_size`.
     MaxEntrySize,
+    /// `compression.br`.
+    CompressionBr,
+    /// `compression.zstd`.
+    CompressionZstd,
+    /// `compression.gzip`.
+    CompressionGzip,
+    /// `compression.min_size`.
+    CompressionMinSize,
     /// `redis.url`.
     RedisUrl,
     /// `redis.prefix`.
@@ -111,6 +120,10 @@ impl Setting {
             Setting::RetryMin => "cache.retry_min",
             Setting::RetryMax => "cache.retry_max",
             Setting::MaxEntrySize => "cache.max_entry_size",
+            Setting::CompressionBr => "compression.br",
+            Setting::CompressionZstd => "compression.zstd",
+            Setting::CompressionGzip => "compression.gzip",
+            Setting::CompressionMinSize => "compression.min_size",
             Setting::RedisUrl => "redis.url",
             Setting::RedisPrefix => "redis.prefix",
             Setting::RedisLockTtl => "redis.lock_ttl",
@@ -173,6 +186,7 @@ impl Config {
         }
         validate_defaults(&self.defaults)?;
         validate_engine(&self.engine)?;
+        validate_compression(&self.compression)?;
         if let Some(redis) = &self.redis {
             validate_redis(redis)?;
         }
@@ -226,6 +240,20 @@ fn validate_engine(engine: &EngineSettings) -> Result<(), InvalidSetting> {
         Setting::MaxEntrySize,
         require_positive(engine.max_entry_bytes),
     )?;
+    Ok(())
+}
+
+fn validate_compression(compression: &CompressionSettings) -> Result<(), InvalidSetting> {
+    let levels = [
+        (Setting::CompressionBr, Coding::Br, compression.br),
+        (Setting::CompressionZstd, Coding::Zstd, compression.zstd),
+        (Setting::CompressionGzip, Coding::Gzip, compression.gzip),
+    ];
+    for (setting, coding, level) in levels {
+        if let Some(level) = level {
+            about(setting, check_compression_level(coding, u64::from(level)))?;
+        }
+    }
     Ok(())
 }
 

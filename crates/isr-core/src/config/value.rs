@@ -9,6 +9,7 @@
 //!   time or handing them to Redis cannot overflow), counts are within the bounds below.
 //! - Messages never quote a secret (tokens, Redis URLs).
 
+use crate::coding::Coding;
 use core::net::SocketAddr;
 use std::sync::Arc;
 
@@ -94,6 +95,18 @@ pub enum ValueError {
     /// A concurrency above [`MAX_CONCURRENCY`].
     #[error("concurrency {0} is too large: at most {MAX_CONCURRENCY}")]
     ConcurrencyTooLarge(u64),
+    /// A compression level outside its coding's range.
+    #[error("level {level} is out of range: {coding} takes {min} to {max} (or false for none)")]
+    CompressionLevel {
+        /// The coding (`br`, `zstd`, `gzip`).
+        coding: &'static str,
+        /// The level given.
+        level: u64,
+        /// Its lowest level.
+        min: u32,
+        /// Its highest level.
+        max: u32,
+    },
     /// A thread count out of 1 to [`MAX_THREADS`].
     #[error("threads must be between 1 and {MAX_THREADS} (got {0}); leave it out for one per core")]
     Threads(u64),
@@ -365,6 +378,24 @@ pub fn parse_expire(s: &str) -> Result<Option<u64>, ValueError> {
 /// Refuse 0 where 0 would make a setting useless (a size, a timeout).
 pub fn require_positive(n: u64) -> Result<u64, ValueError> {
     if n == 0 { Err(ValueError::Zero) } else { Ok(n) }
+}
+
+/// Check a store-time compression level: brotli 0 to 11, zstd 1 to 22, gzip 1 to 9.
+pub fn check_compression_level(coding: Coding, level: u64) -> Result<u32, ValueError> {
+    let (min, max) = match coding {
+        Coding::Br => (0, 11),
+        Coding::Zstd => (1, 22),
+        Coding::Gzip | Coding::Deflate => (1, 9),
+    };
+    u32::try_from(level)
+        .ok()
+        .filter(|level| (min..=max).contains(level))
+        .ok_or(ValueError::CompressionLevel {
+            coding: coding.as_str(),
+            level,
+            min,
+            max,
+        })
 }
 
 /// Check a concurrency (background regenerations, warm requests): 1 to

@@ -2,8 +2,8 @@
 //! are rendered, and what the caller is told.
 //!
 //! Invariants:
-//! - Every variant of the path that is cached is regenerated (HTML and RSC, each encoding
-//!   class); when none is, the HTML variant browsers ask for is, unless `if_cached`.
+//! - Every variant of the path that is cached is regenerated (HTML and RSC; each holds
+//!   every content coding); when none is, the HTML variant is, unless `if_cached`.
 //! - A path that cannot be cached, or is not a valid request path, renders nothing.
 
 use crate::admin::SkipReason;
@@ -96,7 +96,7 @@ revalidate = 0
         let config = Config::from_toml(CONFIG, "isr.toml").unwrap();
         let jobs = path_jobs(&config, "/blog/a").unwrap();
         let html = jobs[0].key.clone();
-        let rsc = jobs[3].key.clone();
+        let rsc = jobs[1].key.clone();
         let none: Vec<(Job, Option<()>)> = jobs.iter().cloned().map(|j| (j, None)).collect();
         assert_eq!(
             to_regenerate(none.clone(), true).unwrap_err(),

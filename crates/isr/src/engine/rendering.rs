@@ -11,12 +11,20 @@
 //! - A failed render stores nothing; the last good entry stays and the key backs off.
 //! - With a cluster, another node's fresh entry, newer than what this node had, is taken
 //!   instead of rendering ([`isr_core::flow::joiners::replaces`]).
+//! - What is stored is the page as identity, with the compressed representations
+//!   isr-core's `compression` asks for, made here once ([`crate::compress`]). An origin
+//!   body that came compressed is decoded first (within the entry size limit); one that
+//!   does not decode is passed on as sent, never stored, with a warning naming the page.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::HeaderMap;
+use http::response::Parts;
 use http::{Request, Response};
+use isr_core::coding::content_codings;
+use isr_core::compression::{as_identity, attach, to_make};
 use isr_core::entry::Entry;
 use isr_core::flow::joiners::replaces;
 use isr_core::flow::render::{Judged, Unstored, judge, judge_too_large};
@@ -28,6 +36,7 @@ use isr_core::store::EntryStore;
 
 use crate::across_nodes::{NodeLock, Once};
 use crate::body::Body;
+use crate::compress::{self, off_the_runtime};
 use crate::engine::shared::Engine;
 use crate::render::{Collected, Unreachable, fetch};
 use crate::store_errors;
@@ -157,6 +166,7 @@ impl Engine {
             }
             Ok(Collected::Complete(mut parts, body)) => {
                 remove_hop_by_hop(&mut parts.headers);
+                let body = self.as_identity(job, &mut parts.headers, body).await;
                 let config = &self.shared.config;
                 let judged = judge(
                     job,
@@ -169,9 +179,63 @@ impl Engine {
                 if let Judged::Uncacheable(Unstored::Policy(reason)) = &judged {
                     tracing::debug!(%reason, path = job.path, "not storing");
                 }
+                let judged = match judged {
+                    Judged::Storable(entry) => {
+                        Judged::Storable(self.compressed(job, entry, &parts).await)
+                    }
+                    other => other,
+                };
                 Rendered::from_judged(judged, || Ok(Response::from_parts(parts, Body::full(body))))
             }
         }
+    }
+
+    /// The origin's body as identity, with `headers` made to say so: decoded if the origin
+    /// compressed it (within the entry size limit). A body in a coding isr does not know,
+    /// or that does not decode, is handed back as sent, with its headers: it is then
+    /// passed on and never stored (isr-core refuses to store a coded body).
+    async fn as_identity(&self, job: &Job, headers: &mut HeaderMap, body: Bytes) -> Bytes {
+        let codings = match content_codings(headers) {
+            Ok(codings) if codings.is_empty() => return body,
+            Ok(codings) => codings,
+            Err(unknown) => {
+                tracing::warn!(error = %unknown, path = job.path, "origin body not stored");
+                return body;
+            }
+        };
+        let limit = self.shared.config.engine.max_entry_bytes;
+        let coded = body.clone();
+        let decoded = off_the_runtime(move || compress::decode(&codings, coded, limit)).await;
+        match decoded.unwrap_or(Err(compress::DecodeError::Lost)) {
+            Ok(identity) => {
+                as_identity(headers);
+                identity
+            }
+            Err(error) => {
+                tracing::warn!(%error, path = job.path, "origin body not stored: it does not decode as its Content-Encoding says");
+                body
+            }
+        }
+    }
+
+    /// `entry` with the compressed representations its page gains from, made once here
+    /// (off the runtime's threads). A lost compression task leaves identity alone.
+    async fn compressed(&self, job: &Job, entry: Arc<Entry>, parts: &Parts) -> Arc<Entry> {
+        let plan = to_make(
+            parts.status,
+            &parts.headers,
+            entry.body.len(),
+            &self.shared.config.compression,
+        );
+        if plan.is_empty() {
+            return entry;
+        }
+        let identity = entry.body.clone();
+        let path = job.path.clone();
+        let made = off_the_runtime(move || compress::compress(&identity, &plan, &path)).await;
+        let mut entry = Arc::unwrap_or_clone(entry);
+        attach(&mut entry, made.unwrap_or_default());
+        Arc::new(entry)
     }
 
     /// The request a render sends. On configured routes it is built from the key alone;

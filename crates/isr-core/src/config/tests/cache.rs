@@ -187,3 +187,42 @@ fn statuses() {
         &["`cache.statuses`", "table"],
     );
 }
+
+#[test]
+fn compression_levels_and_min_size() {
+    let defaults = parse("").compression;
+    assert_eq!(defaults, CompressionSettings::default());
+    let set =
+        parse("[compression]\nbr = 11\nzstd = false\ngzip = 1\nmin_size = \"1KiB\"").compression;
+    assert_eq!(
+        set,
+        CompressionSettings {
+            br: Some(11),
+            zstd: None,
+            gzip: Some(1),
+            min_bytes: 1024,
+        }
+    );
+    assert_eq!(parse("[compression]\nbr = 0").compression.br, Some(0));
+    assert_error(
+        "[compression]\nbr = 12",
+        2,
+        &["`compression.br`", "br takes 0 to 11"],
+    );
+    assert_error(
+        "[compression]\ngzip = 0",
+        2,
+        &["`compression.gzip`", "gzip takes 1 to 9"],
+    );
+    assert_error(
+        "[compression]\nzstd = true",
+        2,
+        &["`compression.zstd`", "or false"],
+    );
+    assert_error("[compression]\nlevel = 3", 2, &["compression.level"]);
+    let mut config = Config::default();
+    config.compression.zstd = Some(23);
+    let error = config.validate().unwrap_err();
+    assert_eq!(error.setting, Setting::CompressionZstd);
+    assert!(error.to_string().contains("zstd takes 1 to 22"), "{error}");
+}

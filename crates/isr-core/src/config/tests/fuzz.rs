@@ -75,13 +75,16 @@ proptest! {
 
 /// Where a key goes, and its name in messages: every key of every table of the schema.
 fn every_key() -> Vec<(&'static str, String)> {
-    use crate::config::schema::{CACHE_KEYS, REDIS_KEYS, ROUTE_KEYS, TOP_KEYS};
+    use crate::config::schema::{CACHE_KEYS, COMPRESSION_KEYS, REDIS_KEYS, ROUTE_KEYS, TOP_KEYS};
     let mut keys = Vec::new();
     for &key in TOP_KEYS {
         keys.push(("", key.to_owned()));
     }
     for &key in CACHE_KEYS {
         keys.push(("[cache]\n", format!("cache.{key}")));
+    }
+    for &key in COMPRESSION_KEYS {
+        keys.push(("[compression]\n", format!("compression.{key}")));
     }
     for &key in REDIS_KEYS {
         let table = if key == "url" {
