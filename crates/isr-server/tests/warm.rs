@@ -70,6 +70,18 @@ async fn warm_renders_what_is_missing_and_never_overwrites_what_is_cached() {
     assert_eq!(origin.renders("/blog/new"), 1);
     assert_eq!(origin.renders("/blog/extra"), 1);
     assert!(stdout.contains("warmed 3"), "summary: {stdout}");
+    // One render left the page ready for every client, whatever it accepts.
+    for accept in ["gzip, deflate, br, zstd", "gzip", "zstd", "identity"] {
+        let answer = proxy
+            .send(support::get_with(
+                "/blog/new",
+                &[("accept-encoding", accept)],
+            ))
+            .await;
+        assert_eq!(answer.cache(), "HIT", "{accept}");
+    }
+    assert_eq!(proxy.get("/blog/new").await.cache(), "HIT");
+    assert_eq!(origin.renders("/blog/new"), 1);
     let warmed = proxy.send(browser()).await;
     assert_eq!(warmed.cache(), "HIT");
     assert_eq!(

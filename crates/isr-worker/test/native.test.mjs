@@ -79,5 +79,6 @@ describe("native isr proxy", { skip }, () => {
   });
 
   // The binary has no clock a test can move: its clock advances by real time only.
-  sharedScenarios(() => ({ base, origin, purge: purger(base), advance: sleep }));
+  // It stores br, zstd and gzip representations beside each page it can compress.
+  sharedScenarios(() => ({ base, origin, purge: purger(base), advance: sleep, compresses: true }));
 });

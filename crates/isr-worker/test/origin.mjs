@@ -3,6 +3,7 @@
 // binary bodies. Everything it does is driven from the test process (no sleeps).
 //
 //   GET /bin/<name>   -> `size` deterministic bytes covering every byte value
+//   GET /big/<name>   -> about 20 KB of text/html, `bigPage(N, path)`, that compresses well
 //   GET /<anything>   -> text/html "render #N of <path>"
 //
 // Per path, the test can set: tags (sent as x-isr-tags), other response headers, a
@@ -25,6 +26,12 @@ export function binaryBody(size) {
     }
   }
   return body;
+}
+
+/** The body of render `n` of `path` under /big/: about 20 KB of HTML, uncompressed. */
+export function bigPage(n, path) {
+  const items = Array.from({ length: 300 }, (_, i) => `<li>item ${i} of a long list</li>`);
+  return `<!doctype html><h1>render #${n} of ${path}</h1><ul>${items.join("\n")}</ul>`;
 }
 
 export async function startOrigin() {
@@ -71,7 +78,7 @@ export async function startOrigin() {
       return;
     }
     res.writeHead(200, { ...headers, "content-type": "text/html; charset=utf-8" });
-    res.end(`render #${n} of ${path}`);
+    res.end(path.startsWith("/big/") ? bigPage(n, path) : `render #${n} of ${path}`);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address();

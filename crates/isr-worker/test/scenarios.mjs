@@ -1,10 +1,12 @@
 // The behaviour scenarios shared by both runtimes: the isr Worker under workerd
 // (Miniflare) and the native `isr` proxy. Each is written once against a runtime:
 //
-//   { base, origin, purge(body) -> Response, advance(ms) -> Promise }
+//   { base, origin, purge(body) -> Response, advance(ms) -> Promise, compresses }
 //
 // where `base` is the proxy's URL, `origin` the test origin (test/origin.mjs) it caches,
-// `purge` posts to its admin API, and `advance` moves the proxy's clock forward. The
+// `purge` posts to its admin API, `advance` moves the proxy's clock forward, and
+// `compresses` says whether the runtime stores compressed representations (the native
+// proxy does; the Worker stores identity and leaves compression to Cloudflare's edge). The
 // configuration both run with is `sharedConfig`.
 //
 // Time: the stale scenarios need an entry older than its 1 s revalidate. The Worker's
@@ -45,6 +47,10 @@ tags = ["swr"]
 
 [[route]]
 path = "/bin/[name]"
+revalidate = 3600
+
+[[route]]
+path = "/big/[name]"
 revalidate = 3600
 `;
 
@@ -316,6 +322,32 @@ export function sharedScenarios(rt) {
     // A wrong token is no token: served from the cache.
     const wrong = await get(base, path, { headers: { "x-isr-bypass": "nope" } });
     assert.equal(wrong.cache, "HIT");
+  });
+
+  it("one render serves every Accept-Encoding, each client the page it can decode", async () => {
+    const { base, origin, compresses } = rt();
+    const path = "/big/page";
+    const { bigPage } = await import("./origin.mjs");
+    const clients = ["gzip, deflate, br", "gzip", "identity"];
+    const answers = [];
+    for (const accept of clients) {
+      answers.push(await get(base, path, { headers: { "accept-encoding": accept } }));
+    }
+    assert.deepEqual(
+      answers.map((answer) => answer.cache),
+      ["MISS", "HIT", "HIT"],
+    );
+    // fetch decodes br and gzip itself: every client reads the one page.
+    for (const answer of answers) assert.equal(answer.text, bigPage(1, path));
+    assert.equal(origin.count(path), 1, "one render for every client");
+    assert.deepEqual(
+      answers.map((answer) => answer.headers.get("content-encoding")),
+      compresses ? ["br", "gzip", null] : [null, null, null],
+    );
+    if (compresses) {
+      assert.equal(origin.headersOf(path)["accept-encoding"], "identity");
+      assert.match(answers[0].headers.get("vary") ?? "", /accept-encoding/i);
+    }
   });
 
   it("a binary body round-trips byte for byte (MISS and HIT)", async () => {

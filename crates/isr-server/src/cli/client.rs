@@ -131,8 +131,9 @@ pub(crate) struct WarmArgs {
     #[arg(long, value_name = "N", default_value = "4", value_parser = parse_concurrency)]
     pub(crate) concurrency: usize,
 
-    /// The Accept-Encoding sent: pages are cached per encoding class (br, gzip, identity),
-    /// so the default, what browsers send, warms the entries browsers use.
+    /// The Accept-Encoding sent. It does not change what is warmed: one render leaves a
+    /// page ready for every client, as isr stores it with its br, zstd and gzip
+    /// representations; it only sets which of them warm reads back (browsers' by default).
     #[arg(long, value_name = "VALUE", default_value = "gzip, deflate, br, zstd")]
     pub(crate) accept_encoding: String,
 

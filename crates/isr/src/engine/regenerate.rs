@@ -65,7 +65,7 @@ impl Engine {
     }
 
     /// Regenerate `path` now, in the background: every variant of it that is cached (HTML
-    /// and RSC, each encoding class). If none is, the HTML variant browsers ask for, unless
+    /// and RSC, each holding every coding). If none is, the HTML variant browsers ask for, unless
     /// `if_cached`.
     pub(crate) async fn regenerate_path(
         self: &Arc<Self>,
