@@ -217,6 +217,26 @@ mod tests {
     }
 
     #[test]
+    fn a_compressor_that_fails_costs_its_representation_only() {
+        let page = page();
+        let plan = [
+            Compression {
+                coding: Coding::Deflate,
+                level: 6,
+            },
+            Compression {
+                coding: Coding::Gzip,
+                level: 6,
+            },
+        ];
+        let made: Vec<Coding> = compress(&page, &plan, "/p")
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(made, [Coding::Gzip]);
+    }
+
+    #[test]
     fn a_bomb_is_refused_at_the_limit() {
         let zeros = vec![0u8; 8 << 20];
         for coding in [Coding::Br, Coding::Zstd, Coding::Gzip] {
