@@ -199,7 +199,7 @@ impl Engine {
             Ok(codings) if codings.is_empty() => return body,
             Ok(codings) => codings,
             Err(unknown) => {
-                tracing::warn!(error = %unknown, path = job.path, "origin body not stored");
+                tracing::warn!(error = %unknown, path = job.path, "origin body passed on as sent, not stored");
                 return body;
             }
         };
@@ -212,7 +212,7 @@ impl Engine {
                 identity
             }
             Err(error) => {
-                tracing::warn!(%error, path = job.path, "origin body not stored: it does not decode as its Content-Encoding says");
+                tracing::warn!(%error, path = job.path, "origin body passed on as sent, not stored");
                 body
             }
         }
