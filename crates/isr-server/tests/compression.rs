@@ -218,6 +218,10 @@ async fn one_render_serves_every_client_the_coding_it_accepts() {
         Some(1),
         "{listing}"
     );
+    assert_eq!(
+        listing["entries"][0]["codings"],
+        serde_json::json!(["br", "zstd", "gzip"])
+    );
     let held: usize = page.len() + lengths.values().sum::<usize>() - lengths[&None];
     let weight = proxy.layer().store().l1().weight();
     assert!(

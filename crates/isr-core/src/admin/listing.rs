@@ -173,6 +173,10 @@ pub struct EntryInfo {
     /// Body bytes.
     #[serde(default)]
     pub size: usize,
+    /// The codings it also holds its body in (`br`, `zstd`, `gzip`), made when it was
+    /// stored: this one entry answers every client.
+    #[serde(default)]
+    pub codings: Vec<String>,
 }
 
 /// What a listed entry would be answered as, now.
@@ -236,6 +240,11 @@ impl EntryInfo {
             state: freshness.into(),
             tags: entry.tags.clone(),
             size: entry.body.len(),
+            codings: entry
+                .representations
+                .iter()
+                .map(|r| r.coding.as_str().to_owned())
+                .collect(),
         }
     }
 }
@@ -301,6 +310,7 @@ mod tests {
             .into(),
             tags: vec!["blog".to_owned()],
             size: 2048,
+            codings: vec!["br".to_owned(), "gzip".to_owned()],
         };
         let page = EntriesPage::new(vec![entry], Some("v1|site|/a"));
         let sent = serde_json::to_value(&page).unwrap();
@@ -315,6 +325,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!((old.key.as_str(), old.state), ("", EntryState::Stale));
+        assert!(
+            old.codings.is_empty(),
+            "an older server's entry holds no codings"
+        );
         assert_eq!(EntryState::Purged.to_string(), "purged");
     }
 }
