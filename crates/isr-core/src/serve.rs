@@ -45,9 +45,14 @@ pub fn serve(
     );
     headers.insert(X_ISR_CACHE, cache_status.header_value());
     headers.insert(X_NEXTJS_CACHE, cache_status.header_value());
-    let offered = entry.representations.iter().map(|r| r.coding);
-    let chosen = negotiate_accept_encoding(request_headers, offered)
-        .and_then(|coding| entry.representation(coding));
+    // An entry held as identity only (most of them small or not text) reads no header.
+    let chosen = if entry.representations.is_empty() {
+        None
+    } else {
+        let offered = entry.representations.iter().map(|r| r.coding);
+        negotiate_accept_encoding(request_headers, offered)
+            .and_then(|coding| entry.representation(coding))
+    };
     let (body, etag) = match chosen {
         None => (&entry.body, entry.etag.as_str()),
         Some(representation) => {
