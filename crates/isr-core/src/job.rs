@@ -10,7 +10,8 @@
 //!   ([`KEYED_VARY`]) is exactly the key's variant, and `Accept-Encoding: identity`: the
 //!   page is stored once, as identity, and isr makes its compressed representations.
 //! - An entry is built only from an answer [`storability`] accepts; a failure status
-//!   ([`is_render_failure`]) is never turned into one.
+//!   ([`is_render_failure`]) is never turned into one, nor is a body still in a content
+//!   coding (a runtime decodes it first, or passes it on unstored).
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
