@@ -277,6 +277,21 @@ tags = ["post:{slug}"]
             .unwrap();
         assert_eq!(entry.tags, ["post:hello", "posts"]);
         assert_eq!(entry.created_at, UnixMillis(5));
+        let mut coded = headers.clone();
+        coded.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        assert_eq!(
+            job.entry_from(&config, StatusCode::OK, &coded, Bytes::new(), UnixMillis(5))
+                .unwrap_err(),
+            NoStoreReason::Encoded
+        );
+        coded.insert(
+            header::CONTENT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        assert!(
+            job.entry_from(&config, StatusCode::OK, &coded, Bytes::new(), UnixMillis(5))
+                .is_ok()
+        );
         headers.insert(header::SET_COOKIE, HeaderValue::from_static("a=b"));
         assert!(
             job.entry_from(
