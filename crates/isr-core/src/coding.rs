@@ -356,6 +356,43 @@ mod tests {
         assert_eq!(negotiate_accept_encoding(&headers, ALL), Some(Coding::Gzip));
     }
 
+    proptest::proptest! {
+        /// Whatever the header, the coding chosen was accepted (by name, its alias, or
+        /// `*` for gzip) and never refused by name.
+        #[test]
+        fn a_client_is_never_sent_a_coding_it_did_not_accept(
+            items in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["br", "zstd", "gzip", "x-gzip", "deflate", "identity", "*", "foo"]),
+                    proptest::sample::select(vec!["", ";q=0", ";q=0.000", ";q=0.5", ";q=1", ";q=0.001", ";q=x"]),
+                ),
+                0..6,
+            )
+        ) {
+            let value: Vec<String> = items.iter().map(|(t, q)| format!("{t}{q}")).collect();
+            let value = value.join(", ");
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(&value).unwrap());
+            let Some(chosen) = negotiate_accept_encoding(&headers, MADE) else {
+                return Ok(());
+            };
+            let names = |token: &str| {
+                Coding::from_token(token) == Some(chosen)
+                    || (token == "*" && chosen == Coding::Gzip)
+            };
+            let refused = |q: &str| q == ";q=0" || q == ";q=0.000";
+            let readable = |q: &str| q != ";q=x";
+            proptest::prop_assert!(
+                items.iter().any(|(t, q)| names(t) && readable(q) && !refused(q)),
+                "{value}: {chosen:?} was not accepted"
+            );
+            proptest::prop_assert!(
+                !items.iter().any(|(t, q)| Coding::from_token(t) == Some(chosen) && refused(q)),
+                "{value}: {chosen:?} was refused"
+            );
+        }
+    }
+
     #[test]
     fn content_codings_are_read_in_order_and_unknown_ones_are_named() {
         let mut headers = HeaderMap::new();
