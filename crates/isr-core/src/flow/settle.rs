@@ -50,7 +50,9 @@ pub struct Settled {
     pub store: bool,
     /// Remove the entry stored under the key.
     pub remove: bool,
+    /// How the key's failure backoff changes.
     pub backoff: BackoffChange,
+    /// Whether the key is marked hit-for-pass, or no longer.
     pub pass_mark: PassMark,
 }
 
