@@ -170,7 +170,7 @@ async fn entries(
             .map_err(|e| {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("listing failed: {e}"),
+                    format!("listing failed: Workers KV: {e}"),
                 )
             })?;
         scanned += names.len();

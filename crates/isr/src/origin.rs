@@ -58,7 +58,7 @@ pub enum TlsError {
     CaCertificates(std::io::Error),
     #[error("cannot set up TLS: {0}")]
     /// TLS cannot be set up.
-    Setup(String),
+    Setup(#[source] rustls::Error),
 }
 
 /// A client for one origin.
@@ -121,7 +121,7 @@ pub fn connector(https: bool) -> Result<HttpsConnector<HttpConnector>, TlsError>
     } else {
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
             .with_safe_default_protocol_versions()
-            .map_err(|error| TlsError::Setup(error.to_string()))?
+            .map_err(TlsError::Setup)?
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth();
         HttpsConnectorBuilder::new().with_tls_config(config)
