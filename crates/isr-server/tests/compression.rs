@@ -4,6 +4,13 @@
 //! that does not decode (or decodes past the entry size limit) is passed on as sent and
 //! never stored; pages that would not gain stay identity; the disk tier keeps the
 //! representations across a restart, and Redis shares them between nodes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 
