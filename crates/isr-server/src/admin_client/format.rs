@@ -151,19 +151,29 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The codings an entry holds besides identity, or `-`.
+fn codings(codings: &[String]) -> String {
+    if codings.is_empty() {
+        "-".to_owned()
+    } else {
+        codings.join(",")
+    }
+}
+
 /// A table of the entries, then how many there are.
 pub(super) fn entries(entries: &[EntryInfo]) -> String {
-    const HEADER: [&str; 8] = [
+    const HEADER: [&str; 9] = [
         "STATE",
         "STATUS",
         "AGE",
         "REVALIDATE",
         "EXPIRE",
         "SIZE",
+        "CODINGS",
         "PATH",
         "TAGS",
     ];
-    let rows: Vec<[String; 8]> = entries
+    let rows: Vec<[String; 9]> = entries
         .iter()
         .map(|e| {
             [
@@ -173,6 +183,7 @@ pub(super) fn entries(entries: &[EntryInfo]) -> String {
                 human_secs(e.revalidate),
                 human_secs(e.expire),
                 human_bytes(e.size as u64),
+                codings(&e.codings),
                 e.path.clone(),
                 e.tags.join(","),
             ]
