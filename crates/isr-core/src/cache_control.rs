@@ -29,6 +29,8 @@ pub struct CacheControl {
     pub no_store: bool,
     pub no_cache: bool,
     pub must_revalidate: bool,
+    /// `proxy-revalidate`: like `must-revalidate`, for shared caches only.
+    pub proxy_revalidate: bool,
 }
 
 impl CacheControl {
@@ -64,6 +66,7 @@ impl CacheControl {
             b"no-store" => self.no_store = true,
             b"no-cache" => self.no_cache = true,
             b"must-revalidate" => self.must_revalidate = true,
+            b"proxy-revalidate" => self.proxy_revalidate = true,
             b"s-maxage" => keep_smaller(&mut self.s_maxage, value),
             b"max-age" => keep_smaller(&mut self.max_age, value),
             b"stale-while-revalidate" if value.is_none() => {
@@ -85,7 +88,7 @@ fn keep_smaller(slot: &mut Option<u64>, value: Option<&[u8]>) {
 }
 
 /// `1*DIGIT`, optionally quoted, saturating at `u32::MAX`. Anything else is `None`.
-fn parse_delta_seconds(raw: &[u8]) -> Option<u64> {
+pub(crate) fn parse_delta_seconds(raw: &[u8]) -> Option<u64> {
     let digits = unquote(raw);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -187,6 +190,7 @@ mod tests {
                 no_store: true,
                 no_cache: true,
                 must_revalidate: true,
+                proxy_revalidate: false,
                 stale_while_revalidate_unbounded: false,
             }
         );

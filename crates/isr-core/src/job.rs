@@ -21,7 +21,7 @@ use crate::entry::Entry;
 use crate::headers::{self as policy_headers};
 use crate::key::{CacheKey, EncodingClass, Variant};
 use crate::plan::{CachePlan, KEYED_VARY, Plan, PlanError, plan};
-use crate::policy::{NoStoreReason, RouteCachePolicy, storability};
+use crate::policy::{NoStoreReason, RouteCachePolicy, Storable, storability};
 
 /// Request headers never sent on a render: the cache wants a full, plain answer.
 const NOT_FORWARDED_ON_RENDER: &[HeaderName] = &[
@@ -172,7 +172,8 @@ impl Job {
     }
 
     /// The entry the origin's answer becomes, or why it may not be stored. `created_at`:
-    /// when the render started. `headers` must already be without hop-by-hop headers.
+    /// when the render started. `headers` are as the origin sent them (hop-by-hop headers
+    /// included, so the policy sees what `Connection` nominates; they are not stored).
     pub fn entry_from(
         &self,
         config: &Config,
@@ -181,12 +182,13 @@ impl Job {
         body: Bytes,
         created_at: UnixMillis,
     ) -> Result<Entry, NoStoreReason> {
-        let lifetime = storability(
+        let Storable { lifetime, age } = storability(
             status,
             headers,
             self.policy.as_ref(),
             &config.defaults,
             KEYED_VARY,
+            created_at,
         )?;
         let mut tags = self.tags.clone();
         for tag in policy_headers::origin_tags(headers) {
@@ -198,9 +200,16 @@ impl Job {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map_or_else(|| policy_headers::body_etag(&body), str::to_owned);
-        let stored =
-            policy_headers::entry_headers(headers, &etag, created_at, &lifetime, body.len())
-                .ok_or(NoStoreReason::BadHeader)?;
+        let route_lifetime = self.matched.then_some(&lifetime);
+        let stored = policy_headers::entry_headers(
+            headers,
+            &etag,
+            created_at,
+            route_lifetime,
+            age,
+            body.len(),
+        )
+        .ok_or(NoStoreReason::BadHeader)?;
         Ok(Entry {
             key: self.key.raw().to_owned(),
             path: self.path.clone(),
@@ -290,6 +299,49 @@ tags = ["post:{slug}"]
                 UnixMillis(5)
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn headers_the_origin_nominates_in_connection_still_count_as_private() {
+        // A proxy that removed them first would store a page that sets a cookie.
+        let config = Config::from_toml(CONFIG, "isr.toml").unwrap();
+        let job = job(&config, "/blog/hello");
+        for (nominated, name, value) in [
+            ("set-cookie", "set-cookie", "session=victim"),
+            ("cache-control", "cache-control", "private"),
+            ("vary", "vary", "cookie"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONNECTION, HeaderValue::from_static(nominated));
+            headers.insert(name, HeaderValue::from_static(value));
+            let stored = job.entry_from(
+                &config,
+                StatusCode::OK,
+                &headers,
+                Bytes::new(),
+                UnixMillis(5),
+            );
+            assert!(stored.is_err(), "Connection: {nominated} was stored");
+        }
+        // Nominated headers that say nothing private are just not stored.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("x-hop"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        let entry = job
+            .entry_from(
+                &config,
+                StatusCode::OK,
+                &headers,
+                Bytes::new(),
+                UnixMillis(5),
+            )
+            .unwrap();
+        assert!(
+            entry
+                .headers
+                .iter()
+                .all(|(name, _)| name != "x-hop" && name != "connection")
         );
     }
 }

@@ -8,6 +8,7 @@
 //! - [`route`]: route patterns (`/blog/[slug]`, `/docs/[...rest]`, `/assets/*`) and matching.
 //! - [`key`]: cache keys built only from what is keyed.
 //! - [`cache_control`]: `Cache-Control` / `CDN-Cache-Control` parsing.
+//! - [`granted`]: the freshness lifetime and age an origin's headers grant.
 //! - [`lifetime`]: how long one entry lives (fresh, stale, servable on error).
 //! - [`policy`]: what may be cached, and for how long.
 //! - [`freshness`]: fresh, stale, expired or purged, at a given instant.
@@ -31,6 +32,7 @@ pub mod config;
 pub mod entry;
 pub mod flow;
 pub mod freshness;
+pub mod granted;
 pub mod headers;
 pub mod job;
 pub mod key;

@@ -6,8 +6,11 @@
 //!   whatever a route says.
 //! - A route's explicit `revalidate` wins over the origin's `s-maxage`; the origin's
 //!   headers steer only what the route leaves open.
-//! - A request that matches no route is stored only if the origin explicitly allows a
-//!   shared cache to keep it (`s-maxage`, or `public` with `max-age`; RFC 9111 §3).
+//! - A request that matches no route is a standard shared cache's (RFC 9111 §3, §4.2): it
+//!   is stored only with an explicit freshness lifetime (`s-maxage`, `max-age` or
+//!   `Expires`) that its upstream `Age` has not used up, and is fresh for what is left.
+//!   It is served stale only as its origin grants (`stale-while-revalidate`), and never
+//!   on error under `must-revalidate` or `proxy-revalidate` unless `stale-if-error` says so.
 
 pub use crate::lifetime::{Lifetime, Revalidate};
 
@@ -81,16 +84,31 @@ pub enum NoStoreReason {
     VaryStar,
     #[error("Vary on a request header that is not part of the key")]
     VaryUnkeyed,
-    #[error("no route matched and the origin did not allow shared caching")]
-    NotExplicitlyCacheable,
+    /// No route matched, and the origin gave no freshness lifetime (or its `Age` used it up).
+    #[error(
+        "no route matched and the origin gave no freshness lifetime left (s-maxage, max-age or Expires, minus Age)"
+    )]
+    NoFreshness,
     #[error("a response header contains a control character")]
     BadHeader,
 }
 
 use http::{HeaderMap, Method, StatusCode, header};
 
+use crate::UnixMillis;
 use crate::cache_control::CacheControl;
+use crate::granted::Granted;
 use crate::headers::has_control_char;
+
+/// What a storable answer is stored with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Storable {
+    /// How long the entry lives, from its creation.
+    pub lifetime: Lifetime,
+    /// Seconds the answer had already aged upstream (its `Age`), added to every `Age` isr
+    /// answers with (RFC 9111 §4.2.3).
+    pub age: u64,
+}
 
 /// Whether a request may be answered from (and stored in) the cache at all.
 /// GET and HEAD only; never with `Authorization` (RFC 9111 §3.5).
@@ -106,17 +124,19 @@ pub fn classify_request(method: &Method, headers: &HeaderMap) -> Result<(), Bypa
 
 /// Whether a response may be stored, and with which lifetime.
 ///
-/// `route` is the matched route's policy (`None`: no route matched, so only an explicit
-/// shared-cache permission from the origin makes it storable). `keyed_vary` lists the
-/// request headers the key already accounts for (lower-case); a `Vary` on any other header
-/// makes the response unstorable.
+/// `route` is the matched route's policy (`None`: no route matched, so only a freshness
+/// lifetime the origin grants makes it storable). `keyed_vary` lists the request headers
+/// the key already accounts for (lower-case); a `Vary` on any other header makes the
+/// response unstorable. `started`: when the render started (an `Expires` without `Date`
+/// counts from there).
 pub fn storability(
     status: StatusCode,
     headers: &HeaderMap,
     route: Option<&RouteCachePolicy>,
     defaults: &CacheDefaults,
     keyed_vary: &[&str],
-) -> Result<Lifetime, NoStoreReason> {
+    started: UnixMillis,
+) -> Result<Storable, NoStoreReason> {
     let status_cap = status_revalidate_cap(status, defaults)?;
     if headers.contains_key(header::SET_COOKIE) {
         return Err(NoStoreReason::SetCookie);
@@ -127,12 +147,16 @@ pub fn storability(
     }
     let cc = CacheControl::for_shared_cache(headers).unwrap_or_default();
     check_directives(&cc)?;
-    let origin_revalidate = origin_revalidate(&cc);
-    if route.is_none() && !explicitly_shared_cacheable(&cc) {
-        return Err(NoStoreReason::NotExplicitlyCacheable);
+    let granted = Granted::from_headers(&cc, headers, started);
+    let origin_revalidate = granted.remaining().filter(|&secs| secs > 0);
+    if route.is_none() && origin_revalidate.is_none() {
+        return Err(NoStoreReason::NoFreshness);
     }
     let lifetime = base_lifetime(route, &cc, origin_revalidate, defaults);
-    Ok(normalised(apply_status_cap(lifetime, status_cap)))
+    Ok(Storable {
+        lifetime: normalised(apply_status_cap(lifetime, status_cap)),
+        age: granted.age,
+    })
 }
 
 /// `Ok(None)` for 200 (no cap), `Ok(Some(cap))` for a listed status, else the refusal.
@@ -213,19 +237,6 @@ fn check_directives(cc: &CacheControl) -> Result<(), NoStoreReason> {
     Ok(())
 }
 
-/// The freshness lifetime the origin asks a shared cache for: `s-maxage`, else `max-age`.
-fn origin_revalidate(cc: &CacheControl) -> Option<u64> {
-    cc.s_maxage.or(cc.max_age).filter(|&secs| secs > 0)
-}
-
-/// RFC 9111 §3: without a route, only `s-maxage` or `public` + `max-age` lets a shared
-/// cache store the response.
-fn explicitly_shared_cacheable(cc: &CacheControl) -> bool {
-    let s_maxage = cc.s_maxage.is_some_and(|secs| secs > 0);
-    let public_max_age = cc.public && cc.max_age.is_some_and(|secs| secs > 0);
-    s_maxage || public_max_age
-}
-
 /// The lifetime before any status cap and normalisation: route first, then origin, then
 /// defaults.
 fn base_lifetime(
@@ -254,10 +265,17 @@ fn base_lifetime(
         // No route and no stale window: nothing allows serving it stale.
         None => origin_expire.or(origin_revalidate),
     };
+    // Without a route, `must-revalidate` and `proxy-revalidate` forbid a stale answer on
+    // error too, unless the origin grants one explicitly (RFC 9111 §5.2.2.2, RFC 5861 §4).
+    let refuses_stale = route.is_none() && (cc.must_revalidate || cc.proxy_revalidate);
     let stale_if_error = route
         .and_then(|r| r.stale_if_error)
         .or(cc.stale_if_error)
-        .unwrap_or(defaults.stale_if_error);
+        .unwrap_or(if refuses_stale {
+            0
+        } else {
+            defaults.stale_if_error
+        });
     Lifetime {
         revalidate,
         expire,
@@ -326,8 +344,20 @@ mod tests {
         route: Option<&RouteCachePolicy>,
     ) -> Result<Lifetime, NoStoreReason> {
         let status = StatusCode::from_u16(status).expect("valid status");
-        storability(status, &map(pairs), route, &defaults(), KEYED)
+        lifetime_of(status, &map(pairs), route, &defaults(), KEYED)
     }
+
+    fn lifetime_of(
+        status: StatusCode,
+        headers: &HeaderMap,
+        route: Option<&RouteCachePolicy>,
+        defaults: &CacheDefaults,
+        keyed: &[&str],
+    ) -> Result<Lifetime, NoStoreReason> {
+        storability(status, headers, route, defaults, keyed, STARTED).map(|s| s.lifetime)
+    }
+
+    const STARTED: UnixMillis = UnixMillis(784_111_777_000); // Sun, 06 Nov 1994 08:49:37 GMT
 
     fn lifetime(revalidate: Revalidate, expire: Option<u64>, sie: u64) -> Lifetime {
         Lifetime {
@@ -433,10 +463,7 @@ mod tests {
             store(404, &[("cache-control", "s-maxage=60")], None),
             Ok(lifetime(Revalidate::After(10), Some(60), 86_400))
         );
-        assert_eq!(
-            store(404, &[], None),
-            Err(NoStoreReason::NotExplicitlyCacheable)
-        );
+        assert_eq!(store(404, &[], None), Err(NoStoreReason::NoFreshness));
     }
 
     #[test]
@@ -461,7 +488,7 @@ mod tests {
         for code in [100, 204, 206, 304, 500, 502, 503] {
             let status = StatusCode::from_u16(code).expect("valid");
             assert_eq!(
-                storability(status, &HeaderMap::new(), Some(&matched()), &d, KEYED),
+                lifetime_of(status, &HeaderMap::new(), Some(&matched()), &d, KEYED),
                 Err(NoStoreReason::Status(code)),
                 "{code}"
             );
@@ -475,7 +502,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            storability(
+            lifetime_of(
                 StatusCode::NOT_FOUND,
                 &HeaderMap::new(),
                 Some(&matched()),
@@ -637,7 +664,7 @@ mod tests {
         let status = StatusCode::OK;
         let headers = map(&[("vary", "accept-encoding")]);
         assert_eq!(
-            storability(status, &headers, Some(&matched()), &defaults(), &[]),
+            lifetime_of(status, &headers, Some(&matched()), &defaults(), &[]),
             Err(NoStoreReason::VaryUnkeyed)
         );
     }
@@ -652,7 +679,7 @@ mod tests {
             HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is valid"),
         );
         assert!(
-            storability(
+            lifetime_of(
                 StatusCode::OK,
                 &headers,
                 Some(&matched()),
@@ -685,18 +712,84 @@ mod tests {
     }
 
     #[test]
-    fn no_route_without_permission_is_refused() {
-        for value in ["max-age=60", "public", "must-revalidate", ""] {
+    fn no_route_without_a_freshness_lifetime_is_refused() {
+        for value in ["public", "must-revalidate", ""] {
             let pairs = [("cache-control", value)];
             assert_eq!(
                 store(200, &pairs, None),
-                Err(NoStoreReason::NotExplicitlyCacheable),
+                Err(NoStoreReason::NoFreshness),
                 "{value}"
             );
         }
+        assert_eq!(store(200, &[], None), Err(NoStoreReason::NoFreshness));
+        // An upstream Age that used the lifetime up leaves nothing to be fresh for.
+        let used_up = [("cache-control", "max-age=60"), ("age", "60")];
+        assert_eq!(store(200, &used_up, None), Err(NoStoreReason::NoFreshness));
+        let past = [("expires", "Sun, 06 Nov 1994 08:49:37 GMT")];
+        assert_eq!(store(200, &past, None), Err(NoStoreReason::NoFreshness));
+    }
+
+    #[test]
+    fn no_route_max_age_and_expires_are_stored_as_a_shared_cache_would() {
+        // RFC 9111 §3: `max-age` alone lets a shared cache store the answer (replaces the
+        // first engine's rule that also asked for `public`).
+        let pairs = [("cache-control", "max-age=60")];
         assert_eq!(
-            store(200, &[], None),
-            Err(NoStoreReason::NotExplicitlyCacheable)
+            store(200, &pairs, None),
+            Ok(lifetime(Revalidate::After(60), Some(60), 86_400))
+        );
+        let pairs = [("expires", "Sun, 06 Nov 1994 08:59:37 GMT")];
+        assert_eq!(
+            store(200, &pairs, None).map(|l| l.revalidate),
+            Ok(Revalidate::After(600))
+        );
+        let pairs = [("cache-control", "max-age=0005")];
+        assert_eq!(
+            store(200, &pairs, None).map(|l| l.revalidate),
+            Ok(Revalidate::After(5))
+        );
+    }
+
+    #[test]
+    fn no_route_upstream_age_shortens_the_freshness_and_is_kept() {
+        let headers = map(&[("cache-control", "max-age=3600"), ("age", "600")]);
+        let stored = storability(StatusCode::OK, &headers, None, &defaults(), KEYED, STARTED);
+        assert_eq!(
+            stored.map(|s| (s.lifetime.revalidate, s.age)),
+            Ok((Revalidate::After(3000), 600))
+        );
+    }
+
+    #[test]
+    fn no_route_must_revalidate_forbids_stale_on_error_unless_granted() {
+        for value in [
+            "max-age=60, must-revalidate",
+            "max-age=60, proxy-revalidate",
+        ] {
+            let pairs = [("cache-control", value)];
+            assert_eq!(
+                store(200, &pairs, None).map(|l| l.stale_if_error),
+                Ok(0),
+                "{value}"
+            );
+        }
+        let pairs = [(
+            "cache-control",
+            "max-age=60, must-revalidate, stale-if-error=30",
+        )];
+        assert_eq!(store(200, &pairs, None).map(|l| l.stale_if_error), Ok(30));
+    }
+
+    #[test]
+    fn cdn_cache_control_max_age_wins_over_a_no_store_cache_control() {
+        // RFC 9213: a CDN follows CDN-Cache-Control and ignores Cache-Control.
+        let pairs = [
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "max-age=120"),
+        ];
+        assert_eq!(
+            store(200, &pairs, None).map(|l| l.revalidate),
+            Ok(Revalidate::After(120))
         );
     }
 
@@ -785,7 +878,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            storability(
+            lifetime_of(
                 StatusCode::OK,
                 &HeaderMap::new(),
                 Some(&matched()),
@@ -817,7 +910,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            storability(
+            lifetime_of(
                 StatusCode::OK,
                 &HeaderMap::new(),
                 Some(&matched()),

@@ -1,7 +1,8 @@
 //! Answering from a cached entry: the status, headers and body every runtime sends.
 //!
 //! Invariants:
-//! - Only the `age` and the cache status are computed per answer; every other header was
+//! - Only the `age` (the stored upstream age plus the time since the entry's creation,
+//!   RFC 9111 §4.2.3) and the cache status are computed per answer; every other header was
 //!   computed when the entry was stored ([`crate::headers::entry_headers`]), so a hit
 //!   formats nothing else.
 //! - A conditional request that the entry satisfies gets `304` with no body; `HEAD` gets
@@ -13,7 +14,7 @@ use http::{Method, StatusCode};
 
 use crate::UnixMillis;
 use crate::entry::Entry;
-use crate::headers::{CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, is_not_modified};
+use crate::headers::{CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, is_not_modified, stored_age_value};
 
 /// An answer from the cache, ready to send.
 #[derive(Debug)]
@@ -33,13 +34,16 @@ pub fn serve(
     now: UnixMillis,
 ) -> Served {
     let mut headers = HeaderMap::with_capacity(entry.headers.len() + 3);
+    let mut upstream_age = 0;
     for (name, value) in &entry.headers {
+        if *name == header::AGE {
+            upstream_age = stored_age_value(value);
+            continue;
+        }
         headers.append(name.clone(), value.clone());
     }
-    headers.insert(
-        header::AGE,
-        HeaderValue::from(now.secs_since(entry.created_at)),
-    );
+    let age = upstream_age.saturating_add(now.secs_since(entry.created_at));
+    headers.insert(header::AGE, HeaderValue::from(age));
     headers.insert(X_ISR_CACHE, cache_status.header_value());
     headers.insert(X_NEXTJS_CACHE, cache_status.header_value());
     let not_modified = entry.status == StatusCode::OK
@@ -121,5 +125,21 @@ mod tests {
         assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
         assert_eq!(not_modified.body, None);
         assert!(!not_modified.headers.contains_key(header::CONTENT_LENGTH));
+    }
+
+    #[test]
+    fn the_age_adds_the_upstream_age_to_the_time_since_creation() {
+        let mut aged = entry();
+        aged.headers
+            .push((header::AGE, HeaderValue::from_static("100")));
+        let served = serve(
+            &aged,
+            CacheStatus::Hit,
+            &Method::GET,
+            &HeaderMap::new(),
+            UnixMillis(15_000),
+        );
+        assert_eq!(served.headers.get_all(header::AGE).iter().count(), 1);
+        assert_eq!(served.headers[header::AGE], "105");
     }
 }

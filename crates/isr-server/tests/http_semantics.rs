@@ -148,16 +148,16 @@ async fn every_answer_carries_cache_status_age_and_cache_control() {
     check(&miss, "MISS");
     assert_eq!(miss.header("age"), Some("0"));
     assert_eq!(
-        miss.header("cache-control"),
-        Some("s-maxage=10, stale-while-revalidate=90")
+        miss.header("cdn-cache-control"),
+        Some("max-age=10, stale-while-revalidate=90")
     );
     proxy.advance(7);
     let hit = proxy.get("/p/h").await;
     check(&hit, "HIT");
     assert_eq!(hit.header("age"), Some("7"));
     assert_eq!(
-        hit.header("cache-control"),
-        Some("s-maxage=10, stale-while-revalidate=90")
+        hit.header("cdn-cache-control"),
+        Some("max-age=10, stale-while-revalidate=90")
     );
     proxy.advance(5);
     let stale = proxy.get("/p/h").await;

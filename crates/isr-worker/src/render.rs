@@ -66,14 +66,11 @@ impl Deployment {
         // A body the KV value limit could never hold is not buffered either.
         let limit = engine.max_entry_bytes.min(KV_MAX_VALUE_BYTES as u64);
         let timeout = std::time::Duration::from_millis(engine.render_timeout_ms);
-        let mut fetched = self
-            .origin
+        // A complete answer keeps its hop-by-hop headers until it is judged: what its
+        // `Connection` nominates must still be seen by the privacy checks.
+        self.origin
             .render(&job.target, &headers, timeout, limit)
-            .await?;
-        if let Fetched::Complete { headers, .. } = &mut fetched {
-            remove_hop_by_hop(headers);
-        }
-        Ok(fetched)
+            .await
     }
 
     /// Render `job` (an entry dates from `at`) and keep what `keep` says. With
@@ -104,10 +101,11 @@ impl Deployment {
             }
             Ok(Fetched::Complete {
                 status,
-                headers,
+                mut headers,
                 body,
             }) => {
                 let judged = judge(job, self.config(), status, &headers, body.clone(), at);
+                remove_hop_by_hop(&mut headers);
                 let answered = Answered {
                     status,
                     headers,

@@ -6,7 +6,8 @@
 //!   whenever the request has one; only without one does the failure reach the client.
 //! - An origin that did not answer is a `504` (timeout) or `502` (unreachable), never the
 //!   origin's own status; a failure status is passed on as the origin sent it.
-//! - Every answer is marked with its cache status, in `x-isr-cache` and `x-nextjs-cache`.
+//! - Every answer is marked with its cache status, in `x-isr-cache` and `x-nextjs-cache`,
+//!   and carries no recursion guard (`x-isr-render`), even one the origin reflected.
 //! - An answer to `HEAD` has no body.
 //! - An error answer is plain text that no cache may keep (`no-store`).
 
@@ -19,11 +20,13 @@ use http::{Method, StatusCode};
 
 use crate::entry::Entry;
 use crate::flow::render::{OriginError, Rendered};
-use crate::headers::{CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE};
+use crate::headers::{CacheStatus, X_ISR_CACHE, X_ISR_RENDER, X_NEXTJS_CACHE};
 use crate::plan::PlanError;
 
-/// Mark an answer with its cache status.
+/// Mark an answer passed on from the origin with its cache status. Also removes any
+/// [`X_ISR_RENDER`] the origin reflected: the recursion guard's secret is in no answer.
 pub fn mark(headers: &mut HeaderMap, status: CacheStatus) {
+    headers.remove(X_ISR_RENDER);
     headers.insert(X_ISR_CACHE, status.header_value());
     headers.insert(X_NEXTJS_CACHE, status.header_value());
 }

@@ -8,7 +8,7 @@
 //! - An answer larger than the entry size limit is never stored: it is uncacheable (or a
 //!   failure, by its status), and says it was too large.
 //! - An entry is built only by [`Job::entry_from`], so only an answer the policy accepts
-//!   becomes one.
+//!   becomes one; the policy sees the answer before hop-by-hop removal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,8 +53,11 @@ pub enum Judged {
     FailedStatus,
 }
 
-/// The verdict on a complete answer. `headers` must be without hop-by-hop headers;
-/// `created_at`: when the render started (see [`crate::flow::dating`]).
+/// The verdict on a complete answer. `headers` are as the origin sent them, hop-by-hop
+/// headers included: a header its `Connection` nominates (`Set-Cookie`, `Cache-Control`,
+/// `Vary`) still counts for the privacy checks, and is left out of the entry. The runtime
+/// removes hop-by-hop headers only from what it passes on, after this. `created_at`: when
+/// the render started (see [`crate::flow::dating`]).
 pub fn judge(
     job: &Job,
     config: &Config,

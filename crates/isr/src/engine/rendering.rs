@@ -156,7 +156,8 @@ impl Engine {
                 Rendered::from_judged(judged, || Ok(Response::from_parts(parts, body)))
             }
             Ok(Collected::Complete(mut parts, body)) => {
-                remove_hop_by_hop(&mut parts.headers);
+                // Judged as the origin sent it: what its `Connection` nominates is still
+                // there for the privacy checks, and removed only from what is passed on.
                 let config = &self.shared.config;
                 let judged = judge(
                     job,
@@ -166,6 +167,7 @@ impl Engine {
                     body.clone(),
                     started_at,
                 );
+                remove_hop_by_hop(&mut parts.headers);
                 if let Judged::Uncacheable(Unstored::Policy(reason)) = &judged {
                     tracing::debug!(%reason, path = job.path, "not storing");
                 }
