@@ -3,8 +3,8 @@
 //! Invariants:
 //! - Hop-by-hop headers (RFC 9110 §7.6.1, and any named in `Connection`) are neither
 //!   stored nor forwarded.
-//! - Stored headers never include `Set-Cookie`, `Date`, `Transfer-Encoding`, or isr's own
-//!   status headers; `Age` and `Content-Length` only as isr computed them (the upstream
+//! - Stored headers never include `Set-Cookie`, `Transfer-Encoding`, or isr's own status
+//!   headers; the origin's `Date` is kept (a cache never updates it, RFC 9110 §6.6.1); `Age` and `Content-Length` only as isr computed them (the upstream
 //!   age, the stored body's length). A header value with a control character makes the
 //!   response unstorable.
 //! - An origin's end-to-end headers are answered as it sent them (`Cache-Control`
@@ -94,13 +94,12 @@ const UNKEYED_STEERING: [&str; 13] = [
     "x-host",
 ];
 
-/// End-to-end headers that are still never stored: per-message or per-client values
-/// (recomputed on every answer), and isr's own status and tag headers (tags are stored
+/// End-to-end headers that are still never stored: per-client or recomputed values
+/// (`Age` is stored only as isr computed it), and isr's own status and tag headers (tags are stored
 /// separately, see [`origin_tags`]).
-const NEVER_STORED: [&str; 9] = [
+const NEVER_STORED: [&str; 8] = [
     "set-cookie",
     "age",
-    "date",
     "content-length",
     "x-isr-cache",
     "x-nextjs-cache",
@@ -546,6 +545,7 @@ mod tests {
             stored,
             [
                 ("content-type", &b"text/html"[..]),
+                ("date", b"Sun, 06 Nov 1994 08:49:37 GMT"),
                 ("etag", b"\"abc\""),
                 ("vary", b"accept-encoding"),
                 ("vary", b"accept-language"),

@@ -10,7 +10,8 @@
 //!   is stored only with an explicit freshness lifetime (`s-maxage`, `max-age` or
 //!   `Expires`) that its upstream `Age` has not used up, and is fresh for what is left.
 //!   It is served stale only as its origin grants (`stale-while-revalidate`), and never
-//!   on error under `must-revalidate` or `proxy-revalidate` unless `stale-if-error` says so.
+//!   on error under `must-revalidate`, `proxy-revalidate` or `s-maxage` unless
+//!   `stale-if-error` says so.
 
 pub use crate::lifetime::{Lifetime, Revalidate};
 
@@ -265,9 +266,11 @@ fn base_lifetime(
         // No route and no stale window: nothing allows serving it stale.
         None => origin_expire.or(origin_revalidate),
     };
-    // Without a route, `must-revalidate` and `proxy-revalidate` forbid a stale answer on
-    // error too, unless the origin grants one explicitly (RFC 9111 §5.2.2.2, RFC 5861 §4).
-    let refuses_stale = route.is_none() && (cc.must_revalidate || cc.proxy_revalidate);
+    // Without a route, `must-revalidate`, `proxy-revalidate` and `s-maxage` (which implies
+    // `proxy-revalidate`, RFC 9111 §5.2.2.10) forbid a stale answer on error too, unless
+    // the origin grants one explicitly (RFC 9111 §5.2.2.2, RFC 5861 §4).
+    let refuses_stale =
+        route.is_none() && (cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some());
     let stale_if_error = route
         .and_then(|r| r.stale_if_error)
         .or(cc.stale_if_error)

@@ -18,6 +18,9 @@
 //!    what it changes (store, backoff, pass mark); [`answer`]: what the request gets (the
 //!    entry, the last good page on failure, the origin's answer marked, or an error).
 //!
+//! A bypassed unsafe request that succeeded invalidates what it may have changed
+//! ([`invalidate`], RFC 9111 §4.4).
+//!
 //! Also here: [`regenerate`] (which variants of a path an admin regeneration renders) and
 //! [`dating`] (the instants purges and renders are dated at, so a purge reaches exactly the
 //! renders that started before it).
@@ -33,6 +36,7 @@ pub mod backoff;
 pub mod bypass;
 pub mod dating;
 pub mod guard;
+pub mod invalidate;
 pub mod joiners;
 pub mod lookup;
 pub mod regenerate;
