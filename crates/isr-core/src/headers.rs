@@ -350,6 +350,12 @@ pub(crate) fn header_date_secs(headers: &HeaderMap, name: &HeaderName) -> Option
         .and_then(|value| parse_unix_secs(value.trim()))
 }
 
+/// The instant an HTTP-date header value names, or `None` if it does not parse.
+pub fn header_date_millis(value: &HeaderValue) -> Option<UnixMillis> {
+    let secs = parse_unix_secs(value.to_str().ok()?.trim())?;
+    Some(UnixMillis(secs.saturating_mul(1000)))
+}
+
 /// Seconds since the epoch of an HTTP date, or `None` if it does not parse.
 fn parse_unix_secs(value: &str) -> Option<u64> {
     let time = httpdate::parse_http_date(value).ok()?;

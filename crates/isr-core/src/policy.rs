@@ -7,8 +7,9 @@
 //! - A route's explicit `revalidate` wins over the origin's `s-maxage`; the origin's
 //!   headers steer only what the route leaves open.
 //! - A request that matches no route is a standard shared cache's (RFC 9111 §3, §4.2): it
-//!   is stored only with an explicit freshness lifetime (`s-maxage`, `max-age` or
-//!   `Expires`) that its upstream `Age` has not used up, and is fresh for what is left.
+//!   is stored only with a freshness lifetime (`s-maxage`, `max-age`, `Expires`, or the
+//!   heuristic one from `Last-Modified`) that its upstream `Age` has not used up, and is
+//!   fresh for what is left.
 //!   It is served stale only as its origin grants (`stale-while-revalidate`), and never
 //!   on error under `must-revalidate`, `proxy-revalidate` or `s-maxage` unless
 //!   `stale-if-error` says so.
@@ -138,7 +139,7 @@ pub fn storability(
     keyed_vary: &[&str],
     started: UnixMillis,
 ) -> Result<Storable, NoStoreReason> {
-    let status_cap = status_revalidate_cap(status, defaults)?;
+    let status_cap = status_revalidate_cap(status, route.is_some(), defaults)?;
     if headers.contains_key(header::SET_COOKIE) {
         return Err(NoStoreReason::SetCookie);
     }
@@ -148,8 +149,18 @@ pub fn storability(
     }
     let cc = CacheControl::for_shared_cache(headers).unwrap_or_default();
     check_directives(&cc)?;
-    let granted = Granted::from_headers(&cc, headers, started);
-    let origin_revalidate = granted.remaining().filter(|&secs| secs > 0);
+    let granted = Granted::from_headers(&cc, status, headers, started);
+    // A heuristic lifetime only where no route decides: a route has its own default.
+    let heuristic = || {
+        route
+            .is_none()
+            .then(|| granted.heuristic_remaining())
+            .flatten()
+    };
+    let origin_revalidate = granted
+        .remaining()
+        .or_else(heuristic)
+        .filter(|&secs| secs > 0);
     if route.is_none() && origin_revalidate.is_none() {
         return Err(NoStoreReason::NoFreshness);
     }
@@ -161,18 +172,23 @@ pub fn storability(
 }
 
 /// `Ok(None)` for 200 (no cap), `Ok(Some(cap))` for a listed status, else the refusal.
+/// Without a route (`routed` false) an unlisted final status is storable too, uncapped,
+/// as RFC 9111 §3 lets a shared cache store any status it understands when the origin
+/// gives it an explicit freshness lifetime (checked after this).
 ///
-/// Some statuses are refused even when listed: 1xx, 204, 206, 304 and 5xx are either not
-/// complete representations or transient failures that must not be replayed.
+/// Some statuses are refused even when listed: 1xx, 206, 304 and 5xx are either not
+/// complete representations or transient failures that must not be replayed; so is 204
+/// on a route, whose pages are documents.
 fn status_revalidate_cap(
     status: StatusCode,
+    routed: bool,
     defaults: &CacheDefaults,
 ) -> Result<Option<u64>, NoStoreReason> {
     if status == StatusCode::OK {
         return Ok(None);
     }
     let refused = Err(NoStoreReason::Status(status.as_u16()));
-    if is_never_storable(status) {
+    if is_never_storable(status) || (routed && status == StatusCode::NO_CONTENT) {
         return refused;
     }
     match defaults
@@ -182,7 +198,9 @@ fn status_revalidate_cap(
     {
         // A cap of 0 would mean "fresh for 0 seconds", i.e. do not cache.
         Some(&(_, cap)) if cap > 0 => Ok(Some(cap)),
-        _ => refused,
+        Some(_) => refused,
+        None if routed => refused,
+        None => Ok(None),
     }
 }
 
@@ -191,7 +209,7 @@ fn is_never_storable(status: StatusCode) -> bool {
         || status.is_server_error()
         || matches!(
             status,
-            StatusCode::NO_CONTENT | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+            StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
         )
 }
 
@@ -470,6 +488,28 @@ mod tests {
     }
 
     #[test]
+    fn without_a_route_any_final_status_with_explicit_freshness_is_stored() {
+        for code in [203, 204, 299, 302, 303, 307, 400, 499] {
+            assert_eq!(
+                store(code, &[("cache-control", "max-age=60")], None).map(|l| l.revalidate),
+                Ok(Revalidate::After(60)),
+                "{code}"
+            );
+            assert_eq!(store(code, &[], None), Err(NoStoreReason::NoFreshness));
+        }
+        for code in [100, 206, 304, 500, 503] {
+            assert_eq!(
+                store(code, &[("cache-control", "max-age=60")], None),
+                Err(NoStoreReason::Status(code))
+            );
+        }
+        assert_eq!(
+            store(204, &[("cache-control", "max-age=60")], Some(&matched())),
+            Err(NoStoreReason::Status(204))
+        );
+    }
+
+    #[test]
     fn unlisted_statuses_are_refused() {
         for code in [201, 302, 400, 403] {
             assert_eq!(
@@ -732,6 +772,19 @@ mod tests {
         assert_eq!(store(200, &used_up, None), Err(NoStoreReason::NoFreshness));
         let past = [("expires", "Sun, 06 Nov 1994 08:49:37 GMT")];
         assert_eq!(store(200, &past, None), Err(NoStoreReason::NoFreshness));
+    }
+
+    #[test]
+    fn no_route_last_modified_gives_a_heuristic_lifetime_and_a_route_keeps_its_own() {
+        let pairs = [("last-modified", "Sun, 06 Nov 1994 07:49:37 GMT")]; // 1 h before
+        assert_eq!(
+            store(200, &pairs, None).map(|l| l.revalidate),
+            Ok(Revalidate::After(360))
+        );
+        assert_eq!(
+            store(200, &pairs, Some(&matched())).map(|l| l.revalidate),
+            Ok(defaults().revalidate)
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!   RFC 9111 §4.2.3) and the cache status are computed per answer; every other header was
 //!   computed when the entry was stored ([`crate::headers::entry_headers`]), so a hit
 //!   formats nothing else.
-//! - A conditional request that the entry satisfies gets `304` with no body; `HEAD` gets
+//! - A conditional request that the entry satisfies (its `ETag`, or its stored
+//!   `Last-Modified`) gets `304` with no body; `HEAD` gets
 //!   the headers of a full answer and no body.
 
 use bytes::Bytes;
@@ -14,7 +15,9 @@ use http::{Method, StatusCode};
 
 use crate::UnixMillis;
 use crate::entry::Entry;
-use crate::headers::{CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, is_not_modified, stored_age_value};
+use crate::headers::{
+    CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, header_date_millis, is_not_modified, stored_age_value,
+};
 
 /// An answer from the cache, ready to send.
 #[derive(Debug)]
@@ -47,7 +50,7 @@ pub fn serve(
     headers.insert(X_ISR_CACHE, cache_status.header_value());
     headers.insert(X_NEXTJS_CACHE, cache_status.header_value());
     let not_modified = entry.status == StatusCode::OK
-        && is_not_modified(request_headers, &entry.etag, entry.created_at);
+        && is_not_modified(request_headers, &entry.etag, last_modified(entry));
     if not_modified {
         headers.remove(header::CONTENT_LENGTH);
         return Served {
@@ -61,6 +64,17 @@ pub fn serve(
         headers,
         body: (*method != Method::HEAD).then(|| entry.body.clone()),
     }
+}
+
+/// The instant an entry's representation last changed: its stored `Last-Modified` (the
+/// origin's, or the render's start when the origin sent none), to the second.
+fn last_modified(entry: &Entry) -> UnixMillis {
+    entry
+        .headers
+        .iter()
+        .find(|(name, _)| *name == header::LAST_MODIFIED)
+        .and_then(|(_, value)| header_date_millis(value))
+        .unwrap_or(entry.created_at)
 }
 
 #[cfg(test)]
@@ -141,5 +155,29 @@ mod tests {
         );
         assert_eq!(served.headers.get_all(header::AGE).iter().count(), 1);
         assert_eq!(served.headers[header::AGE], "105");
+    }
+
+    #[test]
+    fn if_modified_since_is_compared_with_the_stored_last_modified() {
+        let mut stored = entry();
+        stored.headers.push((
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        ));
+        let mut later = HeaderMap::new();
+        later.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:40 GMT"),
+        );
+        let now = UnixMillis(1_000_000_000_000);
+        let served = serve(&stored, CacheStatus::Hit, &Method::GET, &later, now);
+        assert_eq!(served.status, StatusCode::NOT_MODIFIED);
+        let mut earlier = HeaderMap::new();
+        earlier.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:30 GMT"),
+        );
+        let served = serve(&stored, CacheStatus::Hit, &Method::GET, &earlier, now);
+        assert_eq!(served.status, StatusCode::OK);
     }
 }
