@@ -9,6 +9,7 @@
 //! - [`key`]: cache keys built only from what is keyed.
 //! - [`cache_control`]: `Cache-Control` / `CDN-Cache-Control` parsing.
 //! - [`granted`]: the freshness lifetime and age an origin's headers grant.
+//! - [`cache_status`]: the RFC 9211 `Cache-Status` header every answer carries.
 //! - [`lifetime`]: how long one entry lives (fresh, stale, servable on error).
 //! - [`policy`]: what may be cached, and for how long.
 //! - [`freshness`]: fresh, stale, expired or purged, at a given instant.
@@ -28,6 +29,7 @@
 
 pub mod admin;
 pub mod cache_control;
+pub mod cache_status;
 pub mod config;
 pub mod entry;
 pub mod flow;

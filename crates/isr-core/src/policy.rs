@@ -97,6 +97,24 @@ pub enum NoStoreReason {
 
 use http::{HeaderMap, Method, StatusCode, header};
 
+impl NoStoreReason {
+    /// A short token for the `detail` of `Cache-Status`.
+    pub fn detail(self) -> &'static str {
+        match self {
+            NoStoreReason::Status(_) => "status",
+            NoStoreReason::SetCookie => "set-cookie",
+            NoStoreReason::Private => "private",
+            NoStoreReason::NoStore => "no-store",
+            NoStoreReason::NoCache => "no-cache",
+            NoStoreReason::ZeroMaxAge => "max-age-0",
+            NoStoreReason::VaryStar => "vary-star",
+            NoStoreReason::VaryUnkeyed => "vary-unkeyed",
+            NoStoreReason::NoFreshness => "no-freshness",
+            NoStoreReason::BadHeader => "bad-header",
+        }
+    }
+}
+
 use crate::UnixMillis;
 use crate::cache_control::CacheControl;
 use crate::granted::Granted;

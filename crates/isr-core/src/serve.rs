@@ -14,10 +14,12 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
 use crate::UnixMillis;
+use crate::cache_status::{self, CACHE_STATUS, Forward};
 use crate::entry::Entry;
 use crate::headers::{
     CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, header_date_millis, is_not_modified, stored_age_value,
 };
+use crate::lifetime::Revalidate;
 
 /// An answer from the cache, ready to send.
 #[derive(Debug)]
@@ -31,7 +33,7 @@ pub struct Served {
 /// Answer `method` with `request_headers` from `entry` at `now`, marked `cache_status`.
 pub fn serve(
     entry: &Entry,
-    cache_status: CacheStatus,
+    cache_status_of: CacheStatus,
     method: &Method,
     request_headers: &HeaderMap,
     now: UnixMillis,
@@ -47,8 +49,9 @@ pub fn serve(
     }
     let age = upstream_age.saturating_add(now.secs_since(entry.created_at));
     headers.insert(header::AGE, HeaderValue::from(age));
-    headers.insert(X_ISR_CACHE, cache_status.header_value());
-    headers.insert(X_NEXTJS_CACHE, cache_status.header_value());
+    headers.insert(CACHE_STATUS, cache_status(entry, cache_status_of, now));
+    headers.insert(X_ISR_CACHE, cache_status_of.header_value());
+    headers.insert(X_NEXTJS_CACHE, cache_status_of.header_value());
     let not_modified = entry.status == StatusCode::OK
         && is_not_modified(request_headers, &entry.etag, last_modified(entry));
     if not_modified {
@@ -63,6 +66,25 @@ pub fn serve(
         status: entry.status,
         headers,
         body: (*method != Method::HEAD).then(|| entry.body.clone()),
+    }
+}
+
+/// `Cache-Status` for an answer from `entry` marked `status`: a hit (fresh or stale, with
+/// its `ttl`), or, for the request whose render stored it, `fwd=uri-miss` and `stored`.
+fn cache_status(entry: &Entry, status: CacheStatus, now: UnixMillis) -> HeaderValue {
+    let ttl = match entry.lifetime.revalidate {
+        Revalidate::After(secs) => {
+            let fresh_for = i64::try_from(secs).unwrap_or(i64::MAX);
+            let resident = i64::try_from(now.secs_since(entry.created_at)).unwrap_or(i64::MAX);
+            fresh_for.saturating_sub(resident)
+        }
+        Revalidate::Never => i64::from(u32::MAX),
+    };
+    match status {
+        CacheStatus::Miss => {
+            cache_status::forwarded(Forward::UriMiss, Some(entry.status), Some(ttl), None)
+        }
+        _ => cache_status::hit(ttl),
     }
 }
 
@@ -82,7 +104,7 @@ mod tests {
     use http::HeaderName;
 
     use super::*;
-    use crate::lifetime::{Lifetime, Revalidate};
+    use crate::lifetime::Lifetime;
 
     fn entry() -> Entry {
         Entry {
@@ -118,6 +140,7 @@ mod tests {
         assert_eq!(served.status, StatusCode::OK);
         assert_eq!(served.headers[header::AGE], "3");
         assert_eq!(served.headers[X_ISR_CACHE], "STALE");
+        assert_eq!(served.headers[CACHE_STATUS], "isr; hit; ttl=57");
         assert_eq!(served.body.as_deref(), Some(&b"hello"[..]));
     }
 

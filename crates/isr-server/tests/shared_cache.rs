@@ -182,3 +182,31 @@ async fn a_successful_unsafe_request_invalidates_its_target_and_same_origin_loca
     origin.fault(None);
     assert_eq!(proxy.get("/cart").await.cache(), "HIT");
 }
+
+#[tokio::test]
+async fn every_answer_carries_cache_status() {
+    let (origin, proxy) = setup().await;
+    origin.set("/feed", Page::ok().header("cache-control", "max-age=60"));
+    origin.set(
+        "/me",
+        Page::ok()
+            .header("cache-control", "max-age=60")
+            .header("set-cookie", "a=1"),
+    );
+    let status = |answer: &support::Answer| answer.header("cache-status").unwrap_or("").to_owned();
+    assert_eq!(
+        status(&proxy.get("/feed").await),
+        "isr; fwd=uri-miss; fwd-status=200; stored; ttl=60"
+    );
+    proxy.advance(20);
+    assert_eq!(status(&proxy.get("/feed").await), "isr; hit; ttl=40");
+    assert_eq!(
+        status(&proxy.get("/me").await),
+        "isr; fwd=uri-miss; fwd-status=200; detail=set-cookie"
+    );
+    let post = proxy
+        .send(Request::post("/feed").body(Body::from("x")).unwrap())
+        .await;
+    assert_eq!(status(&post), "isr; fwd=bypass; fwd-status=200");
+    assert_eq!(post.cache(), "BYPASS", "x-isr-cache stays");
+}

@@ -177,7 +177,7 @@ impl Deployment {
             }
         };
         let mut headers = header_map(response.headers());
-        finish_answer(&mut headers, draft);
+        finish_answer(&mut headers, status_of(&response), draft);
         let method = Method::from_bytes(req.inner().method().as_bytes());
         if method.is_ok_and(|method| !keeps_body(&method)) {
             return convert::response(status_of(&response), &headers, None);

@@ -42,6 +42,16 @@ pub enum Unstored {
     Policy(NoStoreReason),
 }
 
+impl Unstored {
+    /// A short token for the `detail` of `Cache-Status`.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Unstored::TooLarge => "too-large",
+            Unstored::Policy(reason) => reason.detail(),
+        }
+    }
+}
+
 /// The verdict on a render's answer, before the runtime builds anything from it.
 #[derive(Debug)]
 pub enum Judged {
@@ -91,8 +101,8 @@ pub enum Rendered<R, E> {
     Storable(Arc<Entry>),
     /// Another node rendered and stored it while this one waited for its lock.
     Found(Arc<Entry>),
-    /// An answer that may not be shared; `too_large`: because of its size.
-    Uncacheable { response: R, too_large: bool },
+    /// An answer that may not be shared, and why.
+    Uncacheable { response: R, unstored: Unstored },
     /// The origin answered with a failure status.
     FailedStatus(R),
     /// The origin did not answer.
@@ -103,21 +113,16 @@ impl<R, E> Rendered<R, E> {
     /// The result of a verdict. `response` builds what is passed on (called only when
     /// something is); if it cannot be built, the render counts as failed.
     pub fn from_judged(judged: Judged, response: impl FnOnce() -> Result<R, E>) -> Self {
-        let passed = |wrap: fn(R) -> Rendered<R, E>| match response() {
+        let wrap: Box<dyn FnOnce(R) -> Rendered<R, E>> = match judged {
+            Judged::Storable(entry) => return Rendered::Storable(entry),
+            Judged::Uncacheable(unstored) => {
+                Box::new(move |response| Rendered::Uncacheable { response, unstored })
+            }
+            Judged::FailedStatus => Box::new(Rendered::FailedStatus),
+        };
+        match response() {
             Ok(response) => wrap(response),
             Err(error) => Rendered::Failed(OriginError::Unreachable(error)),
-        };
-        match judged {
-            Judged::Storable(entry) => Rendered::Storable(entry),
-            Judged::Uncacheable(Unstored::TooLarge) => passed(|response| Rendered::Uncacheable {
-                response,
-                too_large: true,
-            }),
-            Judged::Uncacheable(Unstored::Policy(_)) => passed(|response| Rendered::Uncacheable {
-                response,
-                too_large: false,
-            }),
-            Judged::FailedStatus => passed(Rendered::FailedStatus),
         }
     }
 

@@ -65,7 +65,8 @@ impl Engine {
                 return error_response(&ErrorAnswer::origin(&error, CacheStatus::Bypass));
             }
         };
-        finish_answer(response.headers_mut(), draft);
+        let status = response.status();
+        finish_answer(response.headers_mut(), status, draft);
         let invalidated = invalidated_paths(
             &self.shared.config,
             &method,

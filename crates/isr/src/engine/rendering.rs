@@ -170,6 +170,19 @@ impl Engine {
                 remove_hop_by_hop(&mut parts.headers);
                 if let Judged::Uncacheable(Unstored::Policy(reason)) = &judged {
                     tracing::debug!(%reason, path = job.path, "not storing");
+                    let is_html = parts
+                        .headers
+                        .get(http::header::CONTENT_TYPE)
+                        .is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
+                    let told = &self.shared.told_unstored_html;
+                    if is_html && !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::info!(
+                            %reason,
+                            path = job.path,
+                            "an HTML page was not stored (logged once; the answer's \
+                             Cache-Status says why for every request)"
+                        );
+                    }
                 }
                 Rendered::from_judged(judged, || Ok(Response::from_parts(parts, Body::full(body))))
             }
