@@ -210,3 +210,63 @@ async fn every_answer_carries_cache_status() {
     assert_eq!(status(&post), "isr; fwd=bypass; fwd-status=200");
     assert_eq!(post.cache(), "BYPASS", "x-isr-cache stays");
 }
+
+#[tokio::test]
+async fn a_stale_entry_is_revalidated_with_its_validators_and_a_304_refreshes_it() {
+    let (origin, proxy) = setup().await;
+    origin.set(
+        "/doc",
+        Page::ok()
+            .header("cache-control", "max-age=10, must-revalidate")
+            .header("etag", "\"v1\"")
+            .header("x-version", "1"),
+    );
+    let first = proxy.get("/doc").await;
+    assert_eq!(first.text(), "/doc render #1");
+    proxy.advance(11);
+    // The origin now answers 304 Not Modified, with fresher headers.
+    origin.set(
+        "/doc",
+        Page::status(304)
+            .header("cache-control", "max-age=600")
+            .header("etag", "\"v1\"")
+            .header("x-version", "2"),
+    );
+    let revalidated = proxy.get("/doc").await;
+    assert_eq!(
+        revalidated.status, 200,
+        "the client did not ask conditionally"
+    );
+    assert_eq!(revalidated.text(), "/doc render #1", "the stored body");
+    assert_eq!(
+        revalidated.header("x-version"),
+        Some("2"),
+        "headers updated"
+    );
+    assert_eq!(revalidated.header("cache-control"), Some("max-age=600"));
+    let seen = origin.seen();
+    let asked = seen.last().unwrap();
+    assert_eq!(
+        asked
+            .headers
+            .get("if-none-match")
+            .and_then(|v| v.to_str().ok()),
+        Some("\"v1\"")
+    );
+    proxy.advance(500);
+    let hit = proxy.get("/doc").await;
+    assert_eq!(hit.cache(), "HIT", "fresh for the 304's 600 s");
+    assert_eq!(hit.text(), "/doc render #1");
+    assert_eq!(origin.renders("/doc"), 2);
+    // A client's own conditional request is answered from the entry.
+    let conditional = proxy
+        .send(
+            Request::get("/doc")
+                .header("if-none-match", "W/\"v1\"")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(conditional.status, 304);
+    assert_eq!(origin.renders("/doc"), 2);
+}

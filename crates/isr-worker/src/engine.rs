@@ -144,7 +144,7 @@ impl Deployment {
                 self.serve(&entry, status, incoming)
             }
             // The Durable Object answers for the backoff when the lock is asked for.
-            Action::Render { fallback } => self.foreground(job, incoming, fallback, seen).await,
+            Action::Render { fallback, .. } => self.foreground(job, incoming, fallback, seen).await,
         }
     }
 

@@ -191,7 +191,7 @@ impl Deployment {
             }
             Ok(LockAnswer::BackingOff) => match when_backing_off(fallback) {
                 Action::Serve { entry, status, .. } => self.serve(&entry, status, incoming),
-                Action::Render { fallback } => self.alone(&job, incoming, fallback).await,
+                Action::Render { fallback, .. } => self.alone(&job, incoming, fallback).await,
             },
             Err(error) => {
                 worker::console_warn!("isr: lock failed, rendering without it: {error}");

@@ -104,7 +104,7 @@ impl Deployment {
                 mut headers,
                 body,
             }) => {
-                let judged = judge(job, self.config(), status, &headers, body.clone(), at);
+                let judged = judge(job, self.config(), status, &headers, body.clone(), at, None);
                 remove_hop_by_hop(&mut headers);
                 let answered = Answered {
                     status,

@@ -19,6 +19,7 @@ use http::{HeaderMap, StatusCode};
 use crate::UnixMillis;
 use crate::config::Config;
 use crate::entry::Entry;
+use crate::flow::conditional;
 use crate::flow::joiners::Outcome;
 use crate::job::{Job, is_render_failure};
 use crate::policy::NoStoreReason;
@@ -68,6 +69,9 @@ pub enum Judged {
 /// `Vary`) still counts for the privacy checks, and is left out of the entry. The runtime
 /// removes hop-by-hop headers only from what it passes on, after this. `created_at`: when
 /// the render started (see [`crate::flow::dating`]).
+///
+/// `previous`: the entry the render revalidates (its validators were sent,
+/// [`conditional::validators`]); a `304` refreshes it ([`conditional::refreshed`]).
 pub fn judge(
     job: &Job,
     config: &Config,
@@ -75,11 +79,16 @@ pub fn judge(
     headers: &HeaderMap,
     body: Bytes,
     created_at: UnixMillis,
+    previous: Option<&Entry>,
 ) -> Judged {
     if is_render_failure(status) {
         return Judged::FailedStatus;
     }
-    match job.entry_from(config, status, headers, body, created_at) {
+    let judged = match previous.filter(|_| status == StatusCode::NOT_MODIFIED) {
+        Some(previous) => conditional::refreshed(job, config, previous, headers, created_at),
+        None => job.entry_from(config, status, headers, body, created_at),
+    };
+    match judged {
         Ok(entry) => Judged::Storable(Arc::new(entry)),
         Err(reason) => Judged::Uncacheable(Unstored::Policy(reason)),
     }

@@ -169,7 +169,7 @@ impl Sim {
                 }
                 return seen;
             }
-            Action::Render { fallback } => fallback,
+            Action::Render { fallback, .. } => fallback,
         };
         let rendered = if is_passing(self.pass_mark, self.now) {
             let rendered = self.render(origin);
@@ -225,6 +225,7 @@ impl Sim {
                 &HeaderMap::new(),
                 Bytes::from_static(body.as_bytes()),
                 created_at,
+                None,
             ),
             Origin::Private => {
                 let mut headers = HeaderMap::new();
@@ -237,6 +238,7 @@ impl Sim {
                     &headers,
                     body,
                     created_at,
+                    None,
                 )
             }
             Origin::TooLarge => judge_too_large(StatusCode::OK),
@@ -249,6 +251,7 @@ impl Sim {
                     &HeaderMap::new(),
                     Bytes::new(),
                     created_at,
+                    None,
                 );
                 return Rendered::from_judged(judged, || Ok((status, "origin error")));
             }

@@ -18,6 +18,7 @@ use std::time::Duration;
 use http::header::HeaderMap;
 use http::{Request, Response};
 use isr_core::entry::Entry;
+use isr_core::flow::conditional::validators;
 use isr_core::flow::joiners::replaces;
 use isr_core::flow::render::{Judged, Unstored, judge, judge_too_large};
 use isr_core::flow::settle::{PassMark, settle};
@@ -49,7 +50,7 @@ impl Engine {
         had: Option<&Arc<Entry>>,
     ) -> Rendered {
         let Some(cluster) = self.shared.cluster.as_deref() else {
-            return self.render_and_store(job, request, had.is_some()).await;
+            return self.render_and_store(job, request, had).await;
         };
         let lock = NodeLock {
             cluster,
@@ -57,7 +58,7 @@ impl Engine {
             timeout: Duration::from_millis(self.shared.config.engine.lock_timeout_ms),
             clock: &*self.shared.clock,
         };
-        let render = self.render_and_store(job, request, had.is_some());
+        let render = self.render_and_store(job, request, had);
         let elsewhere = || self.stored_elsewhere(job, had);
         match lock.once(job.key.storage(), elsewhere, || {}, render).await {
             Once::Worked(rendered) => rendered,
@@ -95,18 +96,18 @@ impl Engine {
     }
 
     /// Render, then do what the result changes: store it, or remember the failure or that
-    /// the key is not cacheable. `had_entry`: an entry exists that an uncacheable answer
-    /// replaces.
+    /// the key is not cacheable. `had`: the entry stored under the key, which an
+    /// uncacheable answer replaces and a `304` refreshes.
     pub(super) async fn render_and_store(
         &self,
         job: &Job,
         request: Request<Body>,
-        had_entry: bool,
+        had: Option<&Arc<Entry>>,
     ) -> Rendered {
-        let rendered = self.render(job, request).await;
+        let rendered = self.render(job, request, had).await;
         let key = job.key.storage();
         let now = self.now();
-        let settled = settle(&rendered, had_entry, now);
+        let settled = settle(&rendered, had.is_some(), now);
         self.shared.backoff.apply(settled.backoff, key, now);
         match settled.pass_mark {
             PassMark::Clear => {
@@ -140,8 +141,14 @@ impl Engine {
         rendered
     }
 
-    /// Ask the origin for `job` and judge the answer. Stores nothing.
-    pub(super) async fn render(&self, job: &Job, request: Request<Body>) -> Rendered {
+    /// Ask the origin for `job` and judge the answer (a `304` refreshes `previous`, whose
+    /// validators [`Engine::render_request`] sent). Stores nothing.
+    pub(super) async fn render(
+        &self,
+        job: &Job,
+        request: Request<Body>,
+        previous: Option<&Arc<Entry>>,
+    ) -> Rendered {
         self.shared.counters.render_started();
         // Entries date from when their render started: a purge after that instant
         // applies to them, even if the render arrives after the purge.
@@ -166,6 +173,7 @@ impl Engine {
                     &parts.headers,
                     body.clone(),
                     started_at,
+                    previous.map(|entry| &**entry),
                 );
                 remove_hop_by_hop(&mut parts.headers);
                 if let Judged::Uncacheable(Unstored::Policy(reason)) = &judged {
@@ -191,9 +199,18 @@ impl Engine {
 
     /// The request a render sends. On configured routes it is built from the key alone;
     /// for a request no route matched, the client's own headers are forwarded (the answer
-    /// is stored only if the origin says it may be shared).
-    pub(super) fn render_request(&self, job: &Job, client: Option<&HeaderMap>) -> Request<Body> {
+    /// is stored only if the origin says it may be shared). With a `previous` entry, it
+    /// asks with that entry's validators ([`validators`]).
+    pub(super) fn render_request(
+        &self,
+        job: &Job,
+        client: Option<&HeaderMap>,
+        previous: Option<&Arc<Entry>>,
+    ) -> Request<Body> {
         let mut headers = job.render_headers(client);
+        if let Some(previous) = previous {
+            headers.extend(validators(previous));
+        }
         headers.insert(X_ISR_RENDER, self.shared.secret.clone());
         let mut request = Request::new(Body::empty());
         *request.headers_mut() = headers;
