@@ -10,7 +10,9 @@
 //! - An origin's end-to-end headers are answered as it sent them (`Cache-Control`
 //!   included); what isr tells CDNs downstream goes in `CDN-Cache-Control`.
 //! - Request headers that could steer the origin without being keyed (`X-Forwarded-Host`,
-//!   `X-Original-URL`, `X-Rewrite-URL`, `X-HTTP-Method-Override`, ...) are never forwarded.
+//!   `X-Original-URL`, `X-Rewrite-URL`, `X-HTTP-Method-Override`, ...) are never forwarded;
+//!   a render of a request no route matched carries only an allow-list of client headers.
+//! - `X-Forwarded-Host`/`-Proto` on a render come from what isr knows, never the client.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -94,6 +96,23 @@ const UNKEYED_STEERING: [&str; 13] = [
     "x-host",
 ];
 
+/// The client headers a render of a request no route matched carries (besides the keyed
+/// ones the job sets itself): content negotiation that a correct origin declares in `Vary`,
+/// the client's `User-Agent` and `Origin`, its privacy preferences, and its `Cookie` (an
+/// answer to a render with one is stored only under
+/// [`crate::policy::credentials_allow_storing`]). Every other header is dropped: an allow
+/// list, because the headers frameworks reflect into pages (forwarded prefixes, TLS flags,
+/// host and scheme overrides) have more spellings than any list of them could name.
+const FORWARDED_ON_RENDER: [&str; 7] = [
+    "accept",
+    "accept-language",
+    "user-agent",
+    "origin",
+    "cookie",
+    "dnt",
+    "save-data",
+];
+
 /// End-to-end headers that are still never stored: per-client or recomputed values
 /// (`Age` is stored only as isr computed it), and isr's own status and tag headers (tags are stored
 /// separately, see [`origin_tags`]).
@@ -145,6 +164,34 @@ pub fn forwardable(mut headers: HeaderMap) -> HeaderMap {
     remove_hop_by_hop(&mut headers);
     remove_unkeyed_steering(&mut headers);
     headers
+}
+
+/// The client's headers a render of a request no route matched carries
+/// ([`FORWARDED_ON_RENDER`]).
+pub fn forwarded_on_render(client: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(FORWARDED_ON_RENDER.len());
+    for name in FORWARDED_ON_RENDER {
+        for value in client.get_all(name) {
+            headers.append(name, value.clone());
+        }
+    }
+    headers
+}
+
+/// `X-Forwarded-Host` and `X-Forwarded-Proto` for a render, from what isr knows, never
+/// from the client: the keyed `host`, else the configured `site`; and the scheme isr's
+/// listener speaks (`http`). Frameworks build absolute URLs from them.
+pub fn render_forwarding(host: Option<&str>, site: &str) -> Vec<(HeaderName, HeaderValue)> {
+    let mut forwarding = Vec::with_capacity(2);
+    let public_host = host.or((!site.is_empty()).then_some(site));
+    if let Some(value) = public_host.and_then(|host| HeaderValue::from_str(host).ok()) {
+        forwarding.push((HeaderName::from_static("x-forwarded-host"), value));
+    }
+    forwarding.push((
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    ));
+    forwarding
 }
 
 /// The response headers to store, or `None` if a value has a control character.

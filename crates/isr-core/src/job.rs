@@ -140,11 +140,12 @@ impl Job {
     /// The headers of the request that renders this job, without the recursion guard
     /// (each runtime adds [`policy_headers::X_ISR_RENDER`] with its own secret). On a
     /// configured route they are built from the key alone; for a request no route
-    /// matched, the `client`'s forwardable headers are kept (its answer is stored only if
-    /// the origin says it may be shared).
-    pub fn render_headers(&self, client: Option<&HeaderMap>) -> HeaderMap {
+    /// matched, an allow-list of the `client`'s headers is kept
+    /// ([`policy_headers::forwarded_on_render`]). `site`: the configured site, named in
+    /// `X-Forwarded-Host` when the host is not keyed.
+    pub fn render_headers(&self, client: Option<&HeaderMap>, site: &str) -> HeaderMap {
         let mut headers = match client {
-            Some(client) if !self.matched => policy_headers::forwardable(client.clone()),
+            Some(client) if !self.matched => policy_headers::forwarded_on_render(client),
             _ => HeaderMap::new(),
         };
         for name in NOT_FORWARDED_ON_RENDER {
@@ -168,7 +169,17 @@ impl Job {
         if self.matched {
             headers.insert(header::USER_AGENT, HeaderValue::from_static("isr"));
         }
+        headers.extend(policy_headers::render_forwarding(
+            self.host.as_deref(),
+            site,
+        ));
         headers
+    }
+
+    /// Does the render of this job for `client` carry the client's credentials (its
+    /// `Cookie`)? Only where no route matched: a route's render carries no client header.
+    pub fn forwards_credentials(&self, client: Option<&HeaderMap>) -> bool {
+        !self.matched && client.is_some_and(|client| client.contains_key(header::COOKIE))
     }
 
     /// The entry the origin's answer becomes, or why it may not be stored. `created_at`:
@@ -251,7 +262,7 @@ tags = ["post:{slug}"]
         let mut client = HeaderMap::new();
         client.insert(header::COOKIE, HeaderValue::from_static("session=secret"));
         client.insert("next-url", HeaderValue::from_static("/intercepted"));
-        let headers = job.render_headers(Some(&client));
+        let headers = job.render_headers(Some(&client), "");
         assert!(!headers.contains_key(header::COOKIE));
         assert!(!headers.contains_key("next-url"));
         assert_eq!(headers[header::ACCEPT_ENCODING], "br");

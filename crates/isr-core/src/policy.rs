@@ -4,6 +4,9 @@
 //! - Nothing private is ever stored: a request with `Authorization`, or a response with
 //!   `Set-Cookie`, `private`, `no-store`, `no-cache` or `Vary: *`, is never storable,
 //!   whatever a route says.
+//! - What a request's credentials may have shaped is never stored: without a route, an
+//!   answer to a render that carried a `Cookie` is stored only when the origin addresses
+//!   shared caches explicitly (`s-maxage`, `CDN-Cache-Control`).
 //! - A route's explicit `revalidate` wins over the origin's `s-maxage`; the origin's
 //!   headers steer only what the route leaves open.
 //! - A request that matches no route is a standard shared cache's (RFC 9111 §3, §4.2): it
@@ -93,6 +96,12 @@ pub enum NoStoreReason {
     NoFreshness,
     #[error("a response header contains a control character")]
     BadHeader,
+    /// No route matched, the render carried the client's credentials (`Cookie`), and the
+    /// origin did not address shared caches explicitly.
+    #[error(
+        "the request carried a Cookie and the origin did not address shared caches (s-maxage or CDN-Cache-Control)"
+    )]
+    Credentials,
 }
 
 use http::{HeaderMap, Method, StatusCode, header};
@@ -111,6 +120,7 @@ impl NoStoreReason {
             NoStoreReason::VaryUnkeyed => "vary-unkeyed",
             NoStoreReason::NoFreshness => "no-freshness",
             NoStoreReason::BadHeader => "bad-header",
+            NoStoreReason::Credentials => "cookie",
         }
     }
 }
@@ -187,6 +197,31 @@ pub fn storability(
         lifetime: normalised(apply_status_cap(lifetime, status_cap)),
         age: granted.age,
     })
+}
+
+/// Whether an answer to a render that carried the client's credentials (`credentialed`:
+/// its `Cookie`) may be stored. On a route, yes: a route's render never carries them.
+/// Without one, only when the origin addresses shared caches explicitly, with `s-maxage`
+/// or `CDN-Cache-Control` (as Next.js does for ISR pages): `public` or `max-age` alone can
+/// come from a rule by file extension that knows nothing of the user the page shows (web
+/// cache deception: `/account;x.css` rendered with the victim's cookie).
+pub fn credentials_allow_storing(
+    routed: bool,
+    credentialed: bool,
+    headers: &HeaderMap,
+) -> Result<(), NoStoreReason> {
+    if routed || !credentialed {
+        return Ok(());
+    }
+    let addresses_shared_caches = headers.contains_key(crate::headers::CDN_CACHE_CONTROL)
+        || CacheControl::from_headers(headers, header::CACHE_CONTROL.as_str())
+            .s_maxage
+            .is_some();
+    if addresses_shared_caches {
+        Ok(())
+    } else {
+        Err(NoStoreReason::Credentials)
+    }
 }
 
 /// `Ok(None)` for 200 (no cap), `Ok(Some(cap))` for a listed status, else the refusal.
@@ -728,6 +763,24 @@ mod tests {
             lifetime_of(status, &headers, Some(&matched()), &defaults(), &[]),
             Err(NoStoreReason::VaryUnkeyed)
         );
+    }
+
+    #[test]
+    fn credentials_allow_storing_only_what_addresses_shared_caches() {
+        let by_extension = map(&[("cache-control", "public, max-age=600")]);
+        assert_eq!(
+            credentials_allow_storing(false, true, &by_extension),
+            Err(NoStoreReason::Credentials)
+        );
+        assert_eq!(
+            credentials_allow_storing(false, false, &by_extension),
+            Ok(())
+        );
+        assert_eq!(credentials_allow_storing(true, true, &by_extension), Ok(()));
+        let isr = map(&[("cache-control", "s-maxage=60, stale-while-revalidate=600")]);
+        assert_eq!(credentials_allow_storing(false, true, &isr), Ok(()));
+        let cdn = map(&[("cdn-cache-control", "max-age=60")]);
+        assert_eq!(credentials_allow_storing(false, true, &cdn), Ok(()));
     }
 
     #[test]

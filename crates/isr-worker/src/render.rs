@@ -56,7 +56,7 @@ impl Answered {
 impl Deployment {
     /// Ask the origin for `job` (with the `client`'s headers where isr-core keeps them).
     async fn fetch(&self, job: &Job, client: Option<&HeaderMap>) -> Result<Fetched, OriginError> {
-        let mut headers = job.render_headers(client);
+        let mut headers = job.render_headers(client, &self.config().site);
         let guard = self
             .guard()
             .await
@@ -83,6 +83,7 @@ impl Deployment {
         at: UnixMillis,
         keep: Keep,
     ) -> (Rendered, Option<Settled>) {
+        let credentialed = job.forwards_credentials(client);
         let (rendered, answered) = match self.fetch(job, client).await {
             Err(error) => {
                 worker::console_warn!(
@@ -104,7 +105,12 @@ impl Deployment {
                 mut headers,
                 body,
             }) => {
-                let judged = judge(job, self.config(), status, &headers, body.clone(), at, None);
+                let rendering = render::Render {
+                    started: at,
+                    previous: None,
+                    credentialed,
+                };
+                let judged = judge(job, self.config(), status, &headers, body.clone(), rendering);
                 remove_hop_by_hop(&mut headers);
                 let answered = Answered {
                     status,

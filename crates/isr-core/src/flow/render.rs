@@ -22,7 +22,7 @@ use crate::entry::Entry;
 use crate::flow::conditional;
 use crate::flow::joiners::Outcome;
 use crate::job::{Job, is_render_failure};
-use crate::policy::NoStoreReason;
+use crate::policy::{NoStoreReason, credentials_allow_storing};
 
 /// Why a render (or a forwarded request) has no answer from the origin. `E`: the
 /// runtime's description of an unreachable origin.
@@ -64,27 +64,41 @@ pub enum Judged {
     FailedStatus,
 }
 
-/// The verdict on a complete answer. `headers` are as the origin sent them, hop-by-hop
-/// headers included: a header its `Connection` nominates (`Set-Cookie`, `Cache-Control`,
-/// `Vary`) still counts for the privacy checks, and is left out of the entry. The runtime
-/// removes hop-by-hop headers only from what it passes on, after this. `created_at`: when
-/// the render started (see [`crate::flow::dating`]).
-///
-/// `previous`: the entry the render revalidates (its validators were sent,
-/// [`conditional::validators`]); a `304` refreshes it ([`conditional::refreshed`]).
+/// What the runtime knows of the render an answer came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Render<'a> {
+    /// When the render started (see [`crate::flow::dating`]).
+    pub started: UnixMillis,
+    /// The entry the render revalidates (its validators were sent,
+    /// [`conditional::validators`]); a `304` refreshes it ([`conditional::refreshed`]).
+    pub previous: Option<&'a Entry>,
+    /// The render carried the client's `Cookie` ([`credentials_allow_storing`]).
+    pub credentialed: bool,
+}
+
+/// The verdict on a complete answer to `render`. `headers` are as the origin sent them,
+/// hop-by-hop headers included: a header its `Connection` nominates (`Set-Cookie`,
+/// `Cache-Control`, `Vary`) still counts for the privacy checks, and is left out of the
+/// entry. The runtime removes hop-by-hop headers only from what it passes on, after this.
 pub fn judge(
     job: &Job,
     config: &Config,
     status: StatusCode,
     headers: &HeaderMap,
     body: Bytes,
-    created_at: UnixMillis,
-    previous: Option<&Entry>,
+    render: Render<'_>,
 ) -> Judged {
     if is_render_failure(status) {
         return Judged::FailedStatus;
     }
-    let judged = match previous.filter(|_| status == StatusCode::NOT_MODIFIED) {
+    if let Err(reason) = credentials_allow_storing(job.matched, render.credentialed, headers) {
+        return Judged::Uncacheable(Unstored::Policy(reason));
+    }
+    let created_at = render.started;
+    let judged = match render
+        .previous
+        .filter(|_| status == StatusCode::NOT_MODIFIED)
+    {
         Some(previous) => conditional::refreshed(job, config, previous, headers, created_at),
         None => job.entry_from(config, status, headers, body, created_at),
     };

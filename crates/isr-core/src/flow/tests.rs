@@ -17,7 +17,7 @@ use crate::flow::backoff::{Backoff, DEFAULT_CAPACITY, RetryPolicy};
 use crate::flow::dating::render_instant;
 use crate::flow::joiners::{Joined, Outcome, joined, replaces};
 use crate::flow::lookup::{Action, on_lookup};
-use crate::flow::render::{OriginError, Rendered, judge, judge_too_large};
+use crate::flow::render::{OriginError, Render, Rendered, judge, judge_too_large};
 use crate::flow::settle::{BackoffChange, PassMark, is_passing, settle};
 use crate::freshness::{Freshness, Invalidation, PurgeMode, freshness};
 use crate::headers::CacheStatus;
@@ -224,8 +224,7 @@ impl Sim {
                 StatusCode::OK,
                 &HeaderMap::new(),
                 Bytes::from_static(body.as_bytes()),
-                created_at,
-                None,
+                fresh(created_at),
             ),
             Origin::Private => {
                 let mut headers = HeaderMap::new();
@@ -237,8 +236,7 @@ impl Sim {
                     StatusCode::OK,
                     &headers,
                     body,
-                    created_at,
-                    None,
+                    fresh(created_at),
                 )
             }
             Origin::TooLarge => judge_too_large(StatusCode::OK),
@@ -250,8 +248,7 @@ impl Sim {
                     status,
                     &HeaderMap::new(),
                     Bytes::new(),
-                    created_at,
-                    None,
+                    fresh(created_at),
                 );
                 return Rendered::from_judged(judged, || Ok((status, "origin error")));
             }
@@ -717,6 +714,15 @@ fn other_node_entry() -> Arc<Entry> {
     sim.now = START.add_secs(60);
     sim.request(Method::GET, html(), Origin::Page("new"), Lock::Free);
     sim.stored.unwrap()
+}
+
+/// A render with no previous entry and no client credentials, started at `started`.
+fn fresh(started: UnixMillis) -> Render<'static> {
+    Render {
+        started,
+        previous: None,
+        credentialed: false,
+    }
 }
 
 #[test]

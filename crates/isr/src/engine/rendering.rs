@@ -20,7 +20,7 @@ use http::{Request, Response};
 use isr_core::entry::Entry;
 use isr_core::flow::conditional::validators;
 use isr_core::flow::joiners::replaces;
-use isr_core::flow::render::{Judged, Unstored, judge, judge_too_large};
+use isr_core::flow::render::{Judged, Render, Unstored, judge, judge_too_large};
 use isr_core::flow::settle::{PassMark, settle};
 use isr_core::headers::{X_ISR_RENDER, remove_hop_by_hop};
 use isr_core::job::Job;
@@ -153,6 +153,7 @@ impl Engine {
         // Entries date from when their render started: a purge after that instant
         // applies to them, even if the render arrives after the purge.
         let started_at = self.shared.purges.date_render(&*self.shared.clock).await;
+        let credentialed = request.headers().contains_key(http::header::COOKIE);
         let engine = &self.shared.config.engine;
         let timeout = Duration::from_millis(engine.render_timeout_ms);
         match fetch(&*self.renderer, request, timeout, engine.max_entry_bytes).await {
@@ -172,8 +173,11 @@ impl Engine {
                     parts.status,
                     &parts.headers,
                     body.clone(),
-                    started_at,
-                    previous.map(|entry| &**entry),
+                    Render {
+                        started: started_at,
+                        previous: previous.map(|entry| &**entry),
+                        credentialed,
+                    },
                 );
                 remove_hop_by_hop(&mut parts.headers);
                 if let Judged::Uncacheable(Unstored::Policy(reason)) = &judged {
@@ -207,7 +211,7 @@ impl Engine {
         client: Option<&HeaderMap>,
         previous: Option<&Arc<Entry>>,
     ) -> Request<Body> {
-        let mut headers = job.render_headers(client);
+        let mut headers = job.render_headers(client, &self.shared.config.site);
         if let Some(previous) = previous {
             headers.extend(validators(previous));
         }
