@@ -5,7 +5,12 @@
 
 mod support;
 
-use support::{Page, TestOrigin, TestProxy};
+use std::sync::Arc;
+
+use http::Request;
+use isr::Body;
+use isr_store::testing::until;
+use support::{Fault, Page, TestOrigin, TestProxy};
 
 const CONFIG: &str = r#"
 site = "shop.example"
@@ -130,4 +135,43 @@ async fn an_isr_page_addressing_shared_caches_stays_cacheable_for_visitors_with_
     let second = String::from_utf8_lossy(&second).to_ascii_lowercase();
     assert!(second.contains("x-isr-cache: hit"), "{second}");
     assert_eq!(origin.renders("/blog/post"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_does_not_share_a_failure_another_clients_header_caused() {
+    let origin = TestOrigin::start().await;
+    let proxy = Arc::new(TestProxy::start(&origin, CONFIG).await);
+    origin.set(
+        "/u/shared",
+        Page::ok().header("cache-control", "max-age=60"),
+    );
+    origin.fault(Some(Fault::Error500ForLanguage("xx-crash")));
+    origin.close();
+    let attacker = tokio::spawn({
+        let proxy = Arc::clone(&proxy);
+        async move {
+            let request = Request::get("/u/shared")
+                .header("accept-language", "xx-crash")
+                .body(Body::empty())
+                .unwrap();
+            proxy.send(request).await
+        }
+    });
+    until("the attacker's render to be held", || origin.held() == 1).await;
+    let visitor = tokio::spawn({
+        let proxy = Arc::clone(&proxy);
+        async move { proxy.get("/u/shared").await }
+    });
+    until("the visitor to join the attacker's render", || {
+        proxy.stats().coalesced == 1
+    })
+    .await;
+    origin.open();
+    assert_eq!(attacker.await.unwrap().status, 500);
+    let visitor = visitor.await.unwrap();
+    assert_eq!(
+        visitor.status, 200,
+        "the visitor's own request earns a page"
+    );
+    assert_eq!(origin.renders("/u/shared"), 2);
 }

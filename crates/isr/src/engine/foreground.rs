@@ -18,7 +18,7 @@ use http::request::Parts;
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::flow::answer::{ErrorAnswer, answer};
-use isr_core::flow::joiners::{Joined, Outcome, joined};
+use isr_core::flow::joiners::{Joined, Outcome, joined_render};
 use isr_core::flow::lookup::{Action, on_lookup};
 use isr_core::flow::settle::is_passing;
 use isr_core::headers::CacheStatus;
@@ -120,7 +120,7 @@ impl Engine {
                 self.shared.counters.coalesced();
                 let limit = Duration::from_millis(self.shared.config.engine.lock_timeout_ms);
                 let outcome = tokio::time::timeout(limit, waiter.outcome()).await.ok();
-                match joined(outcome, fallback) {
+                match joined_render(outcome, fallback, !job.matched) {
                     Joined::Serve(entry) => {
                         self.serve(&entry, CacheStatus::Miss, &parts, self.now())
                     }
