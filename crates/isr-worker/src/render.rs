@@ -110,7 +110,14 @@ impl Deployment {
                     previous: None,
                     credentialed,
                 };
-                let judged = judge(job, self.config(), status, &headers, body.clone(), rendering);
+                let judged = judge(
+                    job,
+                    self.config(),
+                    status,
+                    &headers,
+                    body.clone(),
+                    rendering,
+                );
                 remove_hop_by_hop(&mut headers);
                 let answered = Answered {
                     status,
