@@ -167,12 +167,18 @@ pub fn forwardable(mut headers: HeaderMap) -> HeaderMap {
 }
 
 /// The client's headers a render of a request no route matched carries
-/// ([`FORWARDED_ON_RENDER`]).
-pub fn forwarded_on_render(client: &HeaderMap) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(FORWARDED_ON_RENDER.len());
-    for name in FORWARDED_ON_RENDER {
-        for value in client.get_all(name) {
-            headers.append(name, value.clone());
+/// ([`FORWARDED_ON_RENDER`], and the configured `extra` names).
+pub fn forwarded_on_render(client: &HeaderMap, extra: &[String]) -> HeaderMap {
+    let names = FORWARDED_ON_RENDER
+        .into_iter()
+        .chain(extra.iter().map(String::as_str));
+    let mut headers = HeaderMap::with_capacity(FORWARDED_ON_RENDER.len() + extra.len());
+    for name in names {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        for value in client.get_all(&name) {
+            headers.append(name.clone(), value.clone());
         }
     }
     headers
@@ -558,6 +564,37 @@ mod tests {
         let mut left = names(&headers);
         left.sort_unstable();
         assert_eq!(left, ["accept", "x-forwarded-for"]);
+    }
+
+    #[test]
+    fn a_render_forwards_only_the_allow_list_and_the_configured_names() {
+        let client = map(&[
+            ("accept-language", "de"),
+            ("cookie", "a=1"),
+            ("x-forwarded-prefix", "/evil"),
+            ("x-api-version", "2"),
+            ("front-end-https", "on"),
+        ]);
+        let plain = forwarded_on_render(&client, &[]);
+        let mut kept = names(&plain);
+        kept.sort_unstable();
+        assert_eq!(kept, ["accept-language", "cookie"]);
+        let extra = ["x-api-version".to_owned()];
+        let configured = forwarded_on_render(&client, &extra);
+        let mut kept = names(&configured);
+        kept.sort_unstable();
+        assert_eq!(kept, ["accept-language", "cookie", "x-api-version"]);
+        let forwarding = render_forwarding(None, "shop.example");
+        assert_eq!(forwarding.len(), 2);
+        assert_eq!(
+            render_forwarding(Some("a.example"), "shop.example")[0].1,
+            "a.example"
+        );
+        assert_eq!(
+            render_forwarding(None, "").len(),
+            1,
+            "no site: only the scheme"
+        );
     }
 
     #[test]

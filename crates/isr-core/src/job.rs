@@ -141,11 +141,13 @@ impl Job {
     /// (each runtime adds [`policy_headers::X_ISR_RENDER`] with its own secret). On a
     /// configured route they are built from the key alone; for a request no route
     /// matched, an allow-list of the `client`'s headers is kept
-    /// ([`policy_headers::forwarded_on_render`]). `site`: the configured site, named in
-    /// `X-Forwarded-Host` when the host is not keyed.
-    pub fn render_headers(&self, client: Option<&HeaderMap>, site: &str) -> HeaderMap {
+    /// ([`policy_headers::forwarded_on_render`], with `config`'s `forward_headers`); the
+    /// configured site is named in `X-Forwarded-Host` when the host is not keyed.
+    pub fn render_headers(&self, client: Option<&HeaderMap>, config: &Config) -> HeaderMap {
         let mut headers = match client {
-            Some(client) if !self.matched => policy_headers::forwarded_on_render(client),
+            Some(client) if !self.matched => {
+                policy_headers::forwarded_on_render(client, &config.forward_headers)
+            }
             _ => HeaderMap::new(),
         };
         for name in NOT_FORWARDED_ON_RENDER {
@@ -171,7 +173,7 @@ impl Job {
         }
         headers.extend(policy_headers::render_forwarding(
             self.host.as_deref(),
-            site,
+            &config.site,
         ));
         headers
     }
@@ -262,7 +264,7 @@ tags = ["post:{slug}"]
         let mut client = HeaderMap::new();
         client.insert(header::COOKIE, HeaderValue::from_static("session=secret"));
         client.insert("next-url", HeaderValue::from_static("/intercepted"));
-        let headers = job.render_headers(Some(&client), "");
+        let headers = job.render_headers(Some(&client), &config);
         assert!(!headers.contains_key(header::COOKIE));
         assert!(!headers.contains_key("next-url"));
         assert_eq!(headers[header::ACCEPT_ENCODING], "br");

@@ -56,7 +56,7 @@ impl Answered {
 impl Deployment {
     /// Ask the origin for `job` (with the `client`'s headers where isr-core keeps them).
     async fn fetch(&self, job: &Job, client: Option<&HeaderMap>) -> Result<Fetched, OriginError> {
-        let mut headers = job.render_headers(client, &self.config().site);
+        let mut headers = job.render_headers(client, self.config());
         let guard = self
             .guard()
             .await

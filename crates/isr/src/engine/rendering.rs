@@ -211,7 +211,7 @@ impl Engine {
         client: Option<&HeaderMap>,
         previous: Option<&Arc<Entry>>,
     ) -> Request<Body> {
-        let mut headers = job.render_headers(client, &self.shared.config.site);
+        let mut headers = job.render_headers(client, &self.shared.config);
         if let Some(previous) = previous {
             headers.extend(validators(previous));
         }
