@@ -24,7 +24,9 @@ use crate::lifetime::Revalidate;
 /// An answer from the cache, ready to send.
 #[derive(Debug)]
 pub struct Served {
+    /// The status code.
     pub status: StatusCode,
+    /// The headers, with isr's own.
     pub headers: HeaderMap,
     /// `None` for `HEAD` and `304`; otherwise the entry's body, shared.
     pub body: Option<Bytes>,

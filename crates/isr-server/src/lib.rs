@@ -5,3 +5,4 @@
 
 pub mod demo;
 pub mod proxy;
+pub mod test_clock;

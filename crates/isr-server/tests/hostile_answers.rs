@@ -1,6 +1,13 @@
 //! Attacks through what an origin answers and what isr answers back, against the real
 //! proxy and a real origin: headers the origin nominates in `Connection` still count for
 //! the privacy checks, and the recursion guard's secret never reaches a client.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

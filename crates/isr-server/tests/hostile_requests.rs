@@ -2,6 +2,13 @@
 //! and a real origin, with raw sockets where a client library would normalise the request:
 //! unkeyed headers never reach a render, and a page rendered with a visitor's cookie is
 //! not served to others unless the origin addressed shared caches (web cache deception).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

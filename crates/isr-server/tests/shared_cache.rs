@@ -1,6 +1,13 @@
 //! isr as a standard shared cache (RFC 9111) wherever no route decides, against the real
 //! proxy and a real origin on a manual clock: what is stored and for how long, the headers
 //! clients get, and invalidation after unsafe requests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

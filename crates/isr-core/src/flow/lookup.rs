@@ -24,15 +24,20 @@ pub enum Action<T> {
     /// [`CacheStatus::Stale`]). `regenerate`: start one background regeneration of the key
     /// (unless one is running).
     Serve {
+        /// The entry to answer from.
         entry: T,
+        /// What the cache did.
         status: CacheStatus,
+        /// Whether to start a background regeneration.
         regenerate: bool,
     },
     /// Render now and answer with the result; `fallback` is the answer if the render fails.
     /// `revalidate`: the entry found, when the render may revalidate it with its validators
     /// (it expired by age; a hard-purged one is rendered afresh, never revalidated).
     Render {
+        /// The entry to answer with if the render fails.
         fallback: Option<T>,
+        /// The entry the render revalidates, if any.
         revalidate: Option<T>,
     },
 }

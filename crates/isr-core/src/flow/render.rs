@@ -29,8 +29,10 @@ use crate::policy::{NoStoreReason, credentials_allow_storing};
 #[derive(Debug, thiserror::Error)]
 pub enum OriginError<E> {
     #[error("the origin did not answer within {0:?}")]
+    /// The origin did not answer within this time.
     Timeout(Duration),
     #[error("the origin could not be reached: {0}")]
+    /// The origin could not be reached.
     Unreachable(E),
 }
 
@@ -125,7 +127,12 @@ pub enum Rendered<R, E> {
     /// Another node rendered and stored it while this one waited for its lock.
     Found(Arc<Entry>),
     /// An answer that may not be shared, and why.
-    Uncacheable { response: R, unstored: Unstored },
+    Uncacheable {
+        /// The origin's answer.
+        response: R,
+        /// Why it may not be shared.
+        unstored: Unstored,
+    },
     /// The origin answered with a failure status.
     FailedStatus(R),
     /// The origin did not answer.
