@@ -38,6 +38,8 @@ pub struct CacheControl {
     pub no_cache: bool,
     /// `must-revalidate`: once stale, the answer must not be served without revalidation.
     pub must_revalidate: bool,
+    /// `proxy-revalidate`: like `must-revalidate`, for shared caches only.
+    pub proxy_revalidate: bool,
 }
 
 impl CacheControl {
@@ -53,12 +55,22 @@ impl CacheControl {
     }
 
     /// The policy a shared cache follows (RFC 9213): `CDN-Cache-Control` when the response
-    /// has one, else `Cache-Control`. `None` when the response has neither.
+    /// has a valid one, else `Cache-Control`. `None` when the response has neither.
+    /// `CDN-Cache-Control` is a Structured Field dictionary: a value that is not one (an
+    /// invalid key, a number in quotes) is ignored entirely, as RFC 9213 §2.1 requires.
     pub fn for_shared_cache(headers: &HeaderMap) -> Option<CacheControl> {
-        [CDN_CACHE_CONTROL, http::header::CACHE_CONTROL.as_str()]
-            .into_iter()
-            .find(|name| headers.contains_key(*name))
-            .map(|name| CacheControl::from_headers(headers, name))
+        if headers.contains_key(CDN_CACHE_CONTROL)
+            && headers
+                .get_all(CDN_CACHE_CONTROL)
+                .iter()
+                .all(|value| is_structured_dictionary(value.as_bytes()))
+        {
+            return Some(CacheControl::from_headers(headers, CDN_CACHE_CONTROL));
+        }
+        let cache_control = http::header::CACHE_CONTROL;
+        headers
+            .contains_key(&cache_control)
+            .then(|| CacheControl::from_headers(headers, cache_control.as_str()))
     }
 
     /// Record one `name[=value]` directive.
@@ -73,6 +85,7 @@ impl CacheControl {
             b"no-store" => self.no_store = true,
             b"no-cache" => self.no_cache = true,
             b"must-revalidate" => self.must_revalidate = true,
+            b"proxy-revalidate" => self.proxy_revalidate = true,
             b"s-maxage" => keep_smaller(&mut self.s_maxage, value),
             b"max-age" => keep_smaller(&mut self.max_age, value),
             b"stale-while-revalidate" if value.is_none() => {
@@ -81,6 +94,61 @@ impl CacheControl {
             b"stale-while-revalidate" => keep_smaller(&mut self.stale_while_revalidate, value),
             b"stale-if-error" => keep_smaller(&mut self.stale_if_error, value),
             _ => {}
+        }
+    }
+}
+
+/// Is `value` a Structured Field dictionary (RFC 8941 §3.2) whose members' values are
+/// bare items of the right kind for `CDN-Cache-Control`: the numeric directives integers,
+/// the others tokens, strings or absent? Parameters (`;a=b`) are allowed and ignored.
+fn is_structured_dictionary(value: &[u8]) -> bool {
+    split_directives(value).all(|member| {
+        let member = member.split(|&b| b == b';').next().unwrap_or_default();
+        let (key, value) = split_name_value(member);
+        let numeric = matches!(
+            key,
+            b"max-age" | b"s-maxage" | b"stale-while-revalidate" | b"stale-if-error"
+        );
+        is_key(key)
+            && match value {
+                None => !numeric,
+                Some(value) if numeric => is_integer(value),
+                Some(value) => is_bare_item(value),
+            }
+    })
+}
+
+/// `key = ( lcalpha / "*" ) *( lcalpha / DIGIT / "_" / "-" / "." / "*" )`.
+fn is_key(key: &[u8]) -> bool {
+    let is_start = |b: &u8| b.is_ascii_lowercase() || *b == b'*';
+    let is_rest = |b: &u8| is_start(b) || b.is_ascii_digit() || b"_-.".contains(b);
+    key.first().is_some_and(is_start) && key.iter().all(is_rest)
+}
+
+/// An sf-integer: an optional `-` and 1 to 15 digits.
+fn is_integer(value: &[u8]) -> bool {
+    let digits = value.strip_prefix(b"-").unwrap_or(value);
+    (1..=15).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+}
+
+/// A bare item: integer or decimal, string, token, byte sequence or boolean.
+fn is_bare_item(value: &[u8]) -> bool {
+    match value {
+        [b'"', inner @ .., b'"'] => inner.iter().all(|&b| (0x20..0x7f).contains(&b)),
+        [b':', inner @ .., b':'] => inner
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)),
+        b"?0" | b"?1" => true,
+        [first, ..] if first.is_ascii_alphabetic() || *first == b'*' => value
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && !b"\",;=()<>@[]{}?\"".contains(&b)),
+        _ => {
+            let mut parts = value.splitn(2, |&b| b == b'.');
+            let whole = parts.next().unwrap_or_default();
+            let fraction = parts.next();
+            is_integer(whole)
+                && fraction
+                    .is_none_or(|f| (1..=3).contains(&f.len()) && f.iter().all(u8::is_ascii_digit))
         }
     }
 }
@@ -94,7 +162,7 @@ fn keep_smaller(slot: &mut Option<u64>, value: Option<&[u8]>) {
 }
 
 /// `1*DIGIT`, optionally quoted, saturating at `u32::MAX`. Anything else is `None`.
-fn parse_delta_seconds(raw: &[u8]) -> Option<u64> {
+pub(crate) fn parse_delta_seconds(raw: &[u8]) -> Option<u64> {
     let digits = unquote(raw);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -193,6 +261,7 @@ mod tests {
                 no_store: true,
                 no_cache: true,
                 must_revalidate: true,
+                proxy_revalidate: false,
                 stale_while_revalidate_unbounded: false,
             }
         );
@@ -324,5 +393,27 @@ mod tests {
         assert_eq!(cc.s_maxage, Some(60));
         assert_eq!(cc.stale_while_revalidate, None);
         assert!(cc.stale_while_revalidate_unbounded);
+    }
+
+    #[test]
+    fn an_invalid_cdn_cache_control_is_ignored_for_cache_control() {
+        for cdn in [
+            "max-age=10000, &&&&&",
+            "max-age=\"10000\"",
+            "Max-Age=5",
+            "max-age",
+        ] {
+            let map = headers(&[("cdn-cache-control", cdn), ("cache-control", "no-store")]);
+            let cc = CacheControl::for_shared_cache(&map).expect("present");
+            assert!(cc.no_store, "{cdn}");
+            assert_eq!(cc.max_age, None, "{cdn}");
+        }
+        let valid = "max-age=60, stale-while-revalidate=30;x=1, public, x-ext=\"a,b\", y=?1";
+        let map = headers(&[("cdn-cache-control", valid), ("cache-control", "no-store")]);
+        let cc = CacheControl::for_shared_cache(&map).expect("present");
+        assert_eq!(
+            (cc.max_age, cc.no_store, cc.public),
+            (Some(60), false, true)
+        );
     }
 }

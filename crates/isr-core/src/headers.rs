@@ -3,11 +3,17 @@
 //! Invariants:
 //! - Hop-by-hop headers (RFC 9110 §7.6.1, and any named in `Connection`) are neither
 //!   stored nor forwarded.
-//! - Stored headers never include `Set-Cookie`, `Age`, `Date`, `Content-Length`,
-//!   `Transfer-Encoding`, or isr's own status headers; a header value with a control
-//!   character makes the response unstorable.
+//! - Stored headers never include `Set-Cookie`, `Transfer-Encoding`, or isr's own status
+//!   headers; the origin's `Date` is kept (a cache never updates it, RFC 9110 §6.6.1); `Age` and `Content-Length` only as isr computed them (the upstream
+//!   age, the stored body's length). A header value with a control character makes the
+//!   response unstorable.
+//! - An origin's end-to-end headers are answered as it sent them (`Cache-Control`
+//!   included); what isr tells CDNs downstream goes in `CDN-Cache-Control`.
 //! - Request headers that could steer the origin without being keyed (`X-Forwarded-Host`,
-//!   `X-Original-URL`, `X-Rewrite-URL`, `X-HTTP-Method-Override`, ...) are never forwarded.
+//!   `X-Original-URL`, `X-Rewrite-URL`, `X-HTTP-Method-Override`, ...) are never forwarded;
+//!   a render of a request no route matched carries only an allow-list of client headers.
+//! - `X-Forwarded-Host`/`-Proto` on a render come from what isr knows (the site, the
+//!   listener's scheme), never the client.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -24,6 +30,8 @@ pub const X_NEXTJS_CACHE: HeaderName = HeaderName::from_static("x-nextjs-cache")
 pub const X_ISR_RENDER: HeaderName = HeaderName::from_static("x-isr-render");
 /// Tags the origin assigns to a response (comma-separated), like `Cache-Tag`.
 pub const X_ISR_TAGS: HeaderName = HeaderName::from_static("x-isr-tags");
+/// The header a CDN in front of isr reads in preference to `Cache-Control` (RFC 9213).
+pub const CDN_CACHE_CONTROL: HeaderName = HeaderName::from_static("cdn-cache-control");
 /// Cloudflare-style tag header, also read for tags.
 pub const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
 
@@ -96,13 +104,29 @@ const UNKEYED_STEERING: [&str; 13] = [
     "x-host",
 ];
 
-/// End-to-end headers that are still never stored: per-message or per-client values
-/// (recomputed on every answer), and isr's own status and tag headers (tags are stored
+/// The client headers a render of a request no route matched carries (besides the keyed
+/// ones the job sets itself): content negotiation that a correct origin declares in `Vary`,
+/// the client's `User-Agent` and `Origin`, its privacy preferences, and its `Cookie` (an
+/// answer to a render with one is stored only under
+/// [`crate::policy::credentials_allow_storing`]). Every other header is dropped: an allow
+/// list, because the headers frameworks reflect into pages (forwarded prefixes, TLS flags,
+/// host and scheme overrides) have more spellings than any list of them could name.
+const FORWARDED_ON_RENDER: [&str; 7] = [
+    "accept",
+    "accept-language",
+    "user-agent",
+    "origin",
+    "cookie",
+    "dnt",
+    "save-data",
+];
+
+/// End-to-end headers that are still never stored: per-client or recomputed values
+/// (`Age` is stored only as isr computed it), and isr's own status and tag headers (tags are stored
 /// separately, see [`origin_tags`]).
-const NEVER_STORED: [&str; 9] = [
+const NEVER_STORED: [&str; 8] = [
     "set-cookie",
     "age",
-    "date",
     "content-length",
     "x-isr-cache",
     "x-nextjs-cache",
@@ -111,7 +135,7 @@ const NEVER_STORED: [&str; 9] = [
     "x-isr-render",
 ];
 
-/// `s-maxage` isr sends for `revalidate = false` (one year, as Next.js does).
+/// `max-age` isr tells CDNs for `revalidate = false` (one year, as Next.js does).
 const ONE_YEAR_SECS: u64 = 31_536_000;
 
 /// Latest instant `httpdate` can format (`Fri, 31 Dec 9999 23:59:59 GMT`); it panics
@@ -148,6 +172,41 @@ pub fn forwardable(mut headers: HeaderMap) -> HeaderMap {
     remove_hop_by_hop(&mut headers);
     remove_unkeyed_steering(&mut headers);
     headers
+}
+
+/// The client's headers a render of a request no route matched carries
+/// ([`FORWARDED_ON_RENDER`], and the configured `extra` names).
+pub fn forwarded_on_render(client: &HeaderMap, extra: &[String]) -> HeaderMap {
+    let names = FORWARDED_ON_RENDER
+        .into_iter()
+        .chain(extra.iter().map(String::as_str));
+    let mut headers = HeaderMap::with_capacity(FORWARDED_ON_RENDER.len() + extra.len());
+    for name in names {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        for value in client.get_all(&name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    headers
+}
+
+/// `X-Forwarded-Host` and `X-Forwarded-Proto` for a render, from what isr knows, never
+/// from the client: the configured `site` when the host is not keyed (a keyed `host` is
+/// the render's own `Host` already); and the scheme isr's listener speaks (`http`).
+/// Frameworks build absolute URLs from them.
+pub fn render_forwarding(host: Option<&str>, site: &str) -> Vec<(HeaderName, HeaderValue)> {
+    let mut forwarding = Vec::with_capacity(2);
+    let public_host = (host.is_none() && !site.is_empty()).then_some(site);
+    if let Some(value) = public_host.and_then(|host| HeaderValue::from_str(host).ok()) {
+        forwarding.push((HeaderName::from_static("x-forwarded-host"), value));
+    }
+    forwarding.push((
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static("http"),
+    ));
+    forwarding
 }
 
 /// The response headers to store, or `None` if a value has a control character.
@@ -215,16 +274,18 @@ fn is_acceptable_tag(tag: &str) -> bool {
     !tag.is_empty() && tag.len() <= MAX_TAG_LEN && !tag.chars().any(char::is_control)
 }
 
-/// The `Cache-Control` isr sends downstream for a cached entry, computed the way Next.js
-/// does: `s-maxage=R, stale-while-revalidate=E-R`; `s-maxage=R` when E ≤ R or there is no
-/// stale window; `s-maxage=31536000` for `revalidate = false`.
-pub fn downstream_cache_control(lifetime: &Lifetime) -> HeaderValue {
+/// The `CDN-Cache-Control` (RFC 9213) isr sends downstream for an entry whose lifetime a
+/// route chose, so a CDN in front of isr keeps it no longer than isr does:
+/// `max-age=R, stale-while-revalidate=E-R`; `max-age=R` when E ≤ R or there is no stale
+/// window; `max-age=31536000` for `revalidate = false`. Browsers never read it: they get
+/// the origin's own `Cache-Control`.
+pub fn cdn_cache_control(lifetime: &Lifetime) -> HeaderValue {
     let value = match (lifetime.revalidate, lifetime.expire) {
-        (Revalidate::Never, _) => format!("s-maxage={ONE_YEAR_SECS}"),
+        (Revalidate::Never, _) => format!("max-age={ONE_YEAR_SECS}"),
         (Revalidate::After(r), Some(e)) if e > r => {
-            format!("s-maxage={r}, stale-while-revalidate={}", e - r)
+            format!("max-age={r}, stale-while-revalidate={}", e - r)
         }
-        (Revalidate::After(r), _) => format!("s-maxage={r}"),
+        (Revalidate::After(r), _) => format!("max-age={r}"),
     };
     // Only digits, letters and ", =-": always a valid value. The fallback is the safe
     // answer should that ever change.
@@ -342,6 +403,21 @@ impl<'a> Iterator for EntityTags<'a> {
     }
 }
 
+/// Seconds since the epoch of the HTTP date in `headers`' first `name` value, or `None`
+/// when it is absent or does not parse.
+pub(crate) fn header_date_secs(headers: &HeaderMap, name: &HeaderName) -> Option<u64> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| parse_unix_secs(value.trim()))
+}
+
+/// The instant an HTTP-date header value names, or `None` if it does not parse.
+pub fn header_date_millis(value: &HeaderValue) -> Option<UnixMillis> {
+    let secs = parse_unix_secs(value.to_str().ok()?.trim())?;
+    Some(UnixMillis(secs.saturating_mul(1000)))
+}
+
 /// Seconds since the epoch of an HTTP date, or `None` if it does not parse.
 fn parse_unix_secs(value: &str) -> Option<u64> {
     let time = httpdate::parse_http_date(value).ok()?;
@@ -365,33 +441,58 @@ pub fn body_etag(body: &[u8]) -> String {
 }
 
 /// The headers an entry is answered with, computed once when it is stored so a hit only
-/// adds `Age` and the cache status: the storable origin headers, with isr's `ETag`, a
-/// `Last-Modified` (the render time, unless the origin sent one), the `Content-Length` of
-/// the stored body and the downstream `Cache-Control`. `None` if an origin header value
+/// adds to `Age` and the cache status: the storable origin headers as the origin sent them
+/// (its `Cache-Control` included: browsers get what the origin told them), with isr's
+/// `ETag`, a `Last-Modified` (the render time, unless the origin sent one), the
+/// `Content-Length` of the stored body, the upstream `age` the answer arrived with (when
+/// not 0), and, when a route chose the lifetime (`route_lifetime`) and the origin sent no
+/// `CDN-Cache-Control` of its own, [`cdn_cache_control`]. `None` if an origin header value
 /// has a control character.
 pub fn entry_headers(
     origin: &HeaderMap,
     etag: &str,
     created_at: UnixMillis,
-    lifetime: &Lifetime,
+    route_lifetime: Option<&Lifetime>,
+    age: u64,
     body_len: usize,
 ) -> Option<Vec<(HeaderName, HeaderValue)>> {
     let mut headers: Vec<(HeaderName, HeaderValue)> = storable_headers(origin)?
         .into_iter()
-        .filter(|(name, _)| *name != http::header::ETAG && *name != http::header::CACHE_CONTROL)
+        .filter(|(name, _)| *name != header::ETAG)
         .collect();
     if let Ok(etag) = HeaderValue::from_str(etag) {
-        headers.push((http::header::ETAG, etag));
+        headers.push((header::ETAG, etag));
     }
-    if !origin.contains_key(http::header::LAST_MODIFIED) {
-        headers.push((http::header::LAST_MODIFIED, http_date(created_at)));
+    if !origin.contains_key(header::LAST_MODIFIED) {
+        headers.push((header::LAST_MODIFIED, http_date(created_at)));
     }
-    headers.push((http::header::CONTENT_LENGTH, HeaderValue::from(body_len)));
-    headers.push((
-        http::header::CACHE_CONTROL,
-        downstream_cache_control(lifetime),
-    ));
+    headers.push((header::CONTENT_LENGTH, HeaderValue::from(body_len)));
+    if age > 0 {
+        headers.push((header::AGE, HeaderValue::from(age)));
+    }
+    if let Some(lifetime) = route_lifetime
+        && !origin.contains_key(CDN_CACHE_CONTROL)
+    {
+        headers.push((CDN_CACHE_CONTROL, cdn_cache_control(lifetime)));
+    }
     Some(headers)
+}
+
+/// The upstream age stored in an entry's headers by [`entry_headers`] (0 when none).
+pub fn stored_age(headers: &[(HeaderName, HeaderValue)]) -> u64 {
+    headers
+        .iter()
+        .find(|(name, _)| *name == header::AGE)
+        .map_or(0, |(_, value)| stored_age_value(value))
+}
+
+/// One stored `age` value in seconds (0 if it is not a number: isr wrote it, so it is).
+pub fn stored_age_value(value: &HeaderValue) -> u64 {
+    value
+        .to_str()
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -475,6 +576,38 @@ mod tests {
     }
 
     #[test]
+    fn a_render_forwards_only_the_allow_list_and_the_configured_names() {
+        let client = map(&[
+            ("accept-language", "de"),
+            ("cookie", "a=1"),
+            ("x-forwarded-prefix", "/evil"),
+            ("x-api-version", "2"),
+            ("front-end-https", "on"),
+        ]);
+        let plain = forwarded_on_render(&client, &[]);
+        let mut kept = names(&plain);
+        kept.sort_unstable();
+        assert_eq!(kept, ["accept-language", "cookie"]);
+        let extra = ["x-api-version".to_owned()];
+        let configured = forwarded_on_render(&client, &extra);
+        let mut kept = names(&configured);
+        kept.sort_unstable();
+        assert_eq!(kept, ["accept-language", "cookie", "x-api-version"]);
+        let forwarding = render_forwarding(None, "shop.example");
+        assert_eq!(forwarding.len(), 2);
+        assert_eq!(
+            render_forwarding(Some("a.example"), "shop.example").len(),
+            1,
+            "a keyed host is the render's Host already"
+        );
+        assert_eq!(
+            render_forwarding(None, "").len(),
+            1,
+            "no site: only the scheme"
+        );
+    }
+
+    #[test]
     fn removes_a_client_sent_render_guard() {
         let mut headers = map(&[("x-isr-render", "forged")]);
         remove_unkeyed_steering(&mut headers);
@@ -512,6 +645,7 @@ mod tests {
             stored,
             [
                 ("content-type", &b"text/html"[..]),
+                ("date", b"Sun, 06 Nov 1994 08:49:37 GMT"),
                 ("etag", b"\"abc\""),
                 ("vary", b"accept-encoding"),
                 ("vary", b"accept-language"),
@@ -616,27 +750,27 @@ mod tests {
         assert_eq!(tags.last(), Some(&format!("t{}", MAX_TAGS - 1)));
     }
 
-    // --- downstream Cache-Control ---
+    // --- downstream CDN-Cache-Control ---
 
     #[test]
-    fn downstream_with_stale_window() {
-        let value = downstream_cache_control(&lifetime(Revalidate::After(10), Some(60)));
-        assert_eq!(value, "s-maxage=10, stale-while-revalidate=50");
+    fn cdn_directive_with_stale_window() {
+        let value = cdn_cache_control(&lifetime(Revalidate::After(10), Some(60)));
+        assert_eq!(value, "max-age=10, stale-while-revalidate=50");
     }
 
     #[test]
-    fn downstream_without_stale_window() {
+    fn cdn_directive_without_stale_window() {
         for expire in [None, Some(10), Some(5)] {
-            let value = downstream_cache_control(&lifetime(Revalidate::After(10), expire));
-            assert_eq!(value, "s-maxage=10", "{expire:?}");
+            let value = cdn_cache_control(&lifetime(Revalidate::After(10), expire));
+            assert_eq!(value, "max-age=10", "{expire:?}");
         }
     }
 
     #[test]
-    fn downstream_for_revalidate_false() {
+    fn cdn_directive_for_revalidate_false() {
         for expire in [None, Some(100)] {
-            let value = downstream_cache_control(&lifetime(Revalidate::Never, expire));
-            assert_eq!(value, "s-maxage=31536000");
+            let value = cdn_cache_control(&lifetime(Revalidate::Never, expire));
+            assert_eq!(value, "max-age=31536000");
         }
     }
 
@@ -808,39 +942,55 @@ mod tests {
     }
 
     #[test]
-    fn entry_headers_carry_what_a_hit_needs_and_replace_the_origin_validators() {
+    fn entry_headers_keep_the_origin_cache_control_and_tell_cdns_the_route_lifetime() {
         let mut origin = HeaderMap::new();
         origin.insert("content-type", HeaderValue::from_static("text/html"));
         origin.insert("etag", HeaderValue::from_static("\"origin\""));
-        origin.insert("cache-control", HeaderValue::from_static("s-maxage=1"));
+        origin.insert(
+            "cache-control",
+            HeaderValue::from_static("max-age=3600, s-maxage=1, immutable"),
+        );
         origin.insert("set-cookie", HeaderValue::from_static("a=b"));
-        let lifetime = Lifetime {
-            revalidate: crate::lifetime::Revalidate::After(10),
-            expire: Some(60),
-            stale_if_error: 0,
-        };
-        let headers = entry_headers(&origin, "\"isr\"", UnixMillis(0), &lifetime, 42).unwrap();
-        let get = |name: &str| {
-            let values: Vec<_> = headers
+        origin.insert("age", HeaderValue::from_static("99"));
+        let lifetime = lifetime(Revalidate::After(10), Some(60));
+        let get = |headers: &[(HeaderName, HeaderValue)], name: &str| {
+            headers
                 .iter()
                 .filter(|(n, _)| n == name)
                 .map(|(_, v)| v.clone())
-                .collect();
-            values
+                .collect::<Vec<_>>()
         };
-        assert_eq!(get("etag"), vec![HeaderValue::from_static("\"isr\"")]);
+        let routed =
+            entry_headers(&origin, "\"isr\"", UnixMillis(0), Some(&lifetime), 7, 42).unwrap();
+        assert_eq!(get(&routed, "etag"), [HeaderValue::from_static("\"isr\"")]);
         assert_eq!(
-            get("cache-control"),
-            vec![HeaderValue::from_static(
-                "s-maxage=10, stale-while-revalidate=50"
+            get(&routed, "cache-control"),
+            [HeaderValue::from_static(
+                "max-age=3600, s-maxage=1, immutable"
             )]
         );
-        assert_eq!(get("content-length"), vec![HeaderValue::from(42)]);
-        assert_eq!(get("last-modified"), vec![http_date(UnixMillis(0))]);
         assert_eq!(
-            get("content-type"),
-            vec![HeaderValue::from_static("text/html")]
+            get(&routed, "cdn-cache-control"),
+            [HeaderValue::from_static(
+                "max-age=10, stale-while-revalidate=50"
+            )]
         );
-        assert!(get("set-cookie").is_empty());
+        assert_eq!(get(&routed, "content-length"), [HeaderValue::from(42)]);
+        assert_eq!(get(&routed, "age"), [HeaderValue::from(7)]);
+        assert_eq!(stored_age(&routed), 7);
+        assert_eq!(get(&routed, "last-modified"), [http_date(UnixMillis(0))]);
+        assert!(get(&routed, "set-cookie").is_empty());
+        // No route: nothing added for CDNs, no age when none came.
+        let unrouted = entry_headers(&origin, "\"isr\"", UnixMillis(0), None, 0, 42).unwrap();
+        assert!(get(&unrouted, "cdn-cache-control").is_empty());
+        assert!(get(&unrouted, "age").is_empty());
+        assert_eq!(stored_age(&unrouted), 0);
+        // The origin's own CDN-Cache-Control is kept, never doubled.
+        origin.insert("cdn-cache-control", HeaderValue::from_static("no-store"));
+        let own = entry_headers(&origin, "\"isr\"", UnixMillis(0), Some(&lifetime), 0, 1).unwrap();
+        assert_eq!(
+            get(&own, "cdn-cache-control"),
+            [HeaderValue::from_static("no-store")]
+        );
     }
 }

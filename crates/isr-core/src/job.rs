@@ -23,7 +23,7 @@ use crate::entry::Entry;
 use crate::headers::{self as policy_headers};
 use crate::key::{CacheKey, Variant};
 use crate::plan::{CachePlan, KEYED_VARY, Plan, PlanError, plan};
-use crate::policy::{NoStoreReason, RouteCachePolicy, storability};
+use crate::policy::{NoStoreReason, RouteCachePolicy, Storable, storability};
 
 /// Request headers never sent on a render: the cache wants a full, plain answer.
 const NOT_FORWARDED_ON_RENDER: &[HeaderName] = &[
@@ -137,11 +137,14 @@ impl Job {
     /// The headers of the request that renders this job, without the recursion guard
     /// (each runtime adds [`policy_headers::X_ISR_RENDER`] with its own secret). On a
     /// configured route they are built from the key alone; for a request no route
-    /// matched, the `client`'s forwardable headers are kept (its answer is stored only if
-    /// the origin says it may be shared).
-    pub fn render_headers(&self, client: Option<&HeaderMap>) -> HeaderMap {
+    /// matched, an allow-list of the `client`'s headers is kept
+    /// ([`policy_headers::forwarded_on_render`], with `config`'s `forward_headers`); the
+    /// configured site is named in `X-Forwarded-Host` when the host is not keyed.
+    pub fn render_headers(&self, client: Option<&HeaderMap>, config: &Config) -> HeaderMap {
         let mut headers = match client {
-            Some(client) if !self.matched => policy_headers::forwardable(client.clone()),
+            Some(client) if !self.matched => {
+                policy_headers::forwarded_on_render(client, &config.forward_headers)
+            }
             _ => HeaderMap::new(),
         };
         for name in NOT_FORWARDED_ON_RENDER {
@@ -165,11 +168,22 @@ impl Job {
         if self.matched {
             headers.insert(header::USER_AGENT, HeaderValue::from_static("isr"));
         }
+        headers.extend(policy_headers::render_forwarding(
+            self.host.as_deref(),
+            &config.site,
+        ));
         headers
     }
 
+    /// Does the render of this job for `client` carry the client's credentials (its
+    /// `Cookie`)? Only where no route matched: a route's render carries no client header.
+    pub fn forwards_credentials(&self, client: Option<&HeaderMap>) -> bool {
+        !self.matched && client.is_some_and(|client| client.contains_key(header::COOKIE))
+    }
+
     /// The entry the origin's answer becomes, or why it may not be stored. `created_at`:
-    /// when the render started. `headers` must already be without hop-by-hop headers.
+    /// when the render started. `headers` are as the origin sent them (hop-by-hop headers
+    /// included, so the policy sees what `Connection` nominates; they are not stored).
     pub fn entry_from(
         &self,
         config: &Config,
@@ -178,12 +192,13 @@ impl Job {
         body: Bytes,
         created_at: UnixMillis,
     ) -> Result<Entry, NoStoreReason> {
-        let lifetime = storability(
+        let Storable { lifetime, age } = storability(
             status,
             headers,
             self.policy.as_ref(),
             &config.defaults,
             KEYED_VARY,
+            created_at,
         )?;
         // Only identity is stored: a runtime decodes what the origin compressed first.
         if !matches!(crate::coding::content_codings(headers), Ok(codings) if codings.is_empty()) {
@@ -199,9 +214,16 @@ impl Job {
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
             .map_or_else(|| policy_headers::body_etag(&body), str::to_owned);
-        let stored =
-            policy_headers::entry_headers(headers, &etag, created_at, &lifetime, body.len())
-                .ok_or(NoStoreReason::BadHeader)?;
+        let route_lifetime = self.matched.then_some(&lifetime);
+        let stored = policy_headers::entry_headers(
+            headers,
+            &etag,
+            created_at,
+            route_lifetime,
+            age,
+            body.len(),
+        )
+        .ok_or(NoStoreReason::BadHeader)?;
         Ok(Entry {
             key: self.key.raw().to_owned(),
             path: self.path.clone(),
@@ -244,7 +266,7 @@ tags = ["post:{slug}"]
         let mut client = HeaderMap::new();
         client.insert(header::COOKIE, HeaderValue::from_static("session=secret"));
         client.insert("next-url", HeaderValue::from_static("/intercepted"));
-        let headers = job.render_headers(Some(&client));
+        let headers = job.render_headers(Some(&client), &config);
         assert!(!headers.contains_key(header::COOKIE));
         assert!(!headers.contains_key("next-url"));
         assert_eq!(headers[header::ACCEPT_ENCODING], "identity");
@@ -307,6 +329,49 @@ tags = ["post:{slug}"]
                 UnixMillis(5)
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn headers_the_origin_nominates_in_connection_still_count_as_private() {
+        // A proxy that removed them first would store a page that sets a cookie.
+        let config = Config::from_toml(CONFIG, "isr.toml").unwrap();
+        let job = job(&config, "/blog/hello");
+        for (nominated, name, value) in [
+            ("set-cookie", "set-cookie", "session=victim"),
+            ("cache-control", "cache-control", "private"),
+            ("vary", "vary", "cookie"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONNECTION, HeaderValue::from_static(nominated));
+            headers.insert(name, HeaderValue::from_static(value));
+            let stored = job.entry_from(
+                &config,
+                StatusCode::OK,
+                &headers,
+                Bytes::new(),
+                UnixMillis(5),
+            );
+            assert!(stored.is_err(), "Connection: {nominated} was stored");
+        }
+        // Nominated headers that say nothing private are just not stored.
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("x-hop"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        let entry = job
+            .entry_from(
+                &config,
+                StatusCode::OK,
+                &headers,
+                Bytes::new(),
+                UnixMillis(5),
+            )
+            .unwrap();
+        assert!(
+            entry
+                .headers
+                .iter()
+                .all(|(name, _)| name != "x-hop" && name != "connection")
         );
     }
 }

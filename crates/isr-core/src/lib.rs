@@ -8,6 +8,8 @@
 //! - [`route`]: route patterns (`/blog/[slug]`, `/docs/[...rest]`, `/assets/*`) and matching.
 //! - [`key`]: cache keys built only from what is keyed.
 //! - [`cache_control`]: `Cache-Control` / `CDN-Cache-Control` parsing.
+//! - [`granted`]: the freshness lifetime and age an origin's headers grant.
+//! - [`cache_status`]: the RFC 9211 `Cache-Status` header every answer carries.
 //! - [`lifetime`]: how long one entry lives (fresh, stale, servable on error).
 //! - [`policy`]: what may be cached, and for how long.
 //! - [`freshness`]: fresh, stale, expired or purged, at a given instant.
@@ -31,12 +33,14 @@
 
 pub mod admin;
 pub mod cache_control;
+pub mod cache_status;
 pub mod coding;
 pub mod compression;
 pub mod config;
 pub mod entry;
 pub mod flow;
 pub mod freshness;
+pub mod granted;
 pub mod headers;
 pub mod job;
 pub mod key;

@@ -4,10 +4,18 @@
 //! - Nothing private is ever stored: a request with `Authorization`, or a response with
 //!   `Set-Cookie`, `private`, `no-store`, `no-cache` or `Vary: *`, is never storable,
 //!   whatever a route says.
+//! - What a request's credentials may have shaped is never stored: without a route, an
+//!   answer to a render that carried a `Cookie` is stored only when the origin addresses
+//!   shared caches explicitly (`s-maxage`, `CDN-Cache-Control`).
 //! - A route's explicit `revalidate` wins over the origin's `s-maxage`; the origin's
 //!   headers steer only what the route leaves open.
-//! - A request that matches no route is stored only if the origin explicitly allows a
-//!   shared cache to keep it (`s-maxage`, or `public` with `max-age`; RFC 9111 §3).
+//! - A request that matches no route is a standard shared cache's (RFC 9111 §3, §4.2): it
+//!   is stored only with a freshness lifetime (`s-maxage`, `max-age`, `Expires`, or the
+//!   heuristic one from `Last-Modified`) that its upstream `Age` has not used up, and is
+//!   fresh for what is left.
+//!   It is served stale only as its origin grants (`stale-while-revalidate`), and never
+//!   on error under `must-revalidate`, `proxy-revalidate` or `s-maxage` unless
+//!   `stale-if-error` says so.
 
 pub use crate::lifetime::{Lifetime, Revalidate};
 
@@ -96,21 +104,61 @@ pub enum NoStoreReason {
     #[error("Vary on a request header that is not part of the key")]
     /// `Vary` names a request header that is not part of the key.
     VaryUnkeyed,
-    #[error("no route matched and the origin did not allow shared caching")]
-    /// No route matched and the origin did not allow shared caching.
-    NotExplicitlyCacheable,
+    /// No route matched, and the origin gave no freshness lifetime (or its `Age` used it up).
+    #[error(
+        "no route matched and the origin gave no freshness lifetime left (s-maxage, max-age or Expires, minus Age)"
+    )]
+    NoFreshness,
     #[error("a response header contains a control character")]
     /// A response header contains a control character.
     BadHeader,
     #[error("the body is in a content coding the runtime did not decode")]
     /// The body is still in a content coding (only identity bodies are stored).
     Encoded,
+    /// No route matched, the render carried the client's credentials (`Cookie`), and the
+    /// origin did not address shared caches explicitly.
+    #[error(
+        "the request carried a Cookie and the origin did not address shared caches (s-maxage or CDN-Cache-Control)"
+    )]
+    Credentials,
 }
 
 use http::{HeaderMap, Method, StatusCode, header};
 
+impl NoStoreReason {
+    /// A short token for the `detail` of `Cache-Status`.
+    pub fn detail(self) -> &'static str {
+        match self {
+            NoStoreReason::Status(_) => "status",
+            NoStoreReason::SetCookie => "set-cookie",
+            NoStoreReason::Private => "private",
+            NoStoreReason::NoStore => "no-store",
+            NoStoreReason::NoCache => "no-cache",
+            NoStoreReason::ZeroMaxAge => "max-age-0",
+            NoStoreReason::VaryStar => "vary-star",
+            NoStoreReason::VaryUnkeyed => "vary-unkeyed",
+            NoStoreReason::NoFreshness => "no-freshness",
+            NoStoreReason::BadHeader => "bad-header",
+            NoStoreReason::Credentials => "cookie",
+            NoStoreReason::Encoded => "encoded",
+        }
+    }
+}
+
+use crate::UnixMillis;
 use crate::cache_control::CacheControl;
+use crate::granted::Granted;
 use crate::headers::has_control_char;
+
+/// What a storable answer is stored with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Storable {
+    /// How long the entry lives, from its creation.
+    pub lifetime: Lifetime,
+    /// Seconds the answer had already aged upstream (its `Age`), added to every `Age` isr
+    /// answers with (RFC 9111 §4.2.3).
+    pub age: u64,
+}
 
 /// Whether a request may be answered from (and stored in) the cache at all.
 /// GET and HEAD only; never with `Authorization` (RFC 9111 §3.5).
@@ -126,18 +174,20 @@ pub fn classify_request(method: &Method, headers: &HeaderMap) -> Result<(), Bypa
 
 /// Whether a response may be stored, and with which lifetime.
 ///
-/// `route` is the matched route's policy (`None`: no route matched, so only an explicit
-/// shared-cache permission from the origin makes it storable). `keyed_vary` lists the
-/// request headers the key already accounts for (lower-case); a `Vary` on any other header
-/// makes the response unstorable.
+/// `route` is the matched route's policy (`None`: no route matched, so only a freshness
+/// lifetime the origin grants makes it storable). `keyed_vary` lists the request headers
+/// the key already accounts for (lower-case); a `Vary` on any other header makes the
+/// response unstorable. `started`: when the render started (an `Expires` without `Date`
+/// counts from there).
 pub fn storability(
     status: StatusCode,
     headers: &HeaderMap,
     route: Option<&RouteCachePolicy>,
     defaults: &CacheDefaults,
     keyed_vary: &[&str],
-) -> Result<Lifetime, NoStoreReason> {
-    let status_cap = status_revalidate_cap(status, defaults)?;
+    started: UnixMillis,
+) -> Result<Storable, NoStoreReason> {
+    let status_cap = status_revalidate_cap(status, route.is_some(), defaults)?;
     if headers.contains_key(header::SET_COOKIE) {
         return Err(NoStoreReason::SetCookie);
     }
@@ -147,27 +197,71 @@ pub fn storability(
     }
     let cc = CacheControl::for_shared_cache(headers).unwrap_or_default();
     check_directives(&cc)?;
-    let origin_revalidate = origin_revalidate(&cc);
-    if route.is_none() && !explicitly_shared_cacheable(&cc) {
-        return Err(NoStoreReason::NotExplicitlyCacheable);
+    let granted = Granted::from_headers(&cc, status, headers, started);
+    // A heuristic lifetime only where no route decides: a route has its own default.
+    let heuristic = || {
+        route
+            .is_none()
+            .then(|| granted.heuristic_remaining())
+            .flatten()
+    };
+    let origin_revalidate = granted
+        .remaining()
+        .or_else(heuristic)
+        .filter(|&secs| secs > 0);
+    if route.is_none() && origin_revalidate.is_none() {
+        return Err(NoStoreReason::NoFreshness);
     }
     let lifetime = base_lifetime(route, &cc, origin_revalidate, defaults);
-    Ok(normalised(apply_status_cap(lifetime, status_cap)))
+    Ok(Storable {
+        lifetime: normalised(apply_status_cap(lifetime, status_cap)),
+        age: granted.age,
+    })
+}
+
+/// Whether an answer to a render that carried the client's credentials (`credentialed`:
+/// its `Cookie`) may be stored. On a route, yes: a route's render never carries them.
+/// Without one, only when the origin addresses shared caches explicitly, with `s-maxage`
+/// or `CDN-Cache-Control` (as Next.js does for ISR pages): `public` or `max-age` alone can
+/// come from a rule by file extension that knows nothing of the user the page shows (web
+/// cache deception: `/account;x.css` rendered with the victim's cookie).
+pub fn credentials_allow_storing(
+    routed: bool,
+    credentialed: bool,
+    headers: &HeaderMap,
+) -> Result<(), NoStoreReason> {
+    if routed || !credentialed {
+        return Ok(());
+    }
+    let addresses_shared_caches = headers.contains_key(crate::headers::CDN_CACHE_CONTROL)
+        || CacheControl::from_headers(headers, header::CACHE_CONTROL.as_str())
+            .s_maxage
+            .is_some();
+    if addresses_shared_caches {
+        Ok(())
+    } else {
+        Err(NoStoreReason::Credentials)
+    }
 }
 
 /// `Ok(None)` for 200 (no cap), `Ok(Some(cap))` for a listed status, else the refusal.
+/// Without a route (`routed` false) an unlisted final status is storable too, uncapped,
+/// as RFC 9111 §3 lets a shared cache store any status it understands when the origin
+/// gives it an explicit freshness lifetime (checked after this).
 ///
-/// Some statuses are refused even when listed: 1xx, 204, 206, 304 and 5xx are either not
-/// complete representations or transient failures that must not be replayed.
+/// Some statuses are refused even when listed: 1xx, 206, 304 and 5xx are either not
+/// complete representations or transient failures that must not be replayed; so is 204
+/// on a route, whose pages are documents.
 fn status_revalidate_cap(
     status: StatusCode,
+    routed: bool,
     defaults: &CacheDefaults,
 ) -> Result<Option<u64>, NoStoreReason> {
     if status == StatusCode::OK {
         return Ok(None);
     }
     let refused = Err(NoStoreReason::Status(status.as_u16()));
-    if is_never_storable(status) {
+    if is_never_storable(status) || (routed && status == StatusCode::NO_CONTENT) {
         return refused;
     }
     match defaults
@@ -177,7 +271,9 @@ fn status_revalidate_cap(
     {
         // A cap of 0 would mean "fresh for 0 seconds", i.e. do not cache.
         Some(&(_, cap)) if cap > 0 => Ok(Some(cap)),
-        _ => refused,
+        Some(_) => refused,
+        None if routed => refused,
+        None => Ok(None),
     }
 }
 
@@ -186,7 +282,7 @@ fn is_never_storable(status: StatusCode) -> bool {
         || status.is_server_error()
         || matches!(
             status,
-            StatusCode::NO_CONTENT | StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
+            StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED
         )
 }
 
@@ -233,19 +329,6 @@ fn check_directives(cc: &CacheControl) -> Result<(), NoStoreReason> {
     Ok(())
 }
 
-/// The freshness lifetime the origin asks a shared cache for: `s-maxage`, else `max-age`.
-fn origin_revalidate(cc: &CacheControl) -> Option<u64> {
-    cc.s_maxage.or(cc.max_age).filter(|&secs| secs > 0)
-}
-
-/// RFC 9111 §3: without a route, only `s-maxage` or `public` + `max-age` lets a shared
-/// cache store the response.
-fn explicitly_shared_cacheable(cc: &CacheControl) -> bool {
-    let s_maxage = cc.s_maxage.is_some_and(|secs| secs > 0);
-    let public_max_age = cc.public && cc.max_age.is_some_and(|secs| secs > 0);
-    s_maxage || public_max_age
-}
-
 /// The lifetime before any status cap and normalisation: route first, then origin, then
 /// defaults.
 fn base_lifetime(
@@ -274,10 +357,19 @@ fn base_lifetime(
         // No route and no stale window: nothing allows serving it stale.
         None => origin_expire.or(origin_revalidate),
     };
+    // Without a route, `must-revalidate`, `proxy-revalidate` and `s-maxage` (which implies
+    // `proxy-revalidate`, RFC 9111 §5.2.2.10) forbid a stale answer on error too, unless
+    // the origin grants one explicitly (RFC 9111 §5.2.2.2, RFC 5861 §4).
+    let refuses_stale =
+        route.is_none() && (cc.must_revalidate || cc.proxy_revalidate || cc.s_maxage.is_some());
     let stale_if_error = route
         .and_then(|r| r.stale_if_error)
         .or(cc.stale_if_error)
-        .unwrap_or(defaults.stale_if_error);
+        .unwrap_or(if refuses_stale {
+            0
+        } else {
+            defaults.stale_if_error
+        });
     Lifetime {
         revalidate,
         expire,
@@ -346,8 +438,20 @@ mod tests {
         route: Option<&RouteCachePolicy>,
     ) -> Result<Lifetime, NoStoreReason> {
         let status = StatusCode::from_u16(status).expect("valid status");
-        storability(status, &map(pairs), route, &defaults(), KEYED)
+        lifetime_of(status, &map(pairs), route, &defaults(), KEYED)
     }
+
+    fn lifetime_of(
+        status: StatusCode,
+        headers: &HeaderMap,
+        route: Option<&RouteCachePolicy>,
+        defaults: &CacheDefaults,
+        keyed: &[&str],
+    ) -> Result<Lifetime, NoStoreReason> {
+        storability(status, headers, route, defaults, keyed, STARTED).map(|s| s.lifetime)
+    }
+
+    const STARTED: UnixMillis = UnixMillis(784_111_777_000); // Sun, 06 Nov 1994 08:49:37 GMT
 
     fn lifetime(revalidate: Revalidate, expire: Option<u64>, sie: u64) -> Lifetime {
         Lifetime {
@@ -451,11 +555,30 @@ mod tests {
     fn capped_status_without_route_needs_explicit_permission() {
         assert_eq!(
             store(404, &[("cache-control", "s-maxage=60")], None),
-            Ok(lifetime(Revalidate::After(10), Some(60), 86_400))
+            Ok(lifetime(Revalidate::After(10), Some(60), 0))
         );
+        assert_eq!(store(404, &[], None), Err(NoStoreReason::NoFreshness));
+    }
+
+    #[test]
+    fn without_a_route_any_final_status_with_explicit_freshness_is_stored() {
+        for code in [203, 204, 299, 302, 303, 307, 400, 499] {
+            assert_eq!(
+                store(code, &[("cache-control", "max-age=60")], None).map(|l| l.revalidate),
+                Ok(Revalidate::After(60)),
+                "{code}"
+            );
+            assert_eq!(store(code, &[], None), Err(NoStoreReason::NoFreshness));
+        }
+        for code in [100, 206, 304, 500, 503] {
+            assert_eq!(
+                store(code, &[("cache-control", "max-age=60")], None),
+                Err(NoStoreReason::Status(code))
+            );
+        }
         assert_eq!(
-            store(404, &[], None),
-            Err(NoStoreReason::NotExplicitlyCacheable)
+            store(204, &[("cache-control", "max-age=60")], Some(&matched())),
+            Err(NoStoreReason::Status(204))
         );
     }
 
@@ -481,7 +604,7 @@ mod tests {
         for code in [100, 204, 206, 304, 500, 502, 503] {
             let status = StatusCode::from_u16(code).expect("valid");
             assert_eq!(
-                storability(status, &HeaderMap::new(), Some(&matched()), &d, KEYED),
+                lifetime_of(status, &HeaderMap::new(), Some(&matched()), &d, KEYED),
                 Err(NoStoreReason::Status(code)),
                 "{code}"
             );
@@ -495,7 +618,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            storability(
+            lifetime_of(
                 StatusCode::NOT_FOUND,
                 &HeaderMap::new(),
                 Some(&matched()),
@@ -657,9 +780,27 @@ mod tests {
         let status = StatusCode::OK;
         let headers = map(&[("vary", "accept-encoding")]);
         assert_eq!(
-            storability(status, &headers, Some(&matched()), &defaults(), &[]),
+            lifetime_of(status, &headers, Some(&matched()), &defaults(), &[]),
             Err(NoStoreReason::VaryUnkeyed)
         );
+    }
+
+    #[test]
+    fn credentials_allow_storing_only_what_addresses_shared_caches() {
+        let by_extension = map(&[("cache-control", "public, max-age=600")]);
+        assert_eq!(
+            credentials_allow_storing(false, true, &by_extension),
+            Err(NoStoreReason::Credentials)
+        );
+        assert_eq!(
+            credentials_allow_storing(false, false, &by_extension),
+            Ok(())
+        );
+        assert_eq!(credentials_allow_storing(true, true, &by_extension), Ok(()));
+        let isr = map(&[("cache-control", "s-maxage=60, stale-while-revalidate=600")]);
+        assert_eq!(credentials_allow_storing(false, true, &isr), Ok(()));
+        let cdn = map(&[("cdn-cache-control", "max-age=60")]);
+        assert_eq!(credentials_allow_storing(false, true, &cdn), Ok(()));
     }
 
     #[test]
@@ -672,7 +813,7 @@ mod tests {
             HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is valid"),
         );
         assert!(
-            storability(
+            lifetime_of(
                 StatusCode::OK,
                 &headers,
                 Some(&matched()),
@@ -688,10 +829,12 @@ mod tests {
 
     #[test]
     fn nextjs_isr_header_works_without_a_route() {
+        // Stale while revalidating for as long as granted; past that, `s-maxage` implies
+        // `proxy-revalidate`: no stale answer on error either.
         let pairs = [("cache-control", "s-maxage=10, stale-while-revalidate=50")];
         assert_eq!(
             store(200, &pairs, None),
-            Ok(lifetime(Revalidate::After(10), Some(60), 86_400))
+            Ok(lifetime(Revalidate::After(10), Some(60), 0))
         );
     }
 
@@ -700,23 +843,102 @@ mod tests {
         let pairs = [("cache-control", "s-maxage=10, stale-while-revalidate")];
         assert_eq!(
             store(200, &pairs, None),
-            Ok(lifetime(Revalidate::After(10), Some(31_536_000), 86_400))
+            Ok(lifetime(Revalidate::After(10), Some(31_536_000), 0))
         );
     }
 
     #[test]
-    fn no_route_without_permission_is_refused() {
-        for value in ["max-age=60", "public", "must-revalidate", ""] {
+    fn no_route_without_a_freshness_lifetime_is_refused() {
+        for value in ["public", "must-revalidate", ""] {
             let pairs = [("cache-control", value)];
             assert_eq!(
                 store(200, &pairs, None),
-                Err(NoStoreReason::NotExplicitlyCacheable),
+                Err(NoStoreReason::NoFreshness),
                 "{value}"
             );
         }
+        assert_eq!(store(200, &[], None), Err(NoStoreReason::NoFreshness));
+        // An upstream Age that used the lifetime up leaves nothing to be fresh for.
+        let used_up = [("cache-control", "max-age=60"), ("age", "60")];
+        assert_eq!(store(200, &used_up, None), Err(NoStoreReason::NoFreshness));
+        let past = [("expires", "Sun, 06 Nov 1994 08:49:37 GMT")];
+        assert_eq!(store(200, &past, None), Err(NoStoreReason::NoFreshness));
+    }
+
+    #[test]
+    fn no_route_last_modified_gives_a_heuristic_lifetime_and_a_route_keeps_its_own() {
+        let pairs = [("last-modified", "Sun, 06 Nov 1994 07:49:37 GMT")]; // 1 h before
         assert_eq!(
-            store(200, &[], None),
-            Err(NoStoreReason::NotExplicitlyCacheable)
+            store(200, &pairs, None).map(|l| l.revalidate),
+            Ok(Revalidate::After(360))
+        );
+        assert_eq!(
+            store(200, &pairs, Some(&matched())).map(|l| l.revalidate),
+            Ok(defaults().revalidate)
+        );
+    }
+
+    #[test]
+    fn no_route_max_age_and_expires_are_stored_as_a_shared_cache_would() {
+        // RFC 9111 §3: `max-age` alone lets a shared cache store the answer (replaces the
+        // first engine's rule that also asked for `public`).
+        let pairs = [("cache-control", "max-age=60")];
+        assert_eq!(
+            store(200, &pairs, None),
+            Ok(lifetime(Revalidate::After(60), Some(60), 86_400))
+        );
+        let pairs = [("expires", "Sun, 06 Nov 1994 08:59:37 GMT")];
+        assert_eq!(
+            store(200, &pairs, None).map(|l| l.revalidate),
+            Ok(Revalidate::After(600))
+        );
+        let pairs = [("cache-control", "max-age=0005")];
+        assert_eq!(
+            store(200, &pairs, None).map(|l| l.revalidate),
+            Ok(Revalidate::After(5))
+        );
+    }
+
+    #[test]
+    fn no_route_upstream_age_shortens_the_freshness_and_is_kept() {
+        let headers = map(&[("cache-control", "max-age=3600"), ("age", "600")]);
+        let stored = storability(StatusCode::OK, &headers, None, &defaults(), KEYED, STARTED);
+        assert_eq!(
+            stored.map(|s| (s.lifetime.revalidate, s.age)),
+            Ok((Revalidate::After(3000), 600))
+        );
+    }
+
+    #[test]
+    fn no_route_must_revalidate_forbids_stale_on_error_unless_granted() {
+        for value in [
+            "max-age=60, must-revalidate",
+            "max-age=60, proxy-revalidate",
+        ] {
+            let pairs = [("cache-control", value)];
+            assert_eq!(
+                store(200, &pairs, None).map(|l| l.stale_if_error),
+                Ok(0),
+                "{value}"
+            );
+        }
+        let pairs = [(
+            "cache-control",
+            "max-age=60, must-revalidate, stale-if-error=30",
+        )];
+        assert_eq!(store(200, &pairs, None).map(|l| l.stale_if_error), Ok(30));
+    }
+
+    #[test]
+    fn cdn_cache_control_max_age_wins_over_a_no_store_cache_control() {
+        // RFC 9213: a CDN follows CDN-Cache-Control and ignores Cache-Control.
+        let pairs = [
+            ("cache-control", "no-store"),
+            ("cdn-cache-control", "max-age=120"),
+        ];
+        assert_eq!(
+            store(200, &pairs, None).map(|l| l.revalidate),
+            Ok(Revalidate::After(120))
         );
     }
 
@@ -805,7 +1027,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            storability(
+            lifetime_of(
                 StatusCode::OK,
                 &HeaderMap::new(),
                 Some(&matched()),
@@ -837,7 +1059,7 @@ mod tests {
             ..defaults()
         };
         assert_eq!(
-            storability(
+            lifetime_of(
                 StatusCode::OK,
                 &HeaderMap::new(),
                 Some(&matched()),

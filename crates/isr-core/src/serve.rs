@@ -1,22 +1,29 @@
 //! Answering from a cached entry: the status, headers and body every runtime sends.
 //!
 //! Invariants:
-//! - Only the `age`, the cache status and (for a compressed representation) its length,
-//!   validator and `Content-Encoding` are set per answer; every other header was computed
-//!   when the entry was stored ([`crate::headers::entry_headers`]).
+//! - Only the `age` (the stored upstream age plus the time since the entry's creation,
+//!   RFC 9111 §4.2.3), the cache status and (for a compressed representation) its
+//!   length, validator and `Content-Encoding` are set per answer; every other header was
+//!   computed when the entry was stored ([`crate::headers::entry_headers`]), so a hit
+//!   formats nothing else.
 //! - The representation sent is the one [`negotiate_accept_encoding`] picks from the
 //!   request's `Accept-Encoding`; a client that accepts no coding isr holds gets identity.
-//! - A conditional request that the chosen representation satisfies gets `304` with no
-//!   body; `HEAD` gets the headers of the full answer it asked for, and no body.
+//! - A conditional request that the chosen representation satisfies (its `ETag`, or the
+//!   entry's stored `Last-Modified`) gets `304` with no body; `HEAD` gets the headers of
+//!   the full answer it asked for, and no body.
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
 use crate::UnixMillis;
+use crate::cache_status::{self, CACHE_STATUS, Forward};
 use crate::coding::negotiate_accept_encoding;
 use crate::entry::Entry;
-use crate::headers::{CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, is_not_modified};
+use crate::headers::{
+    CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, header_date_millis, is_not_modified, stored_age_value,
+};
+use crate::lifetime::Revalidate;
 
 /// An answer from the cache, ready to send.
 #[derive(Debug)]
@@ -32,21 +39,25 @@ pub struct Served {
 /// Answer `method` with `request_headers` from `entry` at `now`, marked `cache_status`.
 pub fn serve(
     entry: &Entry,
-    cache_status: CacheStatus,
+    cache_status_of: CacheStatus,
     method: &Method,
     request_headers: &HeaderMap,
     now: UnixMillis,
 ) -> Served {
     let mut headers = HeaderMap::with_capacity(entry.headers.len() + 3);
+    let mut upstream_age = 0;
     for (name, value) in &entry.headers {
+        if *name == header::AGE {
+            upstream_age = stored_age_value(value);
+            continue;
+        }
         headers.append(name.clone(), value.clone());
     }
-    headers.insert(
-        header::AGE,
-        HeaderValue::from(now.secs_since(entry.created_at)),
-    );
-    headers.insert(X_ISR_CACHE, cache_status.header_value());
-    headers.insert(X_NEXTJS_CACHE, cache_status.header_value());
+    let age = upstream_age.saturating_add(now.secs_since(entry.created_at));
+    headers.insert(header::AGE, HeaderValue::from(age));
+    headers.insert(CACHE_STATUS, cache_status(entry, cache_status_of, now));
+    headers.insert(X_ISR_CACHE, cache_status_of.header_value());
+    headers.insert(X_NEXTJS_CACHE, cache_status_of.header_value());
     // An entry held as identity only (most of them small or not text) reads no header.
     let chosen = if entry.representations.is_empty() {
         None
@@ -73,8 +84,8 @@ pub fn serve(
             (&representation.body, representation.etag.as_str())
         }
     };
-    let not_modified =
-        entry.status == StatusCode::OK && is_not_modified(request_headers, etag, entry.created_at);
+    let not_modified = entry.status == StatusCode::OK
+        && is_not_modified(request_headers, etag, last_modified(entry));
     if not_modified {
         headers.remove(header::CONTENT_LENGTH);
         return Served {
@@ -88,6 +99,36 @@ pub fn serve(
         headers,
         body: (*method != Method::HEAD).then(|| body.clone()),
     }
+}
+
+/// `Cache-Status` for an answer from `entry` marked `status`: a hit (fresh or stale, with
+/// its `ttl`), or, for the request whose render stored it, `fwd=uri-miss` and `stored`.
+fn cache_status(entry: &Entry, status: CacheStatus, now: UnixMillis) -> HeaderValue {
+    let ttl = match entry.lifetime.revalidate {
+        Revalidate::After(secs) => {
+            let fresh_for = i64::try_from(secs).unwrap_or(i64::MAX);
+            let resident = i64::try_from(now.secs_since(entry.created_at)).unwrap_or(i64::MAX);
+            fresh_for.saturating_sub(resident)
+        }
+        Revalidate::Never => i64::from(u32::MAX),
+    };
+    match status {
+        CacheStatus::Miss => {
+            cache_status::forwarded(Forward::UriMiss, Some(entry.status), Some(ttl), None)
+        }
+        _ => cache_status::hit(ttl),
+    }
+}
+
+/// The instant an entry's representation last changed: its stored `Last-Modified` (the
+/// origin's, or the render's start when the origin sent none), to the second.
+fn last_modified(entry: &Entry) -> UnixMillis {
+    entry
+        .headers
+        .iter()
+        .find(|(name, _)| *name == header::LAST_MODIFIED)
+        .and_then(|(_, value)| header_date_millis(value))
+        .unwrap_or(entry.created_at)
 }
 
 #[cfg(test)]
@@ -134,6 +175,7 @@ mod tests {
         assert_eq!(served.status, StatusCode::OK);
         assert_eq!(served.headers[header::AGE], "3");
         assert_eq!(served.headers[X_ISR_CACHE], "STALE");
+        assert_eq!(served.headers[CACHE_STATUS], "isr; hit; ttl=57");
         assert_eq!(served.body.as_deref(), Some(&b"hello"[..]));
     }
 
@@ -256,5 +298,45 @@ mod tests {
         assert_eq!(conditional("\"e\"", "br"), StatusCode::OK);
         assert_eq!(conditional("\"e\"", "identity"), StatusCode::NOT_MODIFIED);
         assert_eq!(conditional("\"e-gzip\"", "gzip"), StatusCode::NOT_MODIFIED);
+    }
+
+    #[test]
+    fn the_age_adds_the_upstream_age_to_the_time_since_creation() {
+        let mut aged = entry();
+        aged.headers
+            .push((header::AGE, HeaderValue::from_static("100")));
+        let served = serve(
+            &aged,
+            CacheStatus::Hit,
+            &Method::GET,
+            &HeaderMap::new(),
+            UnixMillis(15_000),
+        );
+        assert_eq!(served.headers.get_all(header::AGE).iter().count(), 1);
+        assert_eq!(served.headers[header::AGE], "105");
+    }
+
+    #[test]
+    fn if_modified_since_is_compared_with_the_stored_last_modified() {
+        let mut stored = entry();
+        stored.headers.push((
+            header::LAST_MODIFIED,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        ));
+        let mut later = HeaderMap::new();
+        later.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:40 GMT"),
+        );
+        let now = UnixMillis(1_000_000_000_000);
+        let served = serve(&stored, CacheStatus::Hit, &Method::GET, &later, now);
+        assert_eq!(served.status, StatusCode::NOT_MODIFIED);
+        let mut earlier = HeaderMap::new();
+        earlier.insert(
+            header::IF_MODIFIED_SINCE,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:30 GMT"),
+        );
+        let served = serve(&stored, CacheStatus::Hit, &Method::GET, &earlier, now);
+        assert_eq!(served.status, StatusCode::OK);
     }
 }

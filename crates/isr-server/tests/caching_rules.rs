@@ -117,8 +117,8 @@ async fn listed_statuses_are_stored_with_their_own_short_revalidate() {
     assert_eq!(proxy.get("/p/moved").await.cache(), "STALE");
     let hit = proxy.get("/p/moved").await;
     assert_eq!(
-        hit.header("cache-control"),
-        Some("s-maxage=10, stale-while-revalidate=90")
+        hit.header("cdn-cache-control"),
+        Some("max-age=10, stale-while-revalidate=90")
     );
 }
 
@@ -320,14 +320,25 @@ async fn unmatched_requests_are_stored_only_when_the_origin_allows_sharing() {
     );
     origin.set("/u/none", Page::ok());
 
-    for path in ["/u/smax", "/u/public"] {
+    // RFC 9111 §3: `max-age` alone lets a shared cache store it (this replaces the first
+    // engine's rule that also asked for `public`); no lifetime at all does not.
+    for path in ["/u/smax", "/u/public", "/u/maxage"] {
         assert_eq!(proxy.get(path).await.cache(), "MISS", "{path}");
-        assert_eq!(proxy.get(path).await.cache(), "HIT", "{path}");
+        let hit = proxy.get(path).await;
+        assert_eq!(hit.cache(), "HIT", "{path}");
         assert_eq!(origin.renders(path), 1, "{path}");
+        assert_eq!(
+            hit.header("cdn-cache-control"),
+            None,
+            "{path}: no route, no CDN directive"
+        );
     }
-    for path in ["/u/maxage", "/u/none"] {
-        assert_never_stored(&origin, &proxy, path, 200).await;
-    }
+    assert_eq!(
+        proxy.get("/u/maxage").await.header("cache-control"),
+        Some("max-age=60"),
+        "the origin's Cache-Control reaches the client as sent"
+    );
+    assert_never_stored(&origin, &proxy, "/u/none", 200).await;
 
     // Keyed on the full URL: another query is another entry; parameter order is not.
     let a = proxy.get("/u/smax?a=1&b=2").await;

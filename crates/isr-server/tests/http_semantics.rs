@@ -155,16 +155,16 @@ async fn every_answer_carries_cache_status_age_and_cache_control() {
     check(&miss, "MISS");
     assert_eq!(miss.header("age"), Some("0"));
     assert_eq!(
-        miss.header("cache-control"),
-        Some("s-maxage=10, stale-while-revalidate=90")
+        miss.header("cdn-cache-control"),
+        Some("max-age=10, stale-while-revalidate=90")
     );
     proxy.advance(7);
     let hit = proxy.get("/p/h").await;
     check(&hit, "HIT");
     assert_eq!(hit.header("age"), Some("7"));
     assert_eq!(
-        hit.header("cache-control"),
-        Some("s-maxage=10, stale-while-revalidate=90")
+        hit.header("cdn-cache-control"),
+        Some("max-age=10, stale-while-revalidate=90")
     );
     proxy.advance(5);
     let stale = proxy.get("/p/h").await;
@@ -257,13 +257,16 @@ async fn hop_by_hop_request_headers_never_reach_the_origin() {
     }
     let seen = origin.seen();
     assert_eq!(seen.len(), 2);
+    // A bypass forwards an ordinary header; a render of an unrouted path carries only the
+    // allow-list of client headers (hardening issue, item 1: unkeyed headers never shape
+    // a stored page), so there it is dropped like any unkeyed header.
+    assert_eq!(seen[0].headers.get("x-other"), None, "{}", seen[0].target);
+    assert_eq!(
+        seen[1].headers.get("x-other").map(|v| v.as_bytes()),
+        Some(&b"kept"[..]),
+        "a bypass forwards an ordinary header"
+    );
     for request in &seen {
-        assert_eq!(
-            request.headers.get("x-other").map(|v| v.as_bytes()),
-            Some(&b"kept"[..]),
-            "{}: an ordinary header is forwarded",
-            request.target
-        );
         for name in ["x-foo", "te", "keep-alive"] {
             assert!(
                 !request.headers.contains_key(name),

@@ -39,8 +39,8 @@ async fn miss_then_hit_then_stale_then_regenerated() {
     assert_eq!(hit.text(), "/blog/a render #1");
     assert_eq!(hit.header("age"), Some("5"));
     assert_eq!(
-        hit.header("cache-control"),
-        Some("s-maxage=10, stale-while-revalidate=90")
+        hit.header("cdn-cache-control"),
+        Some("max-age=10, stale-while-revalidate=90")
     );
     assert_eq!(origin.renders("/blog/a"), 1, "a hit does not render");
 

@@ -119,9 +119,10 @@ impl Deployment {
                 status,
                 keeps_body,
                 too_large,
+                detail,
             } => {
                 let mut headers = header_map(response.headers());
-                mark(&mut headers, status);
+                mark(&mut headers, status, Some(status_of(&response)), detail);
                 if too_large {
                     headers.insert(X_ISR_STORE, TOO_LARGE);
                 }

@@ -144,7 +144,7 @@ impl Deployment {
                 self.serve(&entry, status, incoming)
             }
             // The Durable Object answers for the backoff when the lock is asked for.
-            Action::Render { fallback } => self.foreground(job, incoming, fallback, seen).await,
+            Action::Render { fallback, .. } => self.foreground(job, incoming, fallback, seen).await,
         }
     }
 
@@ -177,7 +177,7 @@ impl Deployment {
             }
         };
         let mut headers = header_map(response.headers());
-        finish_answer(&mut headers, draft);
+        finish_answer(&mut headers, status_of(&response), draft);
         let method = Method::from_bytes(req.inner().method().as_bytes());
         if method.is_ok_and(|method| !keeps_body(&method)) {
             return convert::response(status_of(&response), &headers, None);

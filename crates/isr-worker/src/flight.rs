@@ -26,7 +26,7 @@ use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::flow::answer::{ErrorAnswer, answer};
 use isr_core::flow::joiners::{
-    Joined, Outcome as FlightOutcome, is_flight_result, joined, replaces,
+    Joined, Outcome as FlightOutcome, is_flight_result, joined_render, replaces,
 };
 use isr_core::flow::lookup::{Action, when_backing_off};
 use isr_core::flow::regenerate::{Regeneration, path_jobs, to_regenerate};
@@ -191,7 +191,7 @@ impl Deployment {
             }
             Ok(LockAnswer::BackingOff) => match when_backing_off(fallback) {
                 Action::Serve { entry, status, .. } => self.serve(&entry, status, incoming),
-                Action::Render { fallback } => self.alone(&job, incoming, fallback).await,
+                Action::Render { fallback, .. } => self.alone(&job, incoming, fallback).await,
             },
             Err(error) => {
                 worker::console_warn!("isr: lock failed, rendering without it: {error}");
@@ -253,7 +253,7 @@ impl Deployment {
         outcome: Option<FlightOutcome<Entry>>,
         fallback: Option<Entry>,
     ) -> Result<Response> {
-        match joined(outcome, fallback) {
+        match joined_render(outcome, fallback, !job.matched) {
             Joined::Serve(entry) => self.serve(&entry, CacheStatus::Miss, incoming),
             Joined::Stale(stale) => self.serve(&stale, CacheStatus::Stale, incoming),
             Joined::Failed(()) => error_response(&ErrorAnswer::render_failed()),

@@ -59,7 +59,7 @@ impl Answered {
 impl Deployment {
     /// Ask the origin for `job` (with the `client`'s headers where isr-core keeps them).
     async fn fetch(&self, job: &Job, client: Option<&HeaderMap>) -> Result<Fetched, OriginError> {
-        let mut headers = job.render_headers(client);
+        let mut headers = job.render_headers(client, self.config());
         let guard = self
             .guard()
             .await
@@ -69,14 +69,11 @@ impl Deployment {
         // A body the KV value limit could never hold is not buffered either.
         let limit = engine.max_entry_bytes.min(KV_MAX_VALUE_BYTES as u64);
         let timeout = std::time::Duration::from_millis(engine.render_timeout_ms);
-        let mut fetched = self
-            .origin
+        // A complete answer keeps its hop-by-hop headers until it is judged: what its
+        // `Connection` nominates must still be seen by the privacy checks.
+        self.origin
             .render(&job.target, &headers, timeout, limit)
-            .await?;
-        if let Fetched::Complete { headers, .. } = &mut fetched {
-            remove_hop_by_hop(headers);
-        }
-        Ok(fetched)
+            .await
     }
 
     /// Render `job` (an entry dates from `at`) and keep what `keep` says. With
@@ -89,6 +86,7 @@ impl Deployment {
         at: UnixMillis,
         keep: Keep,
     ) -> (Rendered, Option<Settled>) {
+        let credentialed = job.forwards_credentials(client);
         let (rendered, answered) = match self.fetch(job, client).await {
             Err(error) => {
                 worker::console_warn!(
@@ -107,10 +105,23 @@ impl Deployment {
             }
             Ok(Fetched::Complete {
                 status,
-                headers,
+                mut headers,
                 body,
             }) => {
-                let judged = judge(job, self.config(), status, &headers, body.clone(), at);
+                let rendering = render::Render {
+                    started: at,
+                    previous: None,
+                    credentialed,
+                };
+                let judged = judge(
+                    job,
+                    self.config(),
+                    status,
+                    &headers,
+                    body.clone(),
+                    rendering,
+                );
+                remove_hop_by_hop(&mut headers);
                 let answered = Answered {
                     status,
                     headers,

@@ -562,7 +562,7 @@ impl DataCache {
                 // Undecodable as the type asked for: fetch it as if it were missing.
                 Err(_) => None,
             },
-            Action::Render { fallback } => fallback,
+            Action::Render { fallback, .. } => fallback,
         };
         bump(&inner.counters.misses);
         let waiter = match inner.flights.join(&key) {

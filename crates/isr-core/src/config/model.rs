@@ -164,6 +164,10 @@ pub struct Config {
     pub build_id: String,
     /// Key on the request's `Host` (validated) instead of `site`.
     pub key_host: bool,
+    /// Client request headers a render of a request no route matched carries besides the
+    /// built-in allow-list (lower-case names; `forward_headers` in `isr.toml`). Each must be
+    /// one the origin declares in `Vary` when it changes the answer.
+    pub forward_headers: Vec<String>,
     /// Bearer token of the admin API (`/_isr/...`); `None` turns the admin API off.
     pub admin_token: Option<String>,
     /// Secret that sends a request straight to the origin, never stored (draft/preview).
@@ -196,6 +200,7 @@ impl std::fmt::Debug for Config {
             .field("site", &self.site)
             .field("build_id", &self.build_id)
             .field("key_host", &self.key_host)
+            .field("forward_headers", &self.forward_headers)
             .field("admin_token", &set(&self.admin_token))
             .field("bypass_token", &set(&self.bypass_token))
             .field("bypass_nextjs_preview", &self.bypass_nextjs_preview)
@@ -220,6 +225,7 @@ impl Default for Config {
             site: String::new(),
             build_id: String::new(),
             key_host: false,
+            forward_headers: Vec::new(),
             admin_token: None,
             bypass_token: None,
             bypass_nextjs_preview: false,

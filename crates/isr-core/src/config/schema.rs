@@ -71,6 +71,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "build_id",
     "build_id_file",
     "key_host",
+    "forward_headers",
     "admin_token",
     "bypass_token",
     "bypass_nextjs_preview",
@@ -108,6 +109,25 @@ pub(super) const ROUTE_KEYS: &[&str] = &[
 ];
 
 /// A string field checked by `check`.
+/// `forward_headers`: header names, lower-cased; never one isr sets or that steers the
+/// origin unkeyed (`host`, `x-isr-render`, the `x-forwarded-*` family, `forwarded`).
+fn parse_forward_headers(field: &Field<'_, '_>) -> Result<Vec<String>, ConfigError> {
+    let mut names = Vec::new();
+    for element in field.elements()? {
+        let name = element.string()?.to_ascii_lowercase();
+        let reserved = ["host", "x-isr-render", "forwarded"].contains(&name.as_str())
+            || name.starts_with("x-forwarded-");
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() || reserved {
+            return Err(element.fail(
+                format!("{name:?} is not a header isr may forward (not a valid name, or one isr sets itself)"),
+                None,
+            ));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
 fn checked_string(
     field: &Field<'_, '_>,
     check: impl Fn(&str) -> Result<String, ValueError>,
@@ -151,6 +171,9 @@ fn parse_document(
     }
     if let Some(field) = top.field("key_host") {
         config.key_host = field.boolean()?;
+    }
+    if let Some(field) = top.field("forward_headers") {
+        config.forward_headers = parse_forward_headers(&field)?;
     }
     if let Some(field) = top.field("admin_token") {
         config.admin_token = Some(checked_string(&field, check_token)?);

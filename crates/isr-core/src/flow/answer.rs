@@ -6,7 +6,8 @@
 //!   whenever the request has one; only without one does the failure reach the client.
 //! - An origin that did not answer is a `504` (timeout) or `502` (unreachable), never the
 //!   origin's own status; a failure status is passed on as the origin sent it.
-//! - Every answer is marked with its cache status, in `x-isr-cache` and `x-nextjs-cache`.
+//! - Every answer is marked with its cache status, in `x-isr-cache` and `x-nextjs-cache`,
+//!   and carries no recursion guard (`x-isr-render`), even one the origin reflected.
 //! - An answer to `HEAD` has no body.
 //! - An error answer is plain text that no cache may keep (`no-store`).
 
@@ -17,15 +18,31 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
+use crate::cache_status::{CACHE_STATUS, Forward, forwarded};
 use crate::entry::Entry;
-use crate::flow::render::{OriginError, Rendered};
-use crate::headers::{CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE};
+use crate::flow::render::{OriginError, Rendered, Unstored};
+use crate::headers::{CacheStatus, X_ISR_CACHE, X_ISR_RENDER, X_NEXTJS_CACHE};
 use crate::plan::PlanError;
 
-/// Mark an answer with its cache status.
-pub fn mark(headers: &mut HeaderMap, status: CacheStatus) {
+/// Mark an answer passed on from the origin (or made by isr: `fwd_status` `None`) with its
+/// cache status, in `x-isr-cache`, `x-nextjs-cache` and `Cache-Status`; `detail`: why it
+/// was not stored, when it could have been. Also removes any [`X_ISR_RENDER`] the origin
+/// reflected: the recursion guard's secret is in no answer.
+pub fn mark(
+    headers: &mut HeaderMap,
+    status: CacheStatus,
+    fwd_status: Option<StatusCode>,
+    detail: Option<&str>,
+) {
+    headers.remove(X_ISR_RENDER);
     headers.insert(X_ISR_CACHE, status.header_value());
     headers.insert(X_NEXTJS_CACHE, status.header_value());
+    let fwd = match (status, detail) {
+        (CacheStatus::Bypass, None) => Forward::Bypass,
+        (CacheStatus::Stale, _) => Forward::Stale,
+        _ => Forward::UriMiss,
+    };
+    headers.insert(CACHE_STATUS, forwarded(fwd, fwd_status, None, detail));
 }
 
 /// Does the answer to `method` carry a body? (`HEAD`: never.)
@@ -101,7 +118,7 @@ impl ErrorAnswer {
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        mark(&mut headers, self.cache_status);
+        mark(&mut headers, self.cache_status, None, None);
         headers
     }
 
@@ -126,8 +143,8 @@ pub enum Reply<R, F> {
     },
     /// Answer from the fallback, marked [`CacheStatus::Stale`]: the render failed.
     Fallback(F),
-    /// Pass the origin's answer on, [`mark`]ed `status`, with its body only if
-    /// `keeps_body`. `too_large`: it was not stored because of its size (the Worker says
+    /// Pass the origin's answer on, [`mark`]ed `status` (with `detail`), with its body only
+    /// if `keeps_body`. `too_large`: it was not stored because of its size (the Worker says
     /// so in a header).
     Pass {
         /// The origin's answer.
@@ -138,6 +155,8 @@ pub enum Reply<R, F> {
         keeps_body: bool,
         /// Whether the answer was not stored because of its size.
         too_large: bool,
+        /// Why it was not stored, for `Cache-Status` (`None`: it could not have been).
+        detail: Option<&'static str>,
     },
     /// An error answer.
     Error(ErrorAnswer),
@@ -161,20 +180,19 @@ pub fn answer<R, E: Display, F>(
             entry,
             status: CacheStatus::Miss,
         },
-        Rendered::Uncacheable {
-            response,
-            too_large,
-        } => Reply::Pass {
+        Rendered::Uncacheable { response, unstored } => Reply::Pass {
             response,
             status: CacheStatus::Bypass,
             keeps_body,
-            too_large,
+            too_large: unstored == Unstored::TooLarge,
+            detail: Some(unstored.detail()),
         },
         Rendered::FailedStatus(response) => Reply::Pass {
             response,
             status: CacheStatus::Miss,
             keeps_body,
             too_large: false,
+            detail: None,
         },
         Rendered::Failed(error) => Reply::Error(ErrorAnswer::origin(&error, CacheStatus::Miss)),
     }

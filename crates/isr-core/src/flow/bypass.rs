@@ -28,11 +28,12 @@ pub fn forward_headers(headers: HeaderMap, key_host: bool, guard: HeaderValue) -
     headers
 }
 
-/// Finish the headers of the origin's answer to a bypassed request (`draft`: it carried the
-/// draft/preview bypass). Its body goes only if [`crate::flow::answer::keeps_body`].
-pub fn finish_answer(headers: &mut HeaderMap, draft: bool) {
+/// Finish the headers of the origin's answer (its `status`) to a bypassed request
+/// (`draft`: it carried the draft/preview bypass). Its body goes only if
+/// [`crate::flow::answer::keeps_body`].
+pub fn finish_answer(headers: &mut HeaderMap, status: http::StatusCode, draft: bool) {
     remove_hop_by_hop(headers);
-    mark(headers, CacheStatus::Bypass);
+    mark(headers, CacheStatus::Bypass, Some(status), None);
     if draft {
         headers.insert(header::CACHE_CONTROL, PRIVATE_NO_STORE);
     }
@@ -90,12 +91,13 @@ mod tests {
             HeaderValue::from_static("chunked"),
         );
         let mut plain = headers.clone();
-        finish_answer(&mut plain, false);
+        finish_answer(&mut plain, http::StatusCode::OK, false);
         assert_eq!(plain[header::CACHE_CONTROL], "s-maxage=60");
         assert_eq!(plain["x-isr-cache"], "BYPASS");
         assert_eq!(plain["x-nextjs-cache"], "BYPASS");
+        assert_eq!(plain["cache-status"], "isr; fwd=bypass; fwd-status=200");
         assert!(!plain.contains_key(header::TRANSFER_ENCODING));
-        finish_answer(&mut headers, true);
+        finish_answer(&mut headers, http::StatusCode::OK, true);
         assert_eq!(headers[header::CACHE_CONTROL], "private, no-store");
     }
 }

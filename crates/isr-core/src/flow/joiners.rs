@@ -6,7 +6,9 @@
 //! - Only a storable render is shared: a joiner of an uncacheable render asks the origin
 //!   for its own answer (an uncacheable answer belongs to the request that caused it).
 //! - A joiner of a failed render answers with its own fallback if it has one, else with
-//!   the failure; it never renders again (the origin just failed this key).
+//!   the failure; it never renders again (the origin just failed this key). Except where
+//!   the render carried its leader's own headers (no route matched): there a joiner
+//!   without a fallback renders its own request, as the failure may be the leader's.
 //! - A joiner that waited past the lock timeout, or learnt nothing (the render's state is
 //!   gone), renders alone, uncached: waiting costs at most the timeout, never an answer.
 //! - An entry found instead of rendering replaces what the request had only if it is the
@@ -54,6 +56,21 @@ pub fn joined<E, F, T>(outcome: Option<Outcome<E, F>>, fallback: Option<T>) -> J
             None => Joined::Failed(failure),
         },
         Some(Outcome::Uncacheable) | None => Joined::Alone(fallback),
+    }
+}
+
+/// What a joiner of a page render answers: as [`joined`], except that when the render
+/// carried its leader's own client headers (`per_client`: a request no route matched,
+/// [`crate::job::Job::matched`] false), a joiner without a fallback does not share its
+/// failure, which the leader's headers may have caused: it renders alone, its own request.
+pub fn joined_render<E, F, T>(
+    outcome: Option<Outcome<E, F>>,
+    fallback: Option<T>,
+    per_client: bool,
+) -> Joined<E, F, T> {
+    match outcome {
+        Some(Outcome::Failed(_)) if per_client && fallback.is_none() => Joined::Alone(None),
+        outcome => joined(outcome, fallback),
     }
 }
 
@@ -114,5 +131,27 @@ mod tests {
         for (outcome, fallback, expected) in table {
             assert_eq!(joined(outcome.clone(), fallback), expected, "{outcome:?}");
         }
+    }
+
+    #[test]
+    fn a_joiner_does_not_share_a_failure_its_leaders_headers_may_have_caused() {
+        let failed = || Some(Outcome::<&str, ()>::Failed(()));
+        assert_eq!(
+            joined_render(failed(), None::<&str>, true),
+            Joined::Alone(None)
+        );
+        assert_eq!(
+            joined_render(failed(), None::<&str>, false),
+            Joined::Failed(())
+        );
+        assert_eq!(
+            joined_render(failed(), Some("old"), true),
+            Joined::Stale("old")
+        );
+        let stored = Some(Outcome::<&str, ()>::Stored("new"));
+        assert_eq!(
+            joined_render(stored, None::<&str>, true),
+            Joined::Serve("new")
+        );
     }
 }

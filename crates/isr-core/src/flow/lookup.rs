@@ -11,6 +11,8 @@
 //!   renders and keeps the entry as its fallback for a failed render.
 //! - An entry past its error window, a hard-purged one, or none at all: the request
 //!   renders with no fallback, whatever the backoff (there is nothing else to answer).
+//! - A render of an entry that expired by age revalidates it (its validators are sent,
+//!   [`crate::flow::conditional`]); a hard-purged entry is never revalidated.
 
 use crate::freshness::Freshness;
 use crate::headers::CacheStatus;
@@ -30,9 +32,13 @@ pub enum Action<T> {
         regenerate: bool,
     },
     /// Render now and answer with the result; `fallback` is the answer if the render fails.
+    /// `revalidate`: the entry found, when the render may revalidate it with its validators
+    /// (it expired by age; a hard-purged one is rendered afresh, never revalidated).
     Render {
         /// The entry to answer with if the render fails.
         fallback: Option<T>,
+        /// The entry the render revalidates, if any.
+        revalidate: Option<T>,
     },
 }
 
@@ -41,12 +47,15 @@ pub enum Action<T> {
 /// asked only for a stale or an expired-but-servable entry. A runtime whose backoff lives
 /// elsewhere (the Worker's Durable Object answers it with the lock) passes `|| false` and
 /// applies [`when_backing_off`] to that answer.
-pub fn on_lookup<T>(
+pub fn on_lookup<T: Clone>(
     found: Option<(T, Freshness)>,
     backing_off: impl FnOnce() -> bool,
 ) -> Action<T> {
     let Some((entry, state)) = found else {
-        return Action::Render { fallback: None };
+        return Action::Render {
+            fallback: None,
+            revalidate: None,
+        };
     };
     match state {
         Freshness::Fresh => Action::Serve {
@@ -66,11 +75,19 @@ pub fn on_lookup<T>(
                 when_backing_off(Some(entry))
             } else {
                 Action::Render {
-                    fallback: Some(entry),
+                    fallback: Some(entry.clone()),
+                    revalidate: Some(entry),
                 }
             }
         }
-        Freshness::Expired { .. } | Freshness::Purged => Action::Render { fallback: None },
+        Freshness::Expired { .. } => Action::Render {
+            fallback: None,
+            revalidate: Some(entry),
+        },
+        Freshness::Purged => Action::Render {
+            fallback: None,
+            revalidate: None,
+        },
     }
 }
 
@@ -83,7 +100,10 @@ pub fn when_backing_off<T>(fallback: Option<T>) -> Action<T> {
             status: CacheStatus::Stale,
             regenerate: false,
         },
-        None => Action::Render { fallback: None },
+        None => Action::Render {
+            fallback: None,
+            revalidate: None,
+        },
     }
 }
 
@@ -106,9 +126,17 @@ mod tests {
         }
     }
 
-    const RENDER: Action<&str> = Action::Render { fallback: None };
+    const RENDER: Action<&str> = Action::Render {
+        fallback: None,
+        revalidate: None,
+    };
+    const REVALIDATE: Action<&str> = Action::Render {
+        fallback: None,
+        revalidate: Some("e"),
+    };
     const RENDER_WITH_FALLBACK: Action<&str> = Action::Render {
         fallback: Some("e"),
+        revalidate: Some("e"),
     };
 
     #[test]
@@ -132,8 +160,8 @@ mod tests {
             ),
             (Some(SERVABLE), false, RENDER_WITH_FALLBACK),
             (Some(SERVABLE), true, serve(CacheStatus::Stale, false)),
-            (Some(UNSERVABLE), false, RENDER),
-            (Some(UNSERVABLE), true, RENDER),
+            (Some(UNSERVABLE), false, REVALIDATE),
+            (Some(UNSERVABLE), true, REVALIDATE),
             (Some(Freshness::Purged), true, RENDER),
             (None, true, RENDER),
         ];

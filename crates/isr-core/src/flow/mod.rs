@@ -14,9 +14,13 @@
 //! 4. A render: one per key at a time (the runtime's flights and locks). Before rendering,
 //!    an entry stored meanwhile ([`joiners::replaces`]) makes it unnecessary; a request
 //!    that joined another's render answers as [`joiners::joined`] says.
-//! 5. [`render`]: what the origin's answer is (storable, uncacheable, a failure); [`settle`]:
+//! 5. [`render`]: what the origin's answer is (a `304` to the validators of the entry it
+//!    revalidates refreshes that entry, [`conditional`]) (storable, uncacheable, a failure); [`settle`]:
 //!    what it changes (store, backoff, pass mark); [`answer`]: what the request gets (the
 //!    entry, the last good page on failure, the origin's answer marked, or an error).
+//!
+//! A bypassed unsafe request that succeeded invalidates what it may have changed
+//! ([`invalidate`], RFC 9111 §4.4).
 //!
 //! Also here: [`regenerate`] (which variants of a path an admin regeneration renders) and
 //! [`dating`] (the instants purges and renders are dated at, so a purge reaches exactly the
@@ -25,14 +29,17 @@
 //! Invariants (each file states its own):
 //! - Nothing here reads a clock or does I/O: time comes in as [`crate::UnixMillis`].
 //! - Every decision exists once, here; a runtime never re-derives one.
-//! - The files import one another in one direction only (`joiners` ← `render` ←
-//!   `answer` ← `bypass`/`guard`, `render` ← `settle`); this file re-exports nothing.
+//! - The files import one another in one direction only (`joiners`/`conditional` ←
+//!   `render` ← `answer` ← `bypass`/`guard`, `render` ← `settle`); this file re-exports
+//!   nothing.
 
 pub mod answer;
 pub mod backoff;
 pub mod bypass;
+pub mod conditional;
 pub mod dating;
 pub mod guard;
+pub mod invalidate;
 pub mod joiners;
 pub mod lookup;
 pub mod regenerate;

@@ -8,7 +8,7 @@
 //! - An answer larger than the entry size limit is never stored: it is uncacheable (or a
 //!   failure, by its status), and says it was too large.
 //! - An entry is built only by [`Job::entry_from`], so only an answer the policy accepts
-//!   becomes one.
+//!   becomes one; the policy sees the answer before hop-by-hop removal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +19,10 @@ use http::{HeaderMap, StatusCode};
 use crate::UnixMillis;
 use crate::config::Config;
 use crate::entry::Entry;
+use crate::flow::conditional;
 use crate::flow::joiners::Outcome;
 use crate::job::{Job, is_render_failure};
-use crate::policy::NoStoreReason;
+use crate::policy::{NoStoreReason, credentials_allow_storing};
 
 /// Why a render (or a forwarded request) has no answer from the origin. `E`: the
 /// runtime's description of an unreachable origin.
@@ -44,6 +45,16 @@ pub enum Unstored {
     Policy(NoStoreReason),
 }
 
+impl Unstored {
+    /// A short token for the `detail` of `Cache-Status`.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Unstored::TooLarge => "too-large",
+            Unstored::Policy(reason) => reason.detail(),
+        }
+    }
+}
+
 /// The verdict on a render's answer, before the runtime builds anything from it.
 #[derive(Debug)]
 pub enum Judged {
@@ -55,20 +66,45 @@ pub enum Judged {
     FailedStatus,
 }
 
-/// The verdict on a complete answer. `headers` must be without hop-by-hop headers;
-/// `created_at`: when the render started (see [`crate::flow::dating`]).
+/// What the runtime knows of the render an answer came from.
+#[derive(Clone, Copy, Debug)]
+pub struct Render<'a> {
+    /// When the render started (see [`crate::flow::dating`]).
+    pub started: UnixMillis,
+    /// The entry the render revalidates (its validators were sent,
+    /// [`conditional::validators`]); a `304` refreshes it ([`conditional::refreshed`]).
+    pub previous: Option<&'a Entry>,
+    /// The render carried the client's `Cookie` ([`credentials_allow_storing`]).
+    pub credentialed: bool,
+}
+
+/// The verdict on a complete answer to `render`. `headers` are as the origin sent them,
+/// hop-by-hop headers included: a header its `Connection` nominates (`Set-Cookie`,
+/// `Cache-Control`, `Vary`) still counts for the privacy checks, and is left out of the
+/// entry. The runtime removes hop-by-hop headers only from what it passes on, after this.
 pub fn judge(
     job: &Job,
     config: &Config,
     status: StatusCode,
     headers: &HeaderMap,
     body: Bytes,
-    created_at: UnixMillis,
+    render: Render<'_>,
 ) -> Judged {
     if is_render_failure(status) {
         return Judged::FailedStatus;
     }
-    match job.entry_from(config, status, headers, body, created_at) {
+    if let Err(reason) = credentials_allow_storing(job.matched, render.credentialed, headers) {
+        return Judged::Uncacheable(Unstored::Policy(reason));
+    }
+    let created_at = render.started;
+    let judged = match render
+        .previous
+        .filter(|_| status == StatusCode::NOT_MODIFIED)
+    {
+        Some(previous) => conditional::refreshed(job, config, previous, headers, created_at),
+        None => job.entry_from(config, status, headers, body, created_at),
+    };
+    match judged {
         Ok(entry) => Judged::Storable(Arc::new(entry)),
         Err(reason) => Judged::Uncacheable(Unstored::Policy(reason)),
     }
@@ -90,12 +126,12 @@ pub enum Rendered<R, E> {
     Storable(Arc<Entry>),
     /// Another node rendered and stored it while this one waited for its lock.
     Found(Arc<Entry>),
-    /// An answer that may not be shared; `too_large`: because of its size.
+    /// An answer that may not be shared, and why.
     Uncacheable {
         /// The origin's answer.
         response: R,
-        /// Whether it may not be shared only because of its size.
-        too_large: bool,
+        /// Why it may not be shared.
+        unstored: Unstored,
     },
     /// The origin answered with a failure status.
     FailedStatus(R),
@@ -107,21 +143,16 @@ impl<R, E> Rendered<R, E> {
     /// The result of a verdict. `response` builds what is passed on (called only when
     /// something is); if it cannot be built, the render counts as failed.
     pub fn from_judged(judged: Judged, response: impl FnOnce() -> Result<R, E>) -> Self {
-        let passed = |wrap: fn(R) -> Rendered<R, E>| match response() {
+        let wrap: Box<dyn FnOnce(R) -> Rendered<R, E>> = match judged {
+            Judged::Storable(entry) => return Rendered::Storable(entry),
+            Judged::Uncacheable(unstored) => {
+                Box::new(move |response| Rendered::Uncacheable { response, unstored })
+            }
+            Judged::FailedStatus => Box::new(Rendered::FailedStatus),
+        };
+        match response() {
             Ok(response) => wrap(response),
             Err(error) => Rendered::Failed(OriginError::Unreachable(error)),
-        };
-        match judged {
-            Judged::Storable(entry) => Rendered::Storable(entry),
-            Judged::Uncacheable(Unstored::TooLarge) => passed(|response| Rendered::Uncacheable {
-                response,
-                too_large: true,
-            }),
-            Judged::Uncacheable(Unstored::Policy(_)) => passed(|response| Rendered::Uncacheable {
-                response,
-                too_large: false,
-            }),
-            Judged::FailedStatus => passed(Rendered::FailedStatus),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::flow::backoff::{Backoff, DEFAULT_CAPACITY, RetryPolicy};
 use crate::flow::dating::render_instant;
 use crate::flow::joiners::{Joined, Outcome, joined, replaces};
 use crate::flow::lookup::{Action, on_lookup};
-use crate::flow::render::{OriginError, Rendered, judge, judge_too_large};
+use crate::flow::render::{OriginError, Render, Rendered, judge, judge_too_large};
 use crate::flow::settle::{BackoffChange, PassMark, is_passing, settle};
 use crate::freshness::{Freshness, Invalidation, PurgeMode, freshness};
 use crate::headers::CacheStatus;
@@ -169,7 +169,7 @@ impl Sim {
                 }
                 return seen;
             }
-            Action::Render { fallback } => fallback,
+            Action::Render { fallback, .. } => fallback,
         };
         let rendered = if is_passing(self.pass_mark, self.now) {
             let rendered = self.render(origin);
@@ -224,7 +224,7 @@ impl Sim {
                 StatusCode::OK,
                 &HeaderMap::new(),
                 Bytes::from_static(body.as_bytes()),
-                created_at,
+                fresh(created_at),
             ),
             Origin::Private => {
                 let mut headers = HeaderMap::new();
@@ -236,7 +236,7 @@ impl Sim {
                     StatusCode::OK,
                     &headers,
                     body,
-                    created_at,
+                    fresh(created_at),
                 )
             }
             Origin::TooLarge => judge_too_large(StatusCode::OK),
@@ -248,7 +248,7 @@ impl Sim {
                     status,
                     &HeaderMap::new(),
                     Bytes::new(),
-                    created_at,
+                    fresh(created_at),
                 );
                 return Rendered::from_judged(judged, || Ok((status, "origin error")));
             }
@@ -714,6 +714,15 @@ fn other_node_entry() -> Arc<Entry> {
     sim.now = START.add_secs(60);
     sim.request(Method::GET, html(), Origin::Page("new"), Lock::Free);
     sim.stored.unwrap()
+}
+
+/// A render with no previous entry and no client credentials, started at `started`.
+fn fresh(started: UnixMillis) -> Render<'static> {
+    Render {
+        started,
+        previous: None,
+        credentialed: false,
+    }
 }
 
 #[test]

@@ -74,6 +74,9 @@ pub enum Fault {
     Error500,
     /// Never answer.
     Hang,
+    /// Answer 500 to a request whose `Accept-Language` is this value (a failure one
+    /// client's header causes), and normally to every other.
+    Error500ForLanguage(&'static str),
 }
 
 /// A request as the origin saw it.
@@ -291,7 +294,17 @@ async fn answer(
             return response;
         }
         Some(Fault::Hang) => std::future::pending::<()>().await,
-        None => {}
+        Some(Fault::Error500ForLanguage(language))
+            if parts
+                .headers
+                .get("accept-language")
+                .is_some_and(|v| v == language) =>
+        {
+            let mut response = Response::new(Full::new(Bytes::from("origin error")));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return response;
+        }
+        Some(Fault::Error500ForLanguage(_)) | None => {}
     }
     let page = state
         .pages

@@ -18,7 +18,7 @@ use http::request::Parts;
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::flow::answer::{ErrorAnswer, answer};
-use isr_core::flow::joiners::{Joined, Outcome, joined};
+use isr_core::flow::joiners::{Joined, Outcome, joined_render};
 use isr_core::flow::lookup::{Action, on_lookup};
 use isr_core::flow::settle::is_passing;
 use isr_core::headers::CacheStatus;
@@ -65,23 +65,32 @@ impl Engine {
                 }
                 self.serve(&entry, status, &parts, now)
             }
-            Action::Render { fallback } => self.render_foreground(job, parts, fallback).await,
+            Action::Render {
+                fallback,
+                revalidate,
+            } => {
+                self.render_foreground(job, parts, fallback, revalidate)
+                    .await
+            }
         }
     }
 
     /// Lead a flight, or join the running one (or, for a key marked hit-for-pass, render
-    /// on its own), and answer with its result.
+    /// on its own), and answer with its result. `revalidate`: the entry the render may
+    /// revalidate with its validators (a `304` refreshes it).
     pub(super) async fn render_foreground(
         self: Arc<Self>,
         job: Job,
         parts: Parts,
         fallback: Option<Arc<Entry>>,
+        revalidate: Option<Arc<Entry>>,
     ) -> Response<Body> {
+        let previous = revalidate.or_else(|| fallback.clone());
         let key = job.key.storage().to_owned();
         if is_passing(self.shared.pass_marks.get(&key), self.now()) {
-            let request = self.render_request(&job, Some(&parts.headers));
+            let request = self.render_request(&job, Some(&parts.headers), previous.as_ref());
             let rendered = self
-                .render_and_store(&job, request, fallback.is_some())
+                .render_and_store(&job, request, previous.as_ref())
                 .await;
             return self.reply(answer(rendered, fallback, &parts.method), &parts);
         }
@@ -94,9 +103,9 @@ impl Engine {
                     return self.serve(&entry, CacheStatus::Hit, &parts, self.now());
                 }
                 let (sender, receiver) = oneshot::channel();
-                let request = self.render_request(&job, Some(&parts.headers));
+                let request = self.render_request(&job, Some(&parts.headers), previous.as_ref());
                 let engine = Arc::clone(&self);
-                let had = fallback.clone();
+                let had = previous.clone();
                 tokio::spawn(async move {
                     let rendered = engine.render_once(&job, request, had.as_ref()).await;
                     flight.finish(rendered.outcome());
@@ -111,7 +120,7 @@ impl Engine {
                 self.shared.counters.coalesced();
                 let limit = Duration::from_millis(self.shared.config.engine.lock_timeout_ms);
                 let outcome = tokio::time::timeout(limit, waiter.outcome()).await.ok();
-                match joined(outcome, fallback) {
+                match joined_render(outcome, fallback, !job.matched) {
                     Joined::Serve(entry) => {
                         self.serve(&entry, CacheStatus::Miss, &parts, self.now())
                     }
@@ -122,8 +131,9 @@ impl Engine {
                     // Not shareable, or waited too long: ask the origin for our own answer,
                     // and store nothing.
                     Joined::Alone(fallback) => {
-                        let request = self.render_request(&job, Some(&parts.headers));
-                        let rendered = self.render(&job, request).await;
+                        let request =
+                            self.render_request(&job, Some(&parts.headers), previous.as_ref());
+                        let rendered = self.render(&job, request, previous.as_ref()).await;
                         self.reply(answer(rendered, fallback, &parts.method), &parts)
                     }
                 }

@@ -97,10 +97,14 @@ impl Engine {
                 Answer::Ready(self.serve(&entry, status, &parts, now))
             }
             // In memory, but not servable now: the same entry is what the tiers hold.
-            Action::Render { fallback } => {
+            Action::Render {
+                fallback,
+                revalidate,
+            } => {
                 let job = Job::from(&cache_plan);
                 let engine = Arc::clone(self);
-                Answer::Pending(Box::pin(engine.render_foreground(job, parts, fallback)))
+                let render = engine.render_foreground(job, parts, fallback, revalidate);
+                Answer::Pending(Box::pin(render))
             }
         }
     }

@@ -49,7 +49,7 @@ impl Engine {
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;
             };
-            let request = engine.render_request(&job, None);
+            let request = engine.render_request(&job, None, had.as_ref());
             let rendered = engine.render_once(&job, request, had.as_ref()).await;
             match rendered {
                 Rendered::Storable(_) => engine.shared.counters.regenerated(true),

@@ -26,8 +26,9 @@ use http::{Request, Response};
 use isr_core::coding::content_codings;
 use isr_core::compression::{as_identity, attach, to_make};
 use isr_core::entry::Entry;
+use isr_core::flow::conditional::validators;
 use isr_core::flow::joiners::replaces;
-use isr_core::flow::render::{Judged, Unstored, judge, judge_too_large};
+use isr_core::flow::render::{Judged, Render, Unstored, judge, judge_too_large};
 use isr_core::flow::settle::{PassMark, settle};
 use isr_core::headers::{X_ISR_RENDER, remove_hop_by_hop};
 use isr_core::job::Job;
@@ -58,7 +59,7 @@ impl Engine {
         had: Option<&Arc<Entry>>,
     ) -> Rendered {
         let Some(cluster) = self.shared.cluster.as_deref() else {
-            return self.render_and_store(job, request, had.is_some()).await;
+            return self.render_and_store(job, request, had).await;
         };
         let lock = NodeLock {
             cluster,
@@ -66,7 +67,7 @@ impl Engine {
             timeout: Duration::from_millis(self.shared.config.engine.lock_timeout_ms),
             clock: &*self.shared.clock,
         };
-        let render = self.render_and_store(job, request, had.is_some());
+        let render = self.render_and_store(job, request, had);
         let elsewhere = || self.stored_elsewhere(job, had);
         match lock.once(job.key.storage(), elsewhere, || {}, render).await {
             Once::Worked(rendered) => rendered,
@@ -104,18 +105,18 @@ impl Engine {
     }
 
     /// Render, then do what the result changes: store it, or remember the failure or that
-    /// the key is not cacheable. `had_entry`: an entry exists that an uncacheable answer
-    /// replaces.
+    /// the key is not cacheable. `had`: the entry stored under the key, which an
+    /// uncacheable answer replaces and a `304` refreshes.
     pub(super) async fn render_and_store(
         &self,
         job: &Job,
         request: Request<Body>,
-        had_entry: bool,
+        had: Option<&Arc<Entry>>,
     ) -> Rendered {
-        let rendered = self.render(job, request).await;
+        let rendered = self.render(job, request, had).await;
         let key = job.key.storage();
         let now = self.now();
-        let settled = settle(&rendered, had_entry, now);
+        let settled = settle(&rendered, had.is_some(), now);
         self.shared.backoff.apply(settled.backoff, key, now);
         match settled.pass_mark {
             PassMark::Clear => {
@@ -149,12 +150,19 @@ impl Engine {
         rendered
     }
 
-    /// Ask the origin for `job` and judge the answer. Stores nothing.
-    pub(super) async fn render(&self, job: &Job, request: Request<Body>) -> Rendered {
+    /// Ask the origin for `job` and judge the answer (a `304` refreshes `previous`, whose
+    /// validators [`Engine::render_request`] sent). Stores nothing.
+    pub(super) async fn render(
+        &self,
+        job: &Job,
+        request: Request<Body>,
+        previous: Option<&Arc<Entry>>,
+    ) -> Rendered {
         self.shared.counters.render_started();
         // Entries date from when their render started: a purge after that instant
         // applies to them, even if the render arrives after the purge.
         let started_at = self.shared.purges.date_render(&*self.shared.clock).await;
+        let credentialed = request.headers().contains_key(http::header::COOKIE);
         let engine = &self.shared.config.engine;
         let timeout = Duration::from_millis(engine.render_timeout_ms);
         match fetch(&*self.renderer, request, timeout, engine.max_entry_bytes).await {
@@ -165,7 +173,8 @@ impl Engine {
                 Rendered::from_judged(judged, || Ok(Response::from_parts(parts, body)))
             }
             Ok(Collected::Complete(mut parts, body)) => {
-                remove_hop_by_hop(&mut parts.headers);
+                // Judged as the origin sent it: what its `Connection` nominates is still
+                // there for the privacy checks, and removed only from what is passed on.
                 let body = self.as_identity(job, &mut parts.headers, body).await;
                 let config = &self.shared.config;
                 let judged = judge(
@@ -174,10 +183,28 @@ impl Engine {
                     parts.status,
                     &parts.headers,
                     body.clone(),
-                    started_at,
+                    Render {
+                        started: started_at,
+                        previous: previous.map(|entry| &**entry),
+                        credentialed,
+                    },
                 );
+                remove_hop_by_hop(&mut parts.headers);
                 if let Judged::Uncacheable(Unstored::Policy(reason)) = &judged {
                     tracing::debug!(%reason, path = job.path, "not storing");
+                    let is_html = parts
+                        .headers
+                        .get(http::header::CONTENT_TYPE)
+                        .is_some_and(|value| value.as_bytes().starts_with(b"text/html"));
+                    let told = &self.shared.told_unstored_html;
+                    if is_html && !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::info!(
+                            %reason,
+                            path = job.path,
+                            "an HTML page was not stored (logged once; the answer's \
+                             Cache-Status says why for every request)"
+                        );
+                    }
                 }
                 let judged = match judged {
                     Judged::Storable(entry) => {
@@ -240,9 +267,18 @@ impl Engine {
 
     /// The request a render sends. On configured routes it is built from the key alone;
     /// for a request no route matched, the client's own headers are forwarded (the answer
-    /// is stored only if the origin says it may be shared).
-    pub(super) fn render_request(&self, job: &Job, client: Option<&HeaderMap>) -> Request<Body> {
-        let mut headers = job.render_headers(client);
+    /// is stored only if the origin says it may be shared). With a `previous` entry, it
+    /// asks with that entry's validators ([`validators`]).
+    pub(super) fn render_request(
+        &self,
+        job: &Job,
+        client: Option<&HeaderMap>,
+        previous: Option<&Arc<Entry>>,
+    ) -> Request<Body> {
+        let mut headers = job.render_headers(client, &self.shared.config);
+        if let Some(previous) = previous {
+            headers.extend(validators(previous));
+        }
         headers.insert(X_ISR_RENDER, self.shared.secret.clone());
         let mut request = Request::new(Body::empty());
         *request.headers_mut() = headers;

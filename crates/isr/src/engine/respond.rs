@@ -35,10 +35,17 @@ impl Engine {
         response
     }
 
-    /// Mark (and count) an answer passed on from the origin.
-    pub(super) fn mark(&self, response: &mut Response<Body>, status: CacheStatus) {
+    /// Mark (and count) an answer passed on from the origin (`detail`: why it was not
+    /// stored).
+    pub(super) fn mark(
+        &self,
+        response: &mut Response<Body>,
+        status: CacheStatus,
+        detail: Option<&str>,
+    ) {
         self.shared.counters.answered(status);
-        mark(response.headers_mut(), status);
+        let fwd_status = response.status();
+        mark(response.headers_mut(), status, Some(fwd_status), detail);
     }
 
     /// The response for the flow's `reply` to `request`.
@@ -56,8 +63,9 @@ impl Engine {
                 status,
                 keeps_body,
                 too_large: _,
+                detail,
             } => {
-                self.mark(&mut response, status);
+                self.mark(&mut response, status, detail);
                 if !keeps_body {
                     *response.body_mut() = Body::empty();
                 }

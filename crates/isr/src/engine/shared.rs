@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     /// The nodes this one shares its store with, if any.
     pub(crate) cluster: Option<Arc<dyn Cluster>>,
     pub(super) lock_ttl_ms: u64,
+    /// Whether the first HTML answer that was not stored has been logged (once, at info
+    /// level, so an operator learns why a default setup caches nothing).
+    pub(super) told_unstored_html: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -72,6 +75,7 @@ impl Shared {
             Duration::from_secs(expire.saturating_add(config.defaults.stale_if_error))
         });
         Shared {
+            told_unstored_html: std::sync::atomic::AtomicBool::new(false),
             backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
             regenerations: Arc::new(Semaphore::new(engine.regenerate_concurrency.max(1))),
             config: Arc::new(config),

@@ -76,6 +76,28 @@ fn strings_and_flags() {
 }
 
 #[test]
+fn forward_headers_are_lower_cased_names_isr_does_not_set_itself() {
+    let config = parse("forward_headers = [\"X-Api-Version\", \"req-num\"]");
+    assert_eq!(config.forward_headers, ["x-api-version", "req-num"]);
+    assert!(parse("").forward_headers.is_empty());
+    assert_error(
+        "forward_headers = \"x-a\"",
+        1,
+        &["`forward_headers`", "array"],
+    );
+    for reserved in [
+        "Host",
+        "x-isr-render",
+        "X-Forwarded-Host",
+        "forwarded",
+        "bad name",
+    ] {
+        let source = format!("forward_headers = [\"{reserved}\"]");
+        assert_error(&source, 1, &["may forward"]);
+    }
+}
+
+#[test]
 fn secrets_and_bypass() {
     let config = parse(
         "admin_token = \"0123456789abcdef\"\nbypass_token = \"preview-secret-0123\"\nbypass_nextjs_preview = true\n",
