@@ -3,5 +3,6 @@
 //! `main.rs` is only the command line; everything it runs is here so integration tests
 //! start the very same proxy on ephemeral loopback ports.
 
+pub mod connections;
 pub mod demo;
 pub mod proxy;

@@ -367,7 +367,7 @@ pub struct TestProxy {
     handle: isr::Isr,
     client: Client<HttpConnector, Body>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    server: Option<tokio::task::JoinHandle<isr_server::proxy::Stop>>,
     pub dir: Arc<tempfile::TempDir>,
 }
 

@@ -97,7 +97,7 @@ impl Engine {
                 let request = self.render_request(&job, Some(&parts.headers));
                 let engine = Arc::clone(&self);
                 let had = fallback.clone();
-                tokio::spawn(async move {
+                self.shared.background.spawn(async move {
                     let rendered = engine.render_once(&job, request, had.as_ref()).await;
                     flight.finish(rendered.outcome());
                     let _ = sender.send(rendered);
