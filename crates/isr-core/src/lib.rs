@@ -12,6 +12,8 @@
 //! - [`policy`]: what may be cached, and for how long.
 //! - [`freshness`]: fresh, stale, expired or purged, at a given instant.
 //! - [`entry`]: the stored entry and its versioned, checksummed binary format.
+//! - [`framing`]: whether an origin's answer says where its body ends (an answer cut
+//!   short by a closed connection is never stored).
 //! - [`headers`]: the headers isr stores, forwards and answers with.
 //! - [`config`]: the configuration model shared by every runtime, parsed from TOML.
 //! - [`plan`]: what to do with one request: bypass, or which key to look up and render.
@@ -30,6 +32,7 @@ pub mod cache_control;
 pub mod config;
 pub mod entry;
 pub mod flow;
+pub mod framing;
 pub mod freshness;
 pub mod headers;
 pub mod job;

@@ -7,6 +7,8 @@
 //!   never passed on as a page to keep; so is an origin that did not answer.
 //! - An answer larger than the entry size limit is never stored: it is uncacheable (or a
 //!   failure, by its status), and says it was too large.
+//! - An answer whose body ended only with the connection ([`crate::framing`]) is never
+//!   stored: it may have been cut short.
 //! - An entry is built only by [`Job::entry_from`], so only an answer the policy accepts
 //!   becomes one.
 
@@ -40,6 +42,8 @@ pub enum Unstored {
     TooLarge,
     /// The policy does not allow storing it.
     Policy(NoStoreReason),
+    /// Its body ended only where the connection closed: it may be cut short.
+    CloseDelimited,
 }
 
 /// The verdict on a render's answer, before the runtime builds anything from it.
@@ -81,6 +85,16 @@ pub fn judge_too_large(status: StatusCode) -> Judged {
     }
 }
 
+/// The verdict on an answer whose body ended only with the connection
+/// ([`crate::framing::is_close_delimited`]): whole or cut short, nobody can tell.
+pub fn judge_close_delimited(status: StatusCode) -> Judged {
+    if is_render_failure(status) {
+        Judged::FailedStatus
+    } else {
+        Judged::Uncacheable(Unstored::CloseDelimited)
+    }
+}
+
 /// A render's result, before anything is answered.
 #[derive(Debug)]
 pub enum Rendered<R, E> {
@@ -110,10 +124,12 @@ impl<R, E> Rendered<R, E> {
                 response,
                 too_large: true,
             }),
-            Judged::Uncacheable(Unstored::Policy(_)) => passed(|response| Rendered::Uncacheable {
-                response,
-                too_large: false,
-            }),
+            Judged::Uncacheable(Unstored::Policy(_) | Unstored::CloseDelimited) => {
+                passed(|response| Rendered::Uncacheable {
+                    response,
+                    too_large: false,
+                })
+            }
             Judged::FailedStatus => passed(Rendered::FailedStatus),
         }
     }
