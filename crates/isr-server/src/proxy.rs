@@ -167,6 +167,7 @@ impl Proxy {
                 (layer, Some(disk))
             }
             Durable::Redis(redis) => {
+                tokio::spawn(warn_if_evicting(Arc::clone(&redis)));
                 let layer = IsrLayer::clustered(config, stores.entries, redis, clock);
                 // Without Redis the node starts degraded; the purge records are loaded as
                 // soon as it is reachable (the subscription asks for a resync).
@@ -267,6 +268,22 @@ pub enum Stop {
     Drained,
     /// The drain deadline passed first: what was still running is abandoned.
     DeadlinePassed,
+}
+
+/// Warn when Redis may evict the purge records (an `allkeys-*` eviction policy): isr
+/// notices the loss and hard-purges every older entry, so pages are rendered again.
+async fn warn_if_evicting(redis: Arc<RedisStore>) {
+    match redis.evicts_purge_records().await {
+        Ok(Some(policy)) => tracing::warn!(
+            policy,
+            "redis may evict the purge records under memory pressure (maxmemory-policy \
+             {policy}); when it does, isr hard-purges every older page, which is rendered \
+             again. Use noeviction or a volatile-* policy: entries have a TTL, purge \
+             records have none"
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "cannot read redis's maxmemory-policy"),
+    }
 }
 
 /// Remove from `disk` the entries that can never be served again.

@@ -451,6 +451,27 @@ impl TestProxy {
         TestProxy::start_with(origin, config, Arc::new(tempfile::tempdir().unwrap())).await
     }
 
+    /// [`TestProxy::start_node`] for a node started `secs` after the first one (its clock
+    /// starts there).
+    pub async fn start_node_after(
+        origin: &TestOrigin,
+        toml: &str,
+        redis_url: &str,
+        secs: u64,
+    ) -> TestProxy {
+        let mut config = Config::from_toml(toml, "test.toml").expect("test config");
+        let redis = config.redis.take().unwrap_or_default();
+        config.redis = Some(RedisSettings {
+            url: redis_url.to_owned(),
+            ..redis
+        });
+        config.origin = Some(origin.url());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let clock = ManualClock::new(UnixMillis(START.0 + secs * 1000));
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        TestProxy::start_on(listener, config, dir, clock).await
+    }
+
     pub fn stats(&self) -> Stats {
         self.layer.stats()
     }
