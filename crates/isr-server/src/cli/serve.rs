@@ -263,10 +263,10 @@ impl ServeArgs {
             return Ok(Config::default());
         };
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| {
+        let bytes = std::fs::read(path).map_err(|error| {
             ConfigError::unplaced(&name, format!("cannot read config file {name}: {error}"))
         })?;
-        Config::from_toml_reading(&text, &name, &|file| std::fs::read_to_string(file))
+        Config::from_toml_bytes_reading(&bytes, &name, &|file| std::fs::read_to_string(file))
     }
 
     /// What was given here (a flag or its environment variable), for core to layer.
