@@ -29,6 +29,8 @@
 mod connection;
 mod epoch;
 mod events;
+#[cfg(test)]
+mod fuzz;
 mod health;
 pub mod layout;
 mod scripts;
