@@ -80,7 +80,33 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(filter)
         .with_context(|| format!("--log {filter:?} is not a valid log filter"))?;
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    report_store_damage_once();
     Ok(())
+}
+
+/// The embedded database panics on pages damaged outside it; the disk store catches those
+/// panics and treats the page as missing. Instead of a panic message for each, say once
+/// (as a warning) that the cache file is damaged, and the rest at debug level. Every
+/// other panic is printed as usual.
+fn report_store_damage_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let Some(location) = info.location().filter(|at| at.file().contains("/redb-")) else {
+            default(info);
+            return;
+        };
+        if SAID.swap(true, Ordering::Relaxed) {
+            tracing::debug!(%location, "damaged page in the cache file");
+        } else {
+            tracing::warn!(
+                %location,
+                "the cache file is damaged: its damaged pages are skipped (and rendered \
+                 again); deleting the cache file is safe, it holds only cached pages"
+            );
+        }
+    }));
 }
 
 /// Serve until a stop signal, then stop gracefully; a second signal stops at once.

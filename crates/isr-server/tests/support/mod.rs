@@ -672,8 +672,31 @@ impl Drop for KillOnDrop {
 /// its start-up line: no port is picked in advance, so none can be taken by another
 /// process meanwhile. Returns the process and its address once it listens. Its output is
 /// read to the end (a full pipe would block it); its stderr is shown if it exits first.
-pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
-    use std::io::{BufRead, Read};
+pub async fn serve(command: std::process::Command) -> (KillOnDrop, String) {
+    let (child, address, _log) = serve_logged(command).await;
+    (child, address)
+}
+
+/// Everything a child process wrote (stdout and stderr lines, as they come).
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<String>>);
+
+impl Log {
+    fn push(&self, line: &str) {
+        let mut text = self.0.lock().unwrap();
+        text.push_str(line);
+        text.push('\n');
+    }
+
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// [`serve`], keeping what the process writes.
+pub async fn serve_logged(mut command: std::process::Command) -> (KillOnDrop, String, Log) {
+    use std::io::BufRead;
     use std::process::Stdio;
     let mut child = KillOnDrop(
         command
@@ -684,12 +707,15 @@ pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
             .expect("start isr serve"),
     );
     let stdout = child.0.stdout.take().expect("piped stdout");
-    let mut stderr = child.0.stderr.take().expect("piped stderr");
+    let stderr = child.0.stderr.take().expect("piped stderr");
+    let log = Log::default();
     let (listening, address) = tokio::sync::oneshot::channel();
+    let out_log = log.clone();
     std::thread::spawn(move || {
         let mut listening = Some(listening);
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            out_log.push(&line);
             let address = line
                 .split_once("isr listening on http://")
                 .and_then(|(_, rest)| rest.split(',').next());
@@ -700,13 +726,19 @@ pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
             }
         }
     });
+    let err_log = log.clone();
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            err_log.push(&line);
+            text.push_str(&line);
+            text.push('\n');
+        }
         text
     });
     match tokio::time::timeout(Duration::from_secs(20), address).await {
-        Ok(Ok(address)) => (child, address),
+        Ok(Ok(address)) => (child, address, log),
         outcome => {
             child.kill();
             let why = match outcome {
