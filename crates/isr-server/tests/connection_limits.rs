@@ -128,3 +128,33 @@ async fn a_flood_of_silent_connections_does_not_lock_clients_out() {
     drop(flood);
     drop(child);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_is_served_and_an_idle_http2_connection_is_closed() {
+    use http_body_util::BodyExt;
+    let origin = TestOrigin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--request-head-timeout", "1h", "--idle-timeout", "1s"];
+    let (child, listen) = isr(&origin, dir.path(), "", &flags).await;
+
+    let stream = TcpStream::connect(&listen).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("an HTTP/2 handshake (prior knowledge)");
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(format!("http://{listen}/page"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.expect("answered");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"/page render #1");
+    // Nothing more is asked: the proxy closes the connection once it has been idle.
+    let closed = tokio::time::timeout(Duration::from_secs(20), connection).await;
+    assert!(closed.is_ok(), "the idle HTTP/2 connection was closed");
+    drop(child);
+}
