@@ -10,6 +10,13 @@
 //!
 //! The normal test run tries proptest's default number of cases; `ci/fuzz.sh` runs many
 //! more (`PROPTEST_CASES`), bounded in time.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::path::{Path, PathBuf};
 

@@ -6,3 +6,4 @@
 pub mod connections;
 pub mod demo;
 pub mod proxy;
+pub mod test_clock;

@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode, header};
-use isr::{Body, Clock, HttpOrigin, IsrLayer, IsrService, OriginError, SystemClock};
+use isr::{Body, Clock, HttpOrigin, IsrLayer, IsrService, OriginError};
 use isr_core::config::{Config, InvalidSetting, RedisSettings};
 use isr_core::path::normalize_path;
 use isr_core::plan::is_admin_path;
@@ -123,7 +123,8 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy for `config` on the system clock, with the store `config` names.
+    /// A proxy for `config` on the system clock (or the test clock the environment names,
+    /// [`crate::test_clock`]), with the store `config` names.
     pub async fn from_config(config: Config) -> Result<Proxy, StartError> {
         config.validate()?;
         let stores = match &config.redis {
@@ -134,7 +135,7 @@ impl Proxy {
                 config.disk_bytes,
             )?,
         };
-        Proxy::start(config, stores, Arc::new(SystemClock)).await
+        Proxy::start(config, stores, crate::test_clock::from_env()).await
     }
 
     /// A proxy over existing stores and a clock. Loads the recorded purges first, so a

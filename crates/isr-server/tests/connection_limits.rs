@@ -2,6 +2,13 @@
 //! nothing (or half an HTTP/2 preface) is closed at the request head deadline, an idle
 //! keep-alive connection at the idle deadline, and a flood of silent connections larger
 //! than the process's file descriptors cannot lock real clients (or their renders) out.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

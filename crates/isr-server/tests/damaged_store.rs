@@ -1,6 +1,13 @@
 //! A cache file damaged outside isr (bytes flipped at random places, as a failing disk
 //! would: 4,096 of them, or a few dozen), under the real `isr` binary: it starts, serves nothing damaged, answers
 //! the admin listing, and logs no panic of the database library.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -5,6 +5,13 @@
 //!
 //! Every step waits on a condition (renders held at the origin's gate, the listener
 //! refusing connections, the process exiting), never on time.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

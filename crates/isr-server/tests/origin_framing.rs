@@ -2,6 +2,13 @@
 //! `Content-Length`, no chunked framing) may be cut short by a FIN, and nobody can tell:
 //! the real `isr` binary passes it on and never stores it, while the same page with a
 //! length is stored. The origin is a raw socket, since an HTTP library would frame it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -3,6 +3,13 @@
 //!
 //! The real proxy on a manual clock that does not move; the origin holds its renders at a
 //! gate, and every step waits on a counter (renders held, requests coalesced).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -2,6 +2,13 @@
 //! `allkeys-lru`): when the purge hash is evicted while hard-purged entries stay in Redis,
 //! a node that starts afterwards serves none of them; it notices the records are gone and
 //! trusts no older entry. And isr warns at start about such an eviction policy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 
