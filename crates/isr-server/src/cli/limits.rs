@@ -30,10 +30,11 @@ pub(crate) struct LimitArgs {
     #[arg(long, env = "ISR_IDLE_TIMEOUT", value_name = "DURATION", value_parser = parse_positive_duration_ms)]
     pub(crate) idle_timeout: Option<u64>,
 
-    /// The most client connections open at once. [default: half the open-files limit,
+    /// The most client connections open at once. [default: half of the open-files limit
     /// less 64]
     ///
-    /// The other half is kept for the connections to the origin and the stores. A
+    /// The other half is kept for the connections to the origin (one per client
+    /// connection at most), and 64 descriptors for the stores and the rest. A
     /// connection arriving at the limit replaces the one idle longest (one that never sent
     /// a request first); when every connection is busy, it is closed.
     #[arg(long, env = "ISR_MAX_CONNECTIONS", value_name = "N", value_parser = parse_positive_count)]
