@@ -18,6 +18,8 @@
 //! - [`compression`]: which compressed representations of a page are made when it is
 //!   stored (the compressing is a native runtime's).
 //! - [`entry`]: the stored entry and its versioned, checksummed binary format.
+//! - [`framing`]: whether an origin's answer says where its body ends (an answer cut
+//!   short by a closed connection is never stored).
 //! - [`headers`]: the headers isr stores, forwards and answers with.
 //! - [`config`]: the configuration model shared by every runtime, parsed from TOML.
 //! - [`plan`]: what to do with one request: bypass, or which key to look up and render.
@@ -39,6 +41,7 @@ pub mod compression;
 pub mod config;
 pub mod entry;
 pub mod flow;
+pub mod framing;
 pub mod freshness;
 pub mod granted;
 pub mod headers;

@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
-use isr_server::proxy::Proxy;
+use isr_server::connections::ConnectionLimits;
+use isr_server::proxy::{Proxy, Stop};
 use tokio::runtime::{self, Runtime};
 use tracing_subscriber::EnvFilter;
 
@@ -38,7 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(&args.log)?;
             let config = args.load()?;
             let threads = config.threads.unwrap_or_else(cores);
-            runtime(threads)?.block_on(serve(config, threads))
+            runtime(threads)?.block_on(serve(config, args.limits.limits(), threads))
         }
         Command::Demo(args) => {
             init_logging("warn")?;
@@ -79,10 +80,41 @@ fn init_logging(filter: &str) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(filter)
         .with_context(|| format!("--log {filter:?} is not a valid log filter"))?;
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    report_store_damage_once();
     Ok(())
 }
 
-async fn serve(config: isr_core::config::Config, threads: usize) -> anyhow::Result<()> {
+/// The embedded database panics on pages damaged outside it; the disk store catches those
+/// panics and treats the page as missing. Instead of a panic message for each, say once
+/// (as a warning) that the cache file is damaged, and the rest at debug level. Every
+/// other panic is printed as usual.
+fn report_store_damage_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static SAID: AtomicBool = AtomicBool::new(false);
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let Some(location) = info.location().filter(|at| at.file().contains("/redb-")) else {
+            default(info);
+            return;
+        };
+        if SAID.swap(true, Ordering::Relaxed) {
+            tracing::debug!(%location, "damaged page in the cache file");
+        } else {
+            tracing::warn!(
+                %location,
+                "the cache file is damaged: its damaged pages are skipped (and rendered \
+                 again); deleting the cache file is safe, it holds only cached pages"
+            );
+        }
+    }));
+}
+
+/// Serve until a stop signal, then stop gracefully; a second signal stops at once.
+async fn serve(
+    config: isr_core::config::Config,
+    limits: ConnectionLimits,
+    threads: usize,
+) -> anyhow::Result<()> {
     let origin = config.origin.clone().unwrap_or_default();
     let proxy = Proxy::from_config(config).await?;
     let listener = proxy.bind().await?;
@@ -90,23 +122,49 @@ async fn serve(config: isr_core::config::Config, threads: usize) -> anyhow::Resu
         .local_addr()
         .context("listening socket has no address")?;
     tracing::info!(threads, "isr listening on http://{addr}, caching {origin}");
-    proxy.serve(listener, shutdown_signal()).await;
-    tracing::info!("isr stopped");
+    let signals = StopSignals::listen().context("cannot listen for stop signals")?;
+    let (first, first_seen) = tokio::sync::oneshot::channel::<()>();
+    let signals = async move {
+        let mut signals = signals;
+        signals.next().await;
+        let _ = first.send(());
+        signals.next().await;
+    };
+    let stopped = proxy.serve_within(listener, limits, async {
+        let _ = first_seen.await;
+    });
+    tokio::select! {
+        stop = stopped => match stop {
+            Stop::Drained => tracing::info!("isr stopped"),
+            Stop::DeadlinePassed => tracing::warn!("isr stopped at the drain deadline"),
+        },
+        () = signals => tracing::warn!("second stop signal: isr stopped without draining"),
+    }
     Ok(())
 }
 
-/// Ctrl-C, or SIGTERM on Unix (what service managers send).
-async fn shutdown_signal() {
+/// Ctrl-C, and SIGTERM on Unix (what service managers send).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?,
+        })
     }
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// The next signal.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.term.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

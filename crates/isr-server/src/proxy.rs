@@ -4,13 +4,16 @@
 //! Invariants:
 //! - One connection's failure (a reset, a malformed request) never affects another; hyper
 //!   answers malformed requests (smuggling vectors, bad headers) with 400 and closes.
-//! - A slow client cannot hold a connection open forever without sending headers.
+//! - A slow client cannot hold a connection open forever without sending headers, and a
+//!   flood of connections cannot lock other clients out (see [`crate::connections`]).
+//! - A stop is graceful: no new connection is accepted, every request in flight is
+//!   answered (downloads included) and every background render finishes and stores its
+//!   page, within [`ConnectionLimits::drain_timeout`].
 //! - A configuration with a value that cannot work is refused before anything starts
 //!   ([`StartError::Config`], naming the key), however the configuration was made.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
@@ -18,9 +21,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response, StatusCode, header};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use isr::{Body, Clock, HttpOrigin, IsrLayer, IsrService, OriginError};
 use isr_core::config::{Config, InvalidSetting, RedisSettings};
 use isr_core::path::normalize_path;
@@ -31,8 +31,7 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, MissedTickBehavior};
 use tower::{Layer, Service, ServiceExt};
 
-/// How long a client has to send a request's headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::connections::{ConnectionLimits, Connections};
 
 /// How often the disk store drops the entries that can never be served again (besides
 /// once at start).
@@ -169,6 +168,7 @@ impl Proxy {
                 (layer, Some(disk))
             }
             Durable::Redis(redis) => {
+                tokio::spawn(warn_if_evicting(Arc::clone(&redis)));
                 let layer = IsrLayer::clustered(config, stores.entries, redis, clock);
                 // Without Redis the node starts degraded; the purge records are loaded as
                 // soon as it is reachable (the subscription asks for a resync).
@@ -204,16 +204,32 @@ impl Proxy {
             .map_err(|source| StartError::Listen { addr, source })
     }
 
-    /// Serve connections from `listener` until `shutdown` completes.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    /// Serve connections from `listener` until `shutdown` completes, then stop gracefully;
+    /// the connection limits are [`ConnectionLimits::for_this_process`].
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Stop {
+        self.serve_within(listener, ConnectionLimits::for_this_process(), shutdown)
+            .await
+    }
+
+    /// Serve connections from `listener` within `limits` until `shutdown` completes; then
+    /// stop accepting, and wait up to the drain deadline for the requests in flight and the
+    /// background renders (which store their pages) to finish.
+    pub async fn serve_within(
+        self,
+        listener: TcpListener,
+        limits: ConnectionLimits,
+        shutdown: impl Future<Output = ()>,
+    ) -> Stop {
+        let drain_timeout = limits.drain_timeout;
+        let connections = Connections::new(limits);
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                () = &mut shutdown => return,
+                () = &mut shutdown => break,
             };
             match accepted {
-                Ok((stream, peer)) => self.spawn_connection(stream, peer),
+                Ok((stream, _)) => connections.serve(stream, self.service.clone()),
                 Err(error) => {
                     // Out of file descriptors and the like: say so, and give the system a
                     // moment instead of spinning on the same error.
@@ -222,22 +238,52 @@ impl Proxy {
                 }
             }
         }
-    }
-
-    fn spawn_connection(&self, stream: tokio::net::TcpStream, peer: SocketAddr) {
-        let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(self.service.clone());
-        tokio::spawn(async move {
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let io = TokioIo::new(stream);
-            if let Err(error) = builder.serve_connection(io, service).await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
+        drop(listener);
+        tracing::info!(
+            drain_timeout_secs = drain_timeout.as_secs_f64(),
+            "stopping: finishing the requests in flight and the background renders"
+        );
+        connections.stop();
+        let drained = tokio::time::timeout(drain_timeout, async {
+            connections.closed().await;
+            self.layer.finish_background_renders().await;
+        })
+        .await;
+        match drained {
+            Ok(()) => Stop::Drained,
+            Err(_) => {
+                tracing::warn!(
+                    drain_timeout_secs = drain_timeout.as_secs_f64(),
+                    "the drain deadline passed: stopping with requests or renders unfinished"
+                );
+                Stop::DeadlinePassed
             }
-        });
+        }
+    }
+}
+
+/// How a proxy stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Every request in flight was answered and every background render finished.
+    Drained,
+    /// The drain deadline passed first: what was still running is abandoned.
+    DeadlinePassed,
+}
+
+/// Warn when Redis may evict the purge records (an `allkeys-*` eviction policy): isr
+/// notices the loss and hard-purges every older entry, so pages are rendered again.
+async fn warn_if_evicting(redis: Arc<RedisStore>) {
+    match redis.evicts_purge_records().await {
+        Ok(Some(policy)) => tracing::warn!(
+            policy,
+            "redis may evict the purge records under memory pressure (maxmemory-policy \
+             {policy}); when it does, isr hard-purges every older page, which is rendered \
+             again. Use noeviction or a volatile-* policy: entries have a TTL, purge \
+             records have none"
+        ),
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "cannot read redis's maxmemory-policy"),
     }
 }
 

@@ -94,6 +94,24 @@ fn a_bad_value_names_the_file_line_and_key() {
 }
 
 #[test]
+fn a_file_that_is_not_utf8_names_the_line_and_column_of_the_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.toml");
+    // "café" in Latin-1: the é is on line 2, column 12.
+    std::fs::write(
+        &path,
+        b"origin = \"http://127.0.0.1:1\"\nsite = \"caf\xe9\"\n",
+    )
+    .unwrap();
+    let path = path.display().to_string();
+    let (output, _, stderr) = run(isr().args(["serve", "--config", &path]));
+    assert!(!output.status.success());
+    assert!(stderr.contains(&format!("{path}:2:12:")), "{stderr}");
+    assert!(stderr.contains("not valid UTF-8 (byte 0xE9"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn serve_without_an_origin_says_how_to_give_one() {
     let dir = tempfile::tempdir().unwrap();
     let (output, _, stderr) = run(isr().current_dir(dir.path()).arg("serve"));

@@ -191,6 +191,37 @@ mod tests {
         );
     }
 
+    /// Issue 17 item 7: the per-key failure state is bounded. 30,000 distinct keys failing
+    /// (each one a 500 from the origin) leave at most `DEFAULT_CAPACITY` keys held, as the
+    /// engine builds its backoff; keys still backing off are the last forgotten.
+    #[test]
+    fn the_backoff_of_failing_keys_is_bounded_however_many_fail() {
+        let backoff = Backoff::new(1_000, 60_000);
+        for i in 0..30_000u64 {
+            let now = UnixMillis(i);
+            let key = format!("v1|site|build|html|identity|/missing/{i}");
+            backoff.apply(BackoffChange::Fail, &key, now);
+            assert!(backoff.lock().len() <= backoff::DEFAULT_CAPACITY);
+        }
+        assert!(backoff.is_backing_off(
+            "v1|site|build|html|identity|/missing/29999",
+            UnixMillis(29_999)
+        ));
+        let flights: Arc<Flights> = Arc::new(Flights::default());
+        for i in 0..1_000 {
+            let Join::Started(flight) = flights.join(&format!("k{i}")) else {
+                panic!("a new key starts a flight");
+            };
+            flight.finish(Outcome::Failed(()));
+        }
+        let running = flights
+            .running
+            .lock()
+            .map(|running| running.len())
+            .unwrap_or(1);
+        assert_eq!(running, 0, "no flight outlives its render");
+    }
+
     #[tokio::test]
     async fn a_dropped_flight_ends_as_failed() {
         let flights: Arc<Flights> = Arc::new(Flights::default());

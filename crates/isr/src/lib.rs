@@ -80,7 +80,7 @@ pub use handle::{EntryInfo, EntryPage, Isr, MemoryUse, PurgeError, Regeneration}
 pub use isr_core::config::Config;
 pub use isr_core::freshness::PurgeMode;
 pub use isr_core::purge::Target;
-pub use origin::{HttpOrigin, OriginError, TlsError, connector};
+pub use origin::{CloseDelimited, HttpOrigin, OriginError, OriginFuture, TlsError, connector};
 pub use service::{IsrLayer, IsrService, ResponseFuture};
 pub use stats::Stats;
 pub use {isr_core, isr_store};

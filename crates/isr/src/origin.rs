@@ -8,7 +8,12 @@
 //! - An https origin's certificate is verified against the system's CA store (or the
 //!   `SSL_CERT_FILE` / `SSL_CERT_DIR` it names) for the origin's host name; there is no
 //!   switch to skip the check.
+//! - An answer whose body the origin delimited only by closing the connection carries the
+//!   [`CloseDelimited`] mark (the engine never stores it: it may be cut short). The mark
+//!   is set here, on the wire: an in-process service's answer is whole by construction.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,6 +25,7 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::TokioExecutor;
+use isr_core::framing::is_close_delimited;
 use tower::Service;
 
 use crate::body::Body;
@@ -129,16 +135,37 @@ pub fn connector(https: bool) -> Result<HttpsConnector<HttpConnector>, TlsError>
     Ok(tls.https_or_http().enable_http1().wrap_connector(tcp))
 }
 
+/// Marks (as a response extension) an origin answer whose body ended only where the
+/// origin closed the connection: whole or cut short, nobody can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseDelimited;
+
+/// The answer of an [`HttpOrigin`], marked [`CloseDelimited`] when it is.
+pub struct OriginFuture(ResponseFuture);
+
+impl Future for OriginFuture {
+    type Output = Result<Response<hyper::body::Incoming>, hyper_util::client::legacy::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map_ok(|mut response| {
+            if is_close_delimited(response.version(), response.status(), response.headers()) {
+                response.extensions_mut().insert(CloseDelimited);
+            }
+            response
+        })
+    }
+}
+
 impl Service<Request<Body>> for HttpOrigin {
     type Response = Response<hyper::body::Incoming>;
     type Error = hyper_util::client::legacy::Error;
-    type Future = ResponseFuture;
+    type Future = OriginFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.client.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<Body>) -> ResponseFuture {
+    fn call(&mut self, mut request: Request<Body>) -> OriginFuture {
         let path_and_query = request.uri().path_and_query().cloned();
         let mut parts = http::uri::Parts::default();
         parts.scheme = Some(self.scheme.clone());
@@ -151,6 +178,6 @@ impl Service<Request<Body>> for HttpOrigin {
         if !request.headers().contains_key(HOST) {
             request.headers_mut().insert(HOST, self.host.clone());
         }
-        self.client.call(request)
+        OriginFuture(self.client.call(request))
     }
 }

@@ -76,6 +76,13 @@ impl IsrLayer {
         self.shared.restore_purges().await
     }
 
+    /// Wait until every render running on its own (background regenerations, renders
+    /// whose client left) has finished and stored its page: what a graceful stop awaits
+    /// once no request is in flight. Renders started meanwhile are awaited too.
+    pub async fn finish_background_renders(&self) {
+        self.shared.finish_background().await;
+    }
+
     /// What the engine has done so far.
     pub fn stats(&self) -> Stats {
         self.shared.stats()

@@ -58,6 +58,35 @@ impl Config {
     }
 }
 
+impl Config {
+    /// [`Config::from_toml_reading`] for the file's bytes as read: text that is not UTF-8
+    /// is an error at the line and column of its first bad byte.
+    pub fn from_toml_bytes_reading<E>(
+        source: &[u8],
+        file: &str,
+        read_file: &dyn Fn(&str) -> Result<String, E>,
+    ) -> Result<Config, ConfigError>
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let text = std::str::from_utf8(source).map_err(|error| not_utf8(source, file, error))?;
+        Config::from_toml_reading(text, file, read_file)
+    }
+}
+
+/// The error for a file that is not UTF-8, at its first bad byte.
+fn not_utf8(source: &[u8], file: &str, error: std::str::Utf8Error) -> ConfigError {
+    let valid = source.get(..error.valid_up_to()).unwrap_or_default();
+    let before = std::str::from_utf8(valid).unwrap_or_default();
+    let position = super::toml_reader::line_column(before, before.len());
+    let byte = source.get(error.valid_up_to()).copied().unwrap_or_default();
+    let message = format!(
+        "the file is not valid UTF-8 (byte 0x{byte:02X} here): save it as UTF-8 text, as \
+         TOML requires"
+    );
+    ConfigError::placed(file, position, None, message, None)
+}
+
 type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, Box<dyn std::error::Error + Send + Sync>>;
 
 pub(super) const TOP_KEYS: &[&str] = &[

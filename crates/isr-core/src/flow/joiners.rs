@@ -11,6 +11,9 @@
 //!   without a fallback renders its own request, as the failure may be the leader's.
 //! - A joiner that waited past the lock timeout, or learnt nothing (the render's state is
 //!   gone), renders alone, uncached: waiting costs at most the timeout, never an answer.
+//! - A joiner serves the flight's stored result only while it is a flight result for it
+//!   ([`for_joiner`]): a render begun before a hard purge never answers a request that
+//!   came after the purge; that request renders on its own.
 //! - An entry found instead of rendering replaces what the request had only if it is the
 //!   same key, strictly newer than the entry the request saw, and fresh (for a render that
 //!   has not started) or servable (for the render a joiner followed).
@@ -74,6 +77,24 @@ pub fn joined_render<E, F, T>(
     }
 }
 
+/// The `outcome` a joiner that saw an entry created at `seen` may act on, its stored
+/// result judged now (`state`, purges included): a stored result that is no longer a
+/// flight result for it ([`is_flight_result`]: purged or expired since its render began)
+/// is as if the flight were unknown (`None`: the joiner renders alone).
+pub fn for_joiner<F>(
+    outcome: Outcome<std::sync::Arc<Entry>, F>,
+    seen: Option<UnixMillis>,
+    state: impl FnOnce(&Entry) -> Freshness,
+) -> Option<Outcome<std::sync::Arc<Entry>, F>> {
+    match outcome {
+        Outcome::Stored(entry) => {
+            let state = state(&entry);
+            is_flight_result(&entry, seen, state).then_some(Outcome::Stored(entry))
+        }
+        other => Some(other),
+    }
+}
+
 /// Does `candidate` (found under the key whose raw form is `key`) make a render
 /// unnecessary for a request that saw an entry created at `seen` (`None`: it saw none)?
 /// `state`: the candidate's freshness now. True for the same key, newer than what was
@@ -96,6 +117,56 @@ fn is_newer(candidate: &Entry, seen: Option<UnixMillis>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_result_purged_since_its_render_began_is_not_served_to_a_joiner() {
+        let entry = std::sync::Arc::new(Entry {
+            key: "k".to_owned(),
+            path: "/p".to_owned(),
+            status: http::StatusCode::OK,
+            headers: Vec::new(),
+            body: bytes::Bytes::new(),
+            created_at: UnixMillis(10),
+            lifetime: crate::lifetime::Lifetime {
+                revalidate: crate::policy::Revalidate::After(60),
+                expire: None,
+                stale_if_error: 0,
+            },
+            tags: Vec::new(),
+            build_id: String::new(),
+            etag: String::new(),
+            representations: Vec::new(),
+        });
+        let stored = || Outcome::<_, ()>::Stored(std::sync::Arc::clone(&entry));
+        let fresh = for_joiner(stored(), None, |_| Freshness::Fresh);
+        assert!(matches!(fresh, Some(Outcome::Stored(_))));
+        let stale = for_joiner(stored(), None, |_| Freshness::Stale);
+        assert!(
+            matches!(stale, Some(Outcome::Stored(_))),
+            "a short life ran out"
+        );
+        for gone in [
+            Freshness::Purged,
+            Freshness::Expired {
+                servable_on_error: true,
+            },
+        ] {
+            assert_eq!(for_joiner(stored(), None, |_| gone), None, "{gone:?}");
+        }
+        assert_eq!(
+            for_joiner(stored(), Some(UnixMillis(10)), |_| Freshness::Fresh),
+            None,
+            "not newer than what the joiner saw"
+        );
+        assert_eq!(
+            for_joiner(
+                Outcome::<std::sync::Arc<Entry>, ()>::Failed(()),
+                None,
+                |_| Freshness::Fresh
+            ),
+            Some(Outcome::Failed(()))
+        );
+    }
 
     type Answer = Joined<&'static str, &'static str, &'static str>;
     type Case = (

@@ -7,6 +7,8 @@
 //!   never passed on as a page to keep; so is an origin that did not answer.
 //! - An answer larger than the entry size limit is never stored: it is uncacheable (or a
 //!   failure, by its status), and says it was too large.
+//! - An answer whose body ended only with the connection ([`crate::framing`]) is never
+//!   stored: it may have been cut short.
 //! - An entry is built only by [`Job::entry_from`], so only an answer the policy accepts
 //!   becomes one; the policy sees the answer before hop-by-hop removal.
 
@@ -43,6 +45,8 @@ pub enum Unstored {
     TooLarge,
     /// The policy does not allow storing it.
     Policy(NoStoreReason),
+    /// Its body ended only where the connection closed: it may be cut short.
+    CloseDelimited,
 }
 
 impl Unstored {
@@ -51,6 +55,7 @@ impl Unstored {
         match self {
             Unstored::TooLarge => "too-large",
             Unstored::Policy(reason) => reason.detail(),
+            Unstored::CloseDelimited => "close-delimited",
         }
     }
 }
@@ -116,6 +121,16 @@ pub fn judge_too_large(status: StatusCode) -> Judged {
         Judged::FailedStatus
     } else {
         Judged::Uncacheable(Unstored::TooLarge)
+    }
+}
+
+/// The verdict on an answer whose body ended only with the connection
+/// ([`crate::framing::is_close_delimited`]): whole or cut short, nobody can tell.
+pub fn judge_close_delimited(status: StatusCode) -> Judged {
+    if is_render_failure(status) {
+        Judged::FailedStatus
+    } else {
+        Judged::Uncacheable(Unstored::CloseDelimited)
     }
 }
 

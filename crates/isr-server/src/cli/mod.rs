@@ -4,12 +4,14 @@
 //!   config file into one configuration.
 //! - [`client`]: the flags of the commands that talk to a running isr (`purge`, `stats`,
 //!   `entries`, `warm`).
+//! - [`limits`]: `isr serve`'s flags for client connections and the graceful stop.
 //! - [`parse`]: the value parsers every flag's value goes through, and their error.
 //!
 //! Invariant: every flag has help, and every `serve` flag its `ISR_*` environment variable
 //! (tested below and in [`serve`]).
 
 pub(crate) mod client;
+pub(crate) mod limits;
 pub(crate) mod parse;
 pub(crate) mod serve;
 

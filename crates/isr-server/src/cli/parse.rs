@@ -23,6 +23,9 @@ pub(crate) enum FlagValueError {
     /// A count that is not a number.
     #[error("{0:?} is not a whole number")]
     NotAWholeNumber(String),
+    /// A count that must be at least 1.
+    #[error("{0:?} must be at least 1")]
+    Zero(String),
     /// `--url` is not a URL isr could be at.
     #[error("invalid URL {text:?}: {problem}")]
     ServerUrl {
@@ -81,6 +84,16 @@ pub(crate) fn parse_concurrency(s: &str) -> Result<usize, FlagValueError> {
 
 pub(crate) fn parse_threads(s: &str) -> Result<usize, FlagValueError> {
     Ok(check_threads(parse_whole_number(s)?)?)
+}
+
+/// A count of at least 1 (`--max-connections`).
+pub(crate) fn parse_positive_count(s: &str) -> Result<usize, FlagValueError> {
+    let count = usize::try_from(parse_whole_number(s)?)
+        .map_err(|_| FlagValueError::NotAWholeNumber(s.to_owned()))?;
+    if count == 0 {
+        return Err(FlagValueError::Zero(s.to_owned()));
+    }
+    Ok(count)
 }
 
 fn parse_whole_number(s: &str) -> Result<u64, FlagValueError> {

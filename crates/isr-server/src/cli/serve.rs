@@ -229,6 +229,10 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) redis_cluster: Option<bool>,
 
+    /// Client connection limits and the graceful stop.
+    #[command(flatten)]
+    pub(crate) limits: super::limits::LimitArgs,
+
     /// What to log: error, warn, info, debug or trace, or a filter like isr=debug,warn.
     #[arg(long, env = "ISR_LOG", value_name = "LEVEL", default_value = "info")]
     pub(crate) log: String,
@@ -259,10 +263,10 @@ impl ServeArgs {
             return Ok(Config::default());
         };
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| {
+        let bytes = std::fs::read(path).map_err(|error| {
             ConfigError::unplaced(&name, format!("cannot read config file {name}: {error}"))
         })?;
-        Config::from_toml_reading(&text, &name, &|file| std::fs::read_to_string(file))
+        Config::from_toml_bytes_reading(&bytes, &name, &|file| std::fs::read_to_string(file))
     }
 
     /// What was given here (a flag or its environment variable), for core to layer.
@@ -642,11 +646,46 @@ max_entry_size = 4
         let mut flags: Vec<&str> = command
             .get_arguments()
             .filter_map(|arg| arg.get_long())
+            // Not settings of the configuration: the file, the log, the connection limits.
             .filter(|long| !["config", "log"].contains(long))
+            .filter(|long| !LIMIT_FLAGS.contains(long))
             .collect();
         flags.sort_unstable();
         assert_eq!(named, flags, "every setting flag, and only those");
         assert_eq!(flag(Setting::RetryMin), None, "the file's alone");
+    }
+
+    /// The flags of [`super::super::limits::LimitArgs`].
+    const LIMIT_FLAGS: [&str; 4] = [
+        "drain-timeout",
+        "request-head-timeout",
+        "idle-timeout",
+        "max-connections",
+    ];
+
+    #[test]
+    fn the_connection_limit_flags_set_the_limits() {
+        let args = serve_args(&[
+            "--drain-timeout=2m",
+            "--request-head-timeout=5s",
+            "--idle-timeout=500ms",
+            "--max-connections=7",
+        ]);
+        let limits = args.limits.limits();
+        assert_eq!(limits.drain_timeout.as_secs(), 120);
+        assert_eq!(limits.request_head_timeout.as_secs(), 5);
+        assert_eq!(limits.idle_timeout.as_millis(), 500);
+        assert_eq!(limits.max_connections, 7);
+        let defaults = serve_args(&[]).limits.limits();
+        assert_eq!(defaults.drain_timeout.as_secs(), 30);
+        for bad in [
+            "--drain-timeout=0",
+            "--max-connections=0",
+            "--idle-timeout=soon",
+        ] {
+            let flag = bad.split('=').next().unwrap_or(bad);
+            assert_flag_error(&[bad], flag);
+        }
     }
 
     #[test]
@@ -701,7 +740,7 @@ max_entry_size = 4
             assert_eq!(env, Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 26);
+        assert_eq!(checked, 30);
     }
 
     #[test]

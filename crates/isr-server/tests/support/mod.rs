@@ -380,7 +380,7 @@ pub struct TestProxy {
     handle: isr::Isr,
     client: Client<HttpConnector, Body>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    server: Option<tokio::task::JoinHandle<isr_server::proxy::Stop>>,
     pub dir: Arc<tempfile::TempDir>,
 }
 
@@ -462,6 +462,27 @@ impl TestProxy {
             ..redis
         });
         TestProxy::start_with(origin, config, Arc::new(tempfile::tempdir().unwrap())).await
+    }
+
+    /// [`TestProxy::start_node`] for a node started `secs` after the first one (its clock
+    /// starts there).
+    pub async fn start_node_after(
+        origin: &TestOrigin,
+        toml: &str,
+        redis_url: &str,
+        secs: u64,
+    ) -> TestProxy {
+        let mut config = Config::from_toml(toml, "test.toml").expect("test config");
+        let redis = config.redis.take().unwrap_or_default();
+        config.redis = Some(RedisSettings {
+            url: redis_url.to_owned(),
+            ..redis
+        });
+        config.origin = Some(origin.url());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let clock = ManualClock::new(UnixMillis(START.0 + secs * 1000));
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        TestProxy::start_on(listener, config, dir, clock).await
     }
 
     pub fn stats(&self) -> Stats {
@@ -664,8 +685,31 @@ impl Drop for KillOnDrop {
 /// its start-up line: no port is picked in advance, so none can be taken by another
 /// process meanwhile. Returns the process and its address once it listens. Its output is
 /// read to the end (a full pipe would block it); its stderr is shown if it exits first.
-pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
-    use std::io::{BufRead, Read};
+pub async fn serve(command: std::process::Command) -> (KillOnDrop, String) {
+    let (child, address, _log) = serve_logged(command).await;
+    (child, address)
+}
+
+/// Everything a child process wrote (stdout and stderr lines, as they come).
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<String>>);
+
+impl Log {
+    fn push(&self, line: &str) {
+        let mut text = self.0.lock().unwrap();
+        text.push_str(line);
+        text.push('\n');
+    }
+
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// [`serve`], keeping what the process writes.
+pub async fn serve_logged(mut command: std::process::Command) -> (KillOnDrop, String, Log) {
+    use std::io::BufRead;
     use std::process::Stdio;
     let mut child = KillOnDrop(
         command
@@ -676,12 +720,15 @@ pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
             .expect("start isr serve"),
     );
     let stdout = child.0.stdout.take().expect("piped stdout");
-    let mut stderr = child.0.stderr.take().expect("piped stderr");
+    let stderr = child.0.stderr.take().expect("piped stderr");
+    let log = Log::default();
     let (listening, address) = tokio::sync::oneshot::channel();
+    let out_log = log.clone();
     std::thread::spawn(move || {
         let mut listening = Some(listening);
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            out_log.push(&line);
             let address = line
                 .split_once("isr listening on http://")
                 .and_then(|(_, rest)| rest.split(',').next());
@@ -692,13 +739,19 @@ pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
             }
         }
     });
+    let err_log = log.clone();
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            err_log.push(&line);
+            text.push_str(&line);
+            text.push('\n');
+        }
         text
     });
     match tokio::time::timeout(Duration::from_secs(20), address).await {
-        Ok(Ok(address)) => (child, address),
+        Ok(Ok(address)) => (child, address, log),
         outcome => {
             child.kill();
             let why = match outcome {

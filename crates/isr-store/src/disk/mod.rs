@@ -10,6 +10,9 @@
 //!   decode is reported as a miss and removed, never served.
 //! - Every redb call runs on the blocking pool (`spawn_blocking`), never on a runtime
 //!   worker thread.
+//! - A file redb finds damaged at open is set aside ([`DAMAGED_FILE_NAME`]) and the store
+//!   starts empty: the file holds only cached pages and their purge records, which go
+//!   together, so nothing purged can come back.
 //! - Only one process opens the file: redb locks it, and a second open is reported as
 //!   [`DiskError::Locked`].
 //! - Entries change only through `rows.rs`, which keeps an expiry index, a write-order
@@ -52,6 +55,9 @@ const PURGES: TableDefinition<&str, (u64, u8)> = TableDefinition::new("tags");
 
 /// The database file's name inside the store's directory.
 pub const FILE_NAME: &str = "isr.redb";
+
+/// Where a damaged database file is moved (replacing an earlier one), for inspection.
+pub const DAMAGED_FILE_NAME: &str = "isr.redb.damaged";
 
 /// redb's page cache. The hot set lives in the memory tier above this store, so the
 /// disk tier's own cache stays modest.
@@ -104,6 +110,21 @@ pub enum OpenFailure {
     /// redb panicked on it: the file was damaged outside redb.
     #[error("the file is corrupt")]
     Corrupt,
+    /// A damaged file could not be moved out of the way.
+    #[error("the file is damaged, and cannot be set aside: {0}")]
+    SetAside(std::io::Error),
+}
+
+impl OpenFailure {
+    /// Is this the file's damage (rather than an I/O error, a lock or an old format)?
+    fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            OpenFailure::Corrupt
+                | OpenFailure::Database(DatabaseError::Storage(redb::StorageError::Corrupted(_)))
+                | OpenFailure::Prepare(redb::Error::Corrupted(_))
+        )
+    }
 }
 
 /// What went wrong in the disk store besides redb's own errors.
@@ -115,6 +136,9 @@ pub(crate) enum DiskFault {
     /// redb panicked while writing.
     #[error("writing failed (is the cache file damaged?)")]
     WriteFailed,
+    /// redb panicked while reading: a page of the file is damaged.
+    #[error("the cache file is damaged here (deleting it is safe: it holds only cached pages)")]
+    Damaged,
 }
 
 /// What [`DiskStore::stats`] reports.
@@ -174,55 +198,25 @@ impl DiskStore {
             source,
         })?;
         let path = dir.join(FILE_NAME);
-        let open_error = |source: OpenFailure| DiskError::Open {
-            path: path.clone(),
-            source,
-        };
-        // redb may panic on a file that was damaged outside redb; that must be an error
-        // a person can act on, not a crash of the proxy.
-        let opened = catch_unwind(AssertUnwindSafe(|| {
-            Database::builder()
-                .set_cache_size(PAGE_CACHE_BYTES)
-                .create(&path)
-        }));
-        let db = match opened {
-            Ok(Ok(db)) => db,
-            Ok(Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch)) => {
-                return Err(DiskError::Locked { path });
+        let db = match open_file(&path, max_bytes) {
+            Err(DiskError::Open { source, .. }) if source.is_damage() => {
+                // The file holds only cached pages (and purge records for them): a damaged
+                // one is set aside, and the store starts empty, rather than isr not starting.
+                let aside = dir.join(DAMAGED_FILE_NAME);
+                tracing::warn!(
+                    error = %source,
+                    file = %path.display(),
+                    moved_to = %aside.display(),
+                    "the cache file is damaged: set aside, starting with an empty cache"
+                );
+                std::fs::rename(&path, &aside).map_err(|error| DiskError::Open {
+                    path: path.clone(),
+                    source: OpenFailure::SetAside(error),
+                })?;
+                open_file(&path, max_bytes)?
             }
-            Ok(Err(e)) => return Err(open_error(e.into())),
-            Err(_) => return Err(open_error(OpenFailure::Corrupt)),
+            opened => opened?,
         };
-        // Create the tables up front so read transactions always find them.
-        // A budget lowered far below the file's contents is met in batches, so that no one
-        // transaction holds millions of removals; the first batch shares the transaction
-        // that prepares the tables.
-        let evict = |txn: &WriteTransaction| match max_bytes {
-            Some(max) => Rows::open(txn)?.evict_to(max, SWEEP_BATCH),
-            None => Ok(0),
-        };
-        let prepared = (|| -> Result<u64, redb::Error> {
-            let txn = db.begin_write()?;
-            txn.open_table(PURGES)?;
-            rows::prepare(&txn)?;
-            let mut batch = evict(&txn)?;
-            txn.commit()?;
-            let mut evicted = batch;
-            while batch == SWEEP_BATCH as u64 {
-                let txn = db.begin_write()?;
-                batch = evict(&txn)?;
-                txn.commit()?;
-                evicted += batch;
-            }
-            Ok(evicted)
-        })();
-        let evicted = prepared.map_err(|e| open_error(e.into()))?;
-        if evicted > 0 {
-            tracing::info!(
-                evicted,
-                "evicted entries from the disk cache to fit its budget"
-            );
-        }
         let db = Arc::new(db);
         Ok(DiskStore {
             puts: Arc::new(GroupCommit::new(Arc::clone(&db), max_bytes)),
@@ -286,11 +280,73 @@ impl DiskStore {
         F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
     {
         let db = Arc::clone(&self.db);
-        match tokio::task::spawn_blocking(move || op(&db)).await {
-            Ok(result) => result.map_err(store_error),
+        // A panic of redb (on a page damaged outside it) is the file's damage, reported as
+        // such; the binary's panic hook says so once instead of printing a panic.
+        let op = move || catch_unwind(AssertUnwindSafe(|| op(&db)));
+        match tokio::task::spawn_blocking(op).await {
+            Ok(Ok(result)) => result.map_err(store_error),
+            Ok(Err(_)) => Err(StoreError::backend("disk store", DiskFault::Damaged)),
             Err(e) => Err(StoreError::backend("disk store task failed", e)),
         }
     }
+}
+
+/// Open (or create) the database at `path`, its tables prepared and within `max_bytes`.
+fn open_file(path: &Path, max_bytes: Option<u64>) -> Result<Database, DiskError> {
+    let path = path.to_path_buf();
+    let open_error = |source: OpenFailure| DiskError::Open {
+        path: path.clone(),
+        source,
+    };
+    // redb may panic on a file that was damaged outside redb; that must be an error
+    // a person can act on, not a crash of the proxy.
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        Database::builder()
+            .set_cache_size(PAGE_CACHE_BYTES)
+            .create(&path)
+    }));
+    let db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch)) => {
+            return Err(DiskError::Locked { path });
+        }
+        Ok(Err(e)) => return Err(open_error(e.into())),
+        Err(_) => return Err(open_error(OpenFailure::Corrupt)),
+    };
+    // Create the tables up front so read transactions always find them.
+    // A budget lowered far below the file's contents is met in batches, so that no one
+    // transaction holds millions of removals; the first batch shares the transaction
+    // that prepares the tables.
+    let evict = |txn: &WriteTransaction| match max_bytes {
+        Some(max) => Rows::open(txn)?.evict_to(max, SWEEP_BATCH),
+        None => Ok(0),
+    };
+    let prepared = catch_unwind(AssertUnwindSafe(|| -> Result<u64, redb::Error> {
+        let txn = db.begin_write()?;
+        txn.open_table(PURGES)?;
+        rows::prepare(&txn)?;
+        let mut batch = evict(&txn)?;
+        txn.commit()?;
+        let mut evicted = batch;
+        while batch == SWEEP_BATCH as u64 {
+            let txn = db.begin_write()?;
+            batch = evict(&txn)?;
+            txn.commit()?;
+            evicted += batch;
+        }
+        Ok(evicted)
+    }));
+    let evicted = match prepared {
+        Ok(prepared) => prepared.map_err(|e| open_error(e.into()))?,
+        Err(_) => return Err(open_error(OpenFailure::Corrupt)),
+    };
+    if evicted > 0 {
+        tracing::info!(
+            evicted,
+            "evicted entries from the disk cache to fit its budget"
+        );
+    }
+    Ok(db)
 }
 
 fn store_error(e: redb::Error) -> StoreError {
@@ -342,10 +398,26 @@ fn scan_rows(db: &Database, after: Option<&str>, limit: usize) -> Result<Scanned
     let txn = db.begin_read()?;
     let table = txn.open_table(ENTRIES)?;
     let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-    for row in table.range::<&str>((lower, Bound::Unbounded))? {
-        let (key, value) = row?;
-        let key = key.value().to_owned();
-        let row = Bytes::copy_from_slice(value.value());
+    let mut rows = table.range::<&str>((lower, Bound::Unbounded))?;
+    loop {
+        // redb panics on some damaged pages (a key that is not UTF-8, say): the listing
+        // ends there, with what it found before, rather than failing whole.
+        let next = catch_unwind(AssertUnwindSafe(|| {
+            rows.next().map(|row| {
+                row.map(|(key, value)| {
+                    (
+                        key.value().to_owned(),
+                        Bytes::copy_from_slice(value.value()),
+                    )
+                })
+            })
+        }));
+        let Ok(next) = next else {
+            tracing::debug!("a damaged page of the cache file ends this listing");
+            break;
+        };
+        let Some(row) = next else { break };
+        let (key, row) = row?;
         match Entry::decode(row.clone()) {
             Ok(entry) => {
                 page.push((key, Arc::new(entry)));

@@ -4,14 +4,19 @@
 //!
 //! | Redis key / channel | Type    | Holds                                                |
 //! |---------------------|---------|------------------------------------------------------|
-//! | `P:e:{K}`           | string  | one entry, in the core's binary format; TTL from its expire |
+//! | `P:e:{K}`           | string  | `#<epoch>#` and one entry in the core's binary format; TTL from its expire |
 //! | `P:l:{K}`           | string  | the render lock of `K`: its holder's token; TTL `lock_ttl` |
-//! | `{P}:purges`        | hash    | purge record name → `"<at ms>:<0 soft / 1 hard>"`    |
+//! | `{P}:purges`        | hash    | purge record name → `"<at ms>:<0 soft / 1 hard>"`, and [`PURGE_EPOCH`] → the epoch |
 //! | `P:events`          | channel | announcements (see `events.rs`)                      |
 //!
 //! An entry and its lock share the hash tag `{K}`, so in a Redis Cluster they live in one
 //! slot (and entries spread over the shards); the purge records are one hash, in one slot. Purge records are shared by every
 //! build under the prefix: a purge made under one deploy still reaches a rolled-back one.
+
+/// The field of the purge hash holding its epoch (see `epoch.rs`): created with the
+/// hash, gone with its records if Redis evicts it. No record name is spelt like it
+/// (`isr_core::purge::Target::record_name`).
+pub(crate) const PURGE_EPOCH: &str = "#epoch";
 
 /// The names of one prefix's keys.
 #[derive(Clone, Debug)]

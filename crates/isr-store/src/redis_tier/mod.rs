@@ -10,6 +10,10 @@
 //!   meanwhile).
 //! - A purge record only moves forward (a script compares and sets), and is announced in
 //!   the same script, so no node hears of a record that was not stored.
+//! - An entry written under purge records that Redis has since lost (evicted) is never
+//!   served: entries carry the purge hash's epoch (see [`epoch`]). A Redis whose
+//!   `maxmemory-policy` may evict keys without a TTL is reported by
+//!   [`RedisStore::evicts_purge_records`].
 //! - A lock is `SET NX PX` with a random token and is released by a script that deletes
 //!   it only if it still holds that token.
 //! - The connection comes back by itself: commands reconnect on their own, and the
@@ -23,7 +27,10 @@
 //! Key layout: see [`layout`].
 
 mod connection;
+mod epoch;
 mod events;
+#[cfg(test)]
+mod fuzz;
 mod health;
 pub mod layout;
 mod scripts;
@@ -46,6 +53,7 @@ use tokio::task::JoinHandle;
 
 use crate::cluster::{Cluster, ClusterEvent, ClusterStatus};
 use connection::{Connection, Server};
+use epoch::KnownEpoch;
 use events::{mode_digit, parse_record};
 use health::Health;
 use layout::Layout;
@@ -93,6 +101,8 @@ pub struct RedisStore {
     health: Arc<Health>,
     events: broadcast::Sender<ClusterEvent>,
     subscriber: JoinHandle<()>,
+    /// The purge epoch this node last read (see [`epoch`]).
+    epoch: KnownEpoch,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -169,7 +179,48 @@ impl RedisStore {
             health,
             events,
             subscriber,
+            epoch: KnownEpoch::default(),
         }))
+    }
+
+    /// The `maxmemory-policy` of the Redis this store uses, when it may evict keys that
+    /// have no TTL (`allkeys-*`), such as the purge records; `None` for a policy that
+    /// leaves them (`noeviction`, `volatile-*`) or a Redis that does not say (managed
+    /// services may refuse `CONFIG`).
+    pub async fn evicts_purge_records(&self) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut config = redis::cmd("CONFIG");
+        config.arg("GET").arg("maxmemory-policy");
+        let answer = self
+            .run(config.query_async::<Vec<String>>(&mut connection))
+            .await;
+        let policy = match answer {
+            Ok(pair) => pair.into_iter().nth(1),
+            // Answered, but refused: no policy to report.
+            Err(StoreError::Backend(_)) => None,
+            Err(error) => return Err(error),
+        };
+        Ok(policy.filter(|policy| policy.starts_with("allkeys-")))
+    }
+
+    /// Read the purge epoch from Redis (creating it if the purge hash has none: first use,
+    /// or the hash was evicted), and remember it.
+    async fn read_epoch(&self) -> Result<String, StoreError> {
+        let mut connection = self.connection.clone();
+        let purges = &self.layout.purges;
+        let mut created = redis::cmd("HSETNX");
+        created
+            .arg(purges)
+            .arg(layout::PURGE_EPOCH)
+            .arg(epoch::new_epoch());
+        self.run(created.query_async::<i64>(&mut connection))
+            .await?;
+        let epoch: Option<String> = self
+            .run(connection.hget(purges, layout::PURGE_EPOCH))
+            .await?;
+        let epoch = epoch.unwrap_or_default();
+        self.epoch.set(epoch.clone());
+        Ok(epoch)
     }
 
     /// Run one operation within the timeout, and note what it says of Redis's health.
@@ -383,7 +434,14 @@ impl EntryStore for RedisStore {
         let Some(value) = value else {
             return Ok(None);
         };
-        match Entry::decode(Bytes::from(value.clone())) {
+        let Some((written_under, encoded)) = epoch::open(&value) else {
+            return Ok(None);
+        };
+        if !self.epoch.is(written_under) && self.read_epoch().await? != written_under {
+            // Written under purge records that are gone: not trusted.
+            return Ok(None);
+        }
+        match Entry::decode(Bytes::copy_from_slice(encoded)) {
             Ok(entry) => Ok(Some(Arc::new(entry))),
             Err(error) => {
                 tracing::warn!(%error, key, "corrupt entry in redis; removing it");
@@ -403,9 +461,13 @@ impl EntryStore for RedisStore {
             created_at: entry.created_at,
         };
         let ttl_ms = self.ttl_secs(&entry.lifetime).saturating_mul(1_000);
+        let epoch = match self.epoch.get() {
+            Some(epoch) => epoch,
+            None => self.read_epoch().await?,
+        };
         let mut invocation = scripts::eval(scripts::STORE, self.layout.entry(key));
         invocation
-            .arg(entry.encode())
+            .arg(epoch::seal(&epoch, &entry.encode()))
             .arg(ttl_ms)
             .arg(&self.layout.channel)
             .arg(events::encode(&stored).unwrap_or_default());
@@ -501,6 +563,9 @@ impl PurgeStore for RedisStore {
     }
 
     async fn all(&self) -> Result<Vec<(String, Invalidation)>, StoreError> {
+        // The records read are those of the epoch read first: an entry of an older epoch
+        // is not trusted by them.
+        self.read_epoch().await?;
         let mut connection = self.connection.clone();
         let records: Vec<(String, String)> =
             self.run(connection.hgetall(&self.layout.purges)).await?;

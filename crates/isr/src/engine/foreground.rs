@@ -18,7 +18,7 @@ use http::request::Parts;
 use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::flow::answer::{ErrorAnswer, answer};
-use isr_core::flow::joiners::{Joined, Outcome, joined_render};
+use isr_core::flow::joiners::{Joined, Outcome, for_joiner, joined_render};
 use isr_core::flow::lookup::{Action, on_lookup};
 use isr_core::flow::settle::is_passing;
 use isr_core::headers::CacheStatus;
@@ -106,7 +106,7 @@ impl Engine {
                 let request = self.render_request(&job, Some(&parts.headers), previous.as_ref());
                 let engine = Arc::clone(&self);
                 let had = previous.clone();
-                tokio::spawn(async move {
+                self.shared.background.spawn(async move {
                     let rendered = engine.render_once(&job, request, had.as_ref()).await;
                     flight.finish(rendered.outcome());
                     let _ = sender.send(rendered);
@@ -120,6 +120,14 @@ impl Engine {
                 self.shared.counters.coalesced();
                 let limit = Duration::from_millis(self.shared.config.engine.lock_timeout_ms);
                 let outcome = tokio::time::timeout(limit, waiter.outcome()).await.ok();
+                // A render begun before a purge that this request came after is not its
+                // answer: judged now, a result the purge reaches sends it to render alone.
+                let seen = fallback.as_ref().map(|entry| entry.created_at);
+                let outcome = outcome.and_then(|outcome| {
+                    for_joiner(outcome, seen, |entry| {
+                        self.shared.freshness_of(entry, self.now())
+                    })
+                });
                 match joined_render(outcome, fallback, !job.matched) {
                     Joined::Serve(entry) => {
                         self.serve(&entry, CacheStatus::Miss, &parts, self.now())

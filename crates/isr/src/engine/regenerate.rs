@@ -44,7 +44,7 @@ impl Engine {
         let job = job();
         let had = had.cloned();
         let engine = Arc::clone(self);
-        tokio::spawn(async move {
+        self.shared.background.spawn(async move {
             let permits = Arc::clone(&engine.shared.regenerations);
             let Ok(_permit) = permits.acquire_owned().await else {
                 return;

@@ -8,6 +8,9 @@
 //!   recursion guard.
 //! - A render's entry dates from when it started ([`crate::purges::PurgeLog::date_render`]),
 //!   so a purge after that instant applies to it.
+//! - An answer whose body ended only with the connection ([`CloseDelimited`], marked by
+//!   the origin client by [`isr_core::framing`]'s rule) is never stored: it may be cut
+//!   short.
 //! - A failed render stores nothing; the last good entry stays and the key backs off.
 //! - With a cluster, another node's fresh entry, newer than what this node had, is taken
 //!   instead of rendering ([`isr_core::flow::joiners::replaces`]).
@@ -28,7 +31,9 @@ use isr_core::compression::{as_identity, attach, to_make};
 use isr_core::entry::Entry;
 use isr_core::flow::conditional::validators;
 use isr_core::flow::joiners::replaces;
-use isr_core::flow::render::{Judged, Render, Unstored, judge, judge_too_large};
+use isr_core::flow::render::{
+    Judged, Render, Unstored, judge, judge_close_delimited, judge_too_large,
+};
 use isr_core::flow::settle::{PassMark, settle};
 use isr_core::headers::{X_ISR_RENDER, remove_hop_by_hop};
 use isr_core::job::Job;
@@ -39,6 +44,7 @@ use crate::across_nodes::{NodeLock, Once};
 use crate::body::Body;
 use crate::compress::{self, off_the_runtime};
 use crate::engine::shared::Engine;
+use crate::origin::CloseDelimited;
 use crate::render::{Collected, Unreachable, fetch};
 use crate::store_errors;
 
@@ -171,6 +177,17 @@ impl Engine {
                 remove_hop_by_hop(&mut parts.headers);
                 let judged = judge_too_large(parts.status);
                 Rendered::from_judged(judged, || Ok(Response::from_parts(parts, body)))
+            }
+            Ok(Collected::Complete(mut parts, body))
+                if parts.extensions.get::<CloseDelimited>().is_some() =>
+            {
+                remove_hop_by_hop(&mut parts.headers);
+                tracing::debug!(
+                    path = job.path,
+                    "not storing: the body ended with the connection, it may be cut short"
+                );
+                let judged = judge_close_delimited(parts.status);
+                Rendered::from_judged(judged, || Ok(Response::from_parts(parts, Body::full(body))))
             }
             Ok(Collected::Complete(mut parts, body)) => {
                 // Judged as the origin sent it: what its `Connection` nominates is still

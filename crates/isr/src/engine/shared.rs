@@ -21,6 +21,7 @@ use isr_core::purge::Target;
 use isr_core::store::{PurgeStore, StoreError};
 use isr_store::{Cluster, MemoryStore, TieredStore};
 use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::flight::{Backoff, Flights};
@@ -44,6 +45,9 @@ pub(crate) struct Shared {
     /// Until when each key whose render was uncacheable skips single flight.
     pub(super) pass_marks: quick_cache::sync::Cache<String, UnixMillis>,
     pub(super) regenerations: Arc<Semaphore>,
+    /// The renders that run on their own (background regenerations, and foreground
+    /// renders that outlive the request that started them): what a graceful stop waits for.
+    pub(super) background: TaskTracker,
     pub(super) secret: HeaderValue,
     pub(super) counters: Counters,
     /// The nodes this one shares its store with, if any.
@@ -78,6 +82,7 @@ impl Shared {
             told_unstored_html: std::sync::atomic::AtomicBool::new(false),
             backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
             regenerations: Arc::new(Semaphore::new(engine.regenerate_concurrency.max(1))),
+            background: TaskTracker::new(),
             config: Arc::new(config),
             store,
             purges: PurgeLog::new(purge_store, retention),
@@ -98,6 +103,13 @@ impl Shared {
     /// Load the recorded purges into memory (at start: a restart forgets no purge).
     pub(crate) async fn restore_purges(&self) -> Result<usize, StoreError> {
         self.purges.restore().await
+    }
+
+    /// Wait until every render running on its own has finished (and stored what it
+    /// stores), including those started meanwhile.
+    pub(crate) async fn finish_background(&self) {
+        self.background.close();
+        self.background.wait().await;
     }
 
     /// Number of purge records held.

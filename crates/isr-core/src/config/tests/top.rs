@@ -214,3 +214,21 @@ fn memory() {
         &["`memory`", "too large"],
     );
 }
+
+#[test]
+fn text_that_is_not_utf8_is_an_error_at_its_first_bad_byte() {
+    let read = |_: &str| Err::<String, _>(std::io::Error::other("no files"));
+    let error =
+        Config::from_toml_bytes_reading(b"site = \"a\"\n# \xc3\xa9t\xe9\n", "x.toml", &read)
+            .expect_err("not UTF-8");
+    assert_eq!((error.line, error.column), (2, 5), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("x.toml:2:5: the file is not valid UTF-8 (byte 0xE9"),
+        "{error}"
+    );
+    let fine = Config::from_toml_bytes_reading("site = \"café\"".as_bytes(), "x.toml", &read)
+        .expect("UTF-8");
+    assert_eq!(fine.site, "café");
+}
