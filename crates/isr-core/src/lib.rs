@@ -22,6 +22,7 @@
 //!   render verdicts, answers, bypass, backoff, joiners, regeneration, purge dating).
 //! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
 //! - [`store`]: the async storage traits every native backend implements.
+//! - [`telemetry`]: what is counted and logged, under which names and labels.
 //! - [`admin`]: the admin API's contract: every request and answer of `/_isr/...`, shared
 //!   by the runtimes and the command line.
 
@@ -42,6 +43,7 @@ pub mod purge;
 pub mod route;
 pub mod serve;
 pub mod store;
+pub mod telemetry;
 mod time;
 
 pub use time::UnixMillis;

@@ -4,4 +4,5 @@
 //! start the very same proxy on ephemeral loopback ports.
 
 pub mod demo;
+pub mod observe;
 pub mod proxy;

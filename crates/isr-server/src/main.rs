@@ -16,6 +16,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
+use isr_core::config::LogFormat;
+use isr_server::observe::listener;
 use isr_server::proxy::Proxy;
 use tokio::runtime::{self, Runtime};
 use tracing_subscriber::EnvFilter;
@@ -35,8 +37,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            init_logging(&args.log)?;
             let config = args.load()?;
+            init_logging_as(&args.log, config.ops.log_format)?;
             let threads = config.threads.unwrap_or_else(cores);
             runtime(threads)?.block_on(serve(config, threads))
         }
@@ -76,9 +78,17 @@ fn runtime(threads: usize) -> anyhow::Result<Runtime> {
 }
 
 fn init_logging(filter: &str) -> anyhow::Result<()> {
+    init_logging_as(filter, LogFormat::Text)
+}
+
+fn init_logging_as(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(filter)
         .with_context(|| format!("--log {filter:?} is not a valid log filter"))?;
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     Ok(())
 }
 
@@ -89,8 +99,24 @@ async fn serve(config: isr_core::config::Config, threads: usize) -> anyhow::Resu
     let addr = listener
         .local_addr()
         .context("listening socket has no address")?;
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    // A metrics listener that cannot start is said loudly, but never stops serving.
+    match proxy.bind_metrics().await {
+        Ok(None) => {}
+        Ok(Some(metrics)) => {
+            if let Ok(metrics_addr) = metrics.local_addr() {
+                tracing::info!("isr metrics on http://{metrics_addr}/metrics");
+            }
+            let stopped = async {
+                let _ = metrics_stopped.await;
+            };
+            tokio::spawn(listener::serve(metrics, proxy.metrics_router(), stopped));
+        }
+        Err(error) => tracing::error!(%error, "serving without metrics"),
+    }
     tracing::info!(threads, "isr listening on http://{addr}, caching {origin}");
     proxy.serve(listener, shutdown_signal()).await;
+    let _ = stop_metrics.send(());
     tracing::info!("isr stopped");
     Ok(())
 }

@@ -70,6 +70,7 @@ mod render;
 mod service;
 mod stats;
 mod store_errors;
+mod telemetry;
 
 pub use body::{Body, BoxError};
 pub use builder::{IsrBuilder, RouteRule};

@@ -14,6 +14,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{Cause, ConfigError};
 use super::model::{Config, EngineSettings, RedisSettings, Route};
+use super::ops::{parse_access_log, parse_log_format, parse_metrics_listen};
 use super::rule::{RouteError, RouteKey, RouteRule};
 use super::toml_reader::{Doc, Field, Section, Span};
 use super::value::{
@@ -75,6 +76,9 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "cache",
     "redis",
     "route",
+    "metrics_listen",
+    "access_log",
+    "log_format",
 ];
 
 pub(super) const REDIS_KEYS: &[&str] =
@@ -166,6 +170,17 @@ fn parse_document(
     }
     if let Some(field) = top.field("route") {
         config.routes = parse_routes(doc, &field)?;
+    }
+    if let Some(field) = top.field("metrics_listen") {
+        config.ops.metrics_listen = Some(checked_string(&field, parse_metrics_listen)?);
+    }
+    if let Some(field) = top.field("access_log") {
+        let format = parse_access_log(field.string()?).map_err(|e| field.refused(e))?;
+        config.ops.access_log = format;
+    }
+    if let Some(field) = top.field("log_format") {
+        let format = parse_log_format(field.string()?).map_err(|e| field.refused(e))?;
+        config.ops.log_format = format;
     }
     Ok(config)
 }

@@ -26,6 +26,7 @@ use isr::{Body, ManualClock, Stats};
 use isr_core::UnixMillis;
 use isr_core::config::Config;
 use isr_core::config::RedisSettings;
+use isr_server::observe::listener;
 use isr_server::proxy::{Proxy, Stores, open_redis_store, open_store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -362,6 +363,8 @@ impl Answer {
 /// The real proxy on an ephemeral port, on a manual clock, with its store in a temp dir.
 pub struct TestProxy {
     pub addr: SocketAddr,
+    /// The metrics listener (`/metrics`, `/healthz`, `/readyz`).
+    pub metrics: SocketAddr,
     pub clock: ManualClock,
     layer: isr::IsrLayer,
     handle: isr::Isr,
@@ -420,15 +423,33 @@ impl TestProxy {
         let layer = proxy.layer().clone();
         let handle = proxy.handle();
         let addr = listener.local_addr().unwrap();
+        let metrics_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        let metrics = metrics_listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(proxy.serve(listener, async {
-            let _ = stopped.await;
-        }));
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(listener::serve(
+            metrics_listener,
+            proxy.metrics_router(),
+            async {
+                let _ = metrics_stopped.await;
+            },
+        ));
+        let server = tokio::spawn(async move {
+            proxy
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            let _ = stop_metrics.send(());
+        });
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(2_000)
             .build_http();
         TestProxy {
             addr,
+            metrics,
             clock,
             layer,
             handle,
@@ -453,6 +474,13 @@ impl TestProxy {
 
     pub fn stats(&self) -> Stats {
         self.layer.stats()
+    }
+
+    /// GET `path` on the metrics listener.
+    pub async fn metrics_get(&self, path: &str) -> Answer {
+        get_url(format!("http://{}{path}", self.metrics))
+            .await
+            .expect("the metrics listener answers")
     }
 
     /// The proxy's cache handle (purge, regenerate, inspect).

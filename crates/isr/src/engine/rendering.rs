@@ -19,7 +19,7 @@ use http::header::HeaderMap;
 use http::{Request, Response};
 use isr_core::entry::Entry;
 use isr_core::flow::joiners::replaces;
-use isr_core::flow::render::{Judged, Unstored, judge, judge_too_large};
+use isr_core::flow::render::{Judged, OriginError, Unstored, judge, judge_too_large};
 use isr_core::flow::settle::{PassMark, settle};
 use isr_core::headers::{X_ISR_RENDER, remove_hop_by_hop};
 use isr_core::job::Job;
@@ -31,6 +31,7 @@ use crate::body::Body;
 use crate::engine::shared::Engine;
 use crate::render::{Collected, Unreachable, fetch};
 use crate::store_errors;
+use crate::telemetry::RenderEnd;
 
 /// A render's result, before anything is answered.
 pub(super) type Rendered = isr_core::flow::render::Rendered<Response<Body>, Unreachable>;
@@ -59,7 +60,11 @@ impl Engine {
         };
         let render = self.render_and_store(job, request, had.is_some());
         let elsewhere = || self.stored_elsewhere(job, had);
-        match lock.once(job.key.storage(), elsewhere, || {}, render).await {
+        let waiting = || self.shared.metrics.waited_on_cluster();
+        match lock
+            .once(job.key.storage(), elsewhere, waiting, render)
+            .await
+        {
             Once::Worked(rendered) => rendered,
             Once::Found(entry) => Rendered::Found(entry),
         }
@@ -143,6 +148,22 @@ impl Engine {
     /// Ask the origin for `job` and judge the answer. Stores nothing.
     pub(super) async fn render(&self, job: &Job, request: Request<Body>) -> Rendered {
         self.shared.counters.render_started();
+        let timer = self.shared.metrics.render_started();
+        let rendered = self.render_timed(job, request).await;
+        let end = match &rendered {
+            Rendered::FailedStatus(_) => RenderEnd::FailedStatus,
+            Rendered::Failed(OriginError::Timeout(_)) => RenderEnd::TimedOut,
+            Rendered::Failed(OriginError::Unreachable(_)) => RenderEnd::Unreachable,
+            Rendered::Storable(_) | Rendered::Found(_) | Rendered::Uncacheable { .. } => {
+                RenderEnd::Answered
+            }
+        };
+        timer.ended(&end);
+        rendered
+    }
+
+    /// [`Engine::render`] itself, timed by it.
+    async fn render_timed(&self, job: &Job, request: Request<Body>) -> Rendered {
         // Entries date from when their render started: a purge after that instant
         // applies to them, even if the render arrives after the purge.
         let started_at = self.shared.purges.date_render(&*self.shared.clock).await;

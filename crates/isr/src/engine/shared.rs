@@ -16,7 +16,7 @@ use http::HeaderValue;
 use isr_core::UnixMillis;
 use isr_core::config::{Config, RedisSettings};
 use isr_core::entry::Entry;
-use isr_core::freshness::{Freshness, PurgeMode, freshness};
+use isr_core::freshness::{Freshness, Invalidation, PurgeMode, freshness};
 use isr_core::purge::Target;
 use isr_core::store::{PurgeStore, StoreError};
 use isr_store::{Cluster, MemoryStore, TieredStore};
@@ -28,6 +28,7 @@ use crate::follow::Follower;
 use crate::purges::PurgeLog;
 use crate::render::Renderer;
 use crate::stats::{Counters, Stats};
+use crate::telemetry::EngineMetrics;
 
 /// Keys whose pass mark is remembered at most (see [`isr_core::flow::settle`]).
 const PASS_MARKS: usize = 10_000;
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub(super) regenerations: Arc<Semaphore>,
     pub(super) secret: HeaderValue,
     pub(super) counters: Counters,
+    /// What only the engine sees, as metrics handles.
+    pub(super) metrics: EngineMetrics,
     /// The nodes this one shares its store with, if any.
     pub(crate) cluster: Option<Arc<dyn Cluster>>,
     pub(super) lock_ttl_ms: u64,
@@ -82,6 +85,7 @@ impl Shared {
             pass_marks: quick_cache::sync::Cache::new(PASS_MARKS),
             secret: render_secret(),
             counters: Counters::default(),
+            metrics: EngineMetrics::register(),
             cluster,
             lock_ttl_ms,
         }
@@ -107,7 +111,9 @@ impl Shared {
         targets: &[Target],
         mode: PurgeMode,
     ) -> Result<(), StoreError> {
-        self.purges.record(targets, mode, &*self.clock).await
+        self.purges.record(targets, mode, &*self.clock).await?;
+        self.metrics.purged(targets);
+        Ok(())
     }
 
     /// The state of `entry` at `now`, purges included.
@@ -128,6 +134,11 @@ impl Follower for Shared {
 
     fn node_id(&self) -> u64 {
         self.cluster.as_ref().map_or(0, |cluster| cluster.node_id())
+    }
+
+    fn purge_arrived(&self, invalidation: &Invalidation) {
+        let delay = self.clock.now().millis_since(invalidation.at);
+        self.metrics.purge_arrived(delay);
     }
 }
 
