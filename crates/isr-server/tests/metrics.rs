@@ -236,6 +236,19 @@ async fn health_and_readiness() {
 }
 
 #[tokio::test]
+async fn a_stopping_proxy_is_alive_but_not_ready() {
+    let origin = TestOrigin::start().await;
+    let mut proxy = TestProxy::start(&origin, CONFIG).await;
+    assert_eq!(proxy.metrics_get("/readyz").await.status, 200);
+    proxy.stop_serving().await;
+    let ready = proxy.metrics_get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.text(), "not ready: draining: the proxy is stopping\n");
+    assert_eq!(proxy.metrics_get("/healthz").await.status, 200);
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
 async fn readiness_says_when_redis_is_unreachable() {
     let origin = TestOrigin::start().await;
     // A port nothing listens on: the node starts degraded, and is not ready.

@@ -370,6 +370,7 @@ pub struct TestProxy {
     handle: isr::Isr,
     client: Client<HttpConnector, Body>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop_metrics: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     pub dir: Arc<tempfile::TempDir>,
 }
@@ -436,14 +437,9 @@ impl TestProxy {
                 let _ = metrics_stopped.await;
             },
         ));
-        let server = tokio::spawn(async move {
-            proxy
-                .serve(listener, async {
-                    let _ = stopped.await;
-                })
-                .await;
-            let _ = stop_metrics.send(());
-        });
+        let server = tokio::spawn(proxy.serve(listener, async {
+            let _ = stopped.await;
+        }));
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(2_000)
             .build_http();
@@ -455,6 +451,7 @@ impl TestProxy {
             handle,
             client,
             stop: Some(stop),
+            stop_metrics: Some(stop_metrics),
             server: Some(server),
             dir,
         }
@@ -545,6 +542,14 @@ impl TestProxy {
 
     /// Stop serving (the store stays in `dir`).
     pub async fn shutdown(mut self) {
+        self.stop_serving().await;
+        if let Some(stop) = self.stop_metrics.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Stop the public listener only; the metrics listener stays up.
+    pub async fn stop_serving(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -679,7 +684,16 @@ impl Drop for KillOnDrop {
 /// its start-up line: no port is picked in advance, so none can be taken by another
 /// process meanwhile. Returns the process and its address once it listens. Its output is
 /// read to the end (a full pipe would block it); its stderr is shown if it exits first.
-pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
+pub async fn serve(command: std::process::Command) -> (KillOnDrop, String) {
+    let (child, address, _lines) = serve_lines(command).await;
+    (child, address)
+}
+
+/// [`serve`], also handing over every line the process writes to its standard output
+/// (its logs, its access log), as it writes them.
+pub async fn serve_lines(
+    mut command: std::process::Command,
+) -> (KillOnDrop, String, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, Read};
     use std::process::Stdio;
     let mut child = KillOnDrop(
@@ -693,10 +707,13 @@ pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
     let stdout = child.0.stdout.take().expect("piped stdout");
     let mut stderr = child.0.stderr.take().expect("piped stderr");
     let (listening, address) = tokio::sync::oneshot::channel();
+    let (lines, read_lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut listening = Some(listening);
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            // Nobody may be listening: the lines are read to the end all the same.
+            let _ = lines.send(line.clone());
             let address = line
                 .split_once("isr listening on http://")
                 .and_then(|(_, rest)| rest.split(',').next());
@@ -713,7 +730,7 @@ pub async fn serve(mut command: std::process::Command) -> (KillOnDrop, String) {
         text
     });
     match tokio::time::timeout(Duration::from_secs(20), address).await {
-        Ok(Ok(address)) => (child, address),
+        Ok(Ok(address)) => (child, address, read_lines),
         outcome => {
             child.kill();
             let why = match outcome {
