@@ -32,6 +32,8 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, MissedTickBehavior};
 use tower::{Layer, Service, ServiceExt};
 
+use crate::dashboard::recent::RecentPurges;
+use crate::dashboard::{self, Dashboard};
 use crate::observe::access::AccessLog;
 use crate::observe::exporter::Telemetry;
 use crate::observe::listener::{self, Watched};
@@ -195,8 +197,18 @@ impl Proxy {
             }
         };
         let isr = layer.layer(origin);
-        let admin = admin_token
-            .map(|token| isr::admin::router(isr.handle(), token, disk.as_ref().map(Arc::clone)));
+        let admin = admin_token.map(|token| {
+            let recent = Arc::new(RecentPurges::default());
+            layer.observe_purges(Arc::clone(&recent) as _);
+            let dashboard = dashboard::router(Dashboard {
+                token: token.clone(),
+                isr: isr.handle(),
+                disk: disk.as_ref().map(Arc::clone),
+                telemetry: Arc::clone(&telemetry),
+                recent,
+            });
+            isr::admin::router(isr.handle(), token, disk.as_ref().map(Arc::clone)).merge(dashboard)
+        });
         let config = layer.config();
         let metrics = telemetry.register(|| RequestMetrics::register(config));
         let access = AccessLog::to_stdout(config.ops.access_log);

@@ -6,6 +6,7 @@
 //! - [`revalidate`]: `POST /_isr/revalidate` and `DELETE /_isr/cache`.
 //! - [`listing`]: `GET /_isr/entries`: its query, cursor, entries and page.
 //! - [`stats`]: `GET /_isr/stats`.
+//! - [`session`]: the dashboard's session cookie, which stands for the token in a browser.
 //!
 //! Invariants:
 //! - A request is checked whole before anything is done: an unknown field, an empty or
@@ -18,6 +19,7 @@
 
 pub mod listing;
 pub mod revalidate;
+pub mod session;
 pub mod stats;
 
 use http::StatusCode;

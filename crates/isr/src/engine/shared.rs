@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use crate::clock::Clock;
 use crate::flight::{Backoff, Flights};
 use crate::follow::Follower;
+use crate::purge_watch::PurgeObservers;
 use crate::purges::PurgeLog;
 use crate::render::Renderer;
 use crate::stats::{Counters, Stats};
@@ -49,6 +50,8 @@ pub(crate) struct Shared {
     pub(super) counters: Counters,
     /// What only the engine sees, as metrics handles.
     pub(super) metrics: EngineMetrics,
+    /// Told of every purge recorded here.
+    pub(crate) purge_observers: PurgeObservers,
     /// The nodes this one shares its store with, if any.
     pub(crate) cluster: Option<Arc<dyn Cluster>>,
     pub(super) lock_ttl_ms: u64,
@@ -86,6 +89,7 @@ impl Shared {
             secret: render_secret(),
             counters: Counters::default(),
             metrics: EngineMetrics::register(),
+            purge_observers: PurgeObservers::default(),
             cluster,
             lock_ttl_ms,
         }
@@ -113,6 +117,7 @@ impl Shared {
     ) -> Result<(), StoreError> {
         self.purges.record(targets, mode, &*self.clock).await?;
         self.metrics.purged(targets);
+        self.purge_observers.tell(targets, mode, self.clock.now());
         Ok(())
     }
 
