@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, MissedTickBehavior};
 use tower::{Layer, Service, ServiceExt};
 
+use crate::cdn::CdnForwarder;
 use crate::dashboard::recent::RecentPurges;
 use crate::dashboard::{self, Dashboard};
 use crate::observe::access::AccessLog;
@@ -70,6 +71,9 @@ pub enum StartError {
     /// The recorded purges cannot be loaded.
     #[error("cannot load the recorded purges: {0}")]
     Purges(#[from] StoreError),
+    /// The client that forwards purges to a CDN cannot be built.
+    #[error("cannot forward purges to the CDN: {0}")]
+    Cdn(#[from] isr::TlsError),
     /// The metrics recorder cannot be built.
     #[error("cannot set up the metrics: {0}")]
     Metrics(#[from] metrics_exporter_prometheus::BuildError),
@@ -197,6 +201,10 @@ impl Proxy {
             }
         };
         let isr = layer.layer(origin);
+        let forwarder = telemetry.register(|| CdnForwarder::new(&layer.config().ops.cdn));
+        if let Some(forwarder) = forwarder? {
+            layer.observe_purges(Arc::new(forwarder));
+        }
         let admin = admin_token.map(|token| {
             let recent = Arc::new(RecentPurges::default());
             layer.observe_purges(Arc::clone(&recent) as _);

@@ -14,7 +14,9 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{Cause, ConfigError};
 use super::model::{Config, EngineSettings, RedisSettings, Route};
-use super::ops::{parse_access_log, parse_log_format, parse_metrics_listen};
+use super::ops::{
+    CDN_KEYS, parse_access_log, parse_cdn_section, parse_log_format, parse_metrics_listen,
+};
 use super::rule::{RouteError, RouteKey, RouteRule};
 use super::toml_reader::{Doc, Field, Section, Span};
 use super::value::{
@@ -79,6 +81,7 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "metrics_listen",
     "access_log",
     "log_format",
+    "cdn",
 ];
 
 pub(super) const REDIS_KEYS: &[&str] =
@@ -177,6 +180,10 @@ fn parse_document(
     if let Some(field) = top.field("access_log") {
         let format = parse_access_log(field.string()?).map_err(|e| field.refused(e))?;
         config.ops.access_log = format;
+    }
+    if let Some(field) = top.field("cdn") {
+        let section = Section::new(doc, field.table()?, "cdn.", CDN_KEYS)?;
+        config.ops.cdn = parse_cdn_section(&section, &field)?;
     }
     if let Some(field) = top.field("log_format") {
         let format = parse_log_format(field.string()?).map_err(|e| field.refused(e))?;

@@ -57,6 +57,11 @@ pub const REDIS_UP: &str = "isr_redis_up";
 pub const REDIS_TRANSITIONS: &str = "isr_redis_connection_changes_total";
 /// Errors talking to the shared store (counter).
 pub const REDIS_ERRORS: &str = "isr_redis_errors_total";
+/// Purge requests sent to a CDN, by `provider` and `result`: `ok`, or `failed` once every
+/// attempt failed (counter).
+pub const CDN_PURGES: &str = "isr_cdn_purges_total";
+/// Attempts of CDN purge requests that failed and were retried, by `provider` (counter).
+pub const CDN_RETRIES: &str = "isr_cdn_purge_retries_total";
 /// The process's resident memory (gauge; the name Prometheus' own clients use).
 pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
 
@@ -139,6 +144,16 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         REDIS_ERRORS,
         Kind::Counter,
         "Errors talking to the shared store.",
+    ),
+    (
+        CDN_PURGES,
+        Kind::Counter,
+        "Purge requests sent to a CDN, by provider and result.",
+    ),
+    (
+        CDN_RETRIES,
+        Kind::Counter,
+        "Failed attempts of CDN purge requests that were retried, by provider.",
     ),
     (
         RESIDENT_MEMORY,

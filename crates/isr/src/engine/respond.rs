@@ -32,6 +32,12 @@ impl Engine {
         let mut response = Response::new(served.body.map_or_else(Body::empty, Body::full));
         *response.status_mut() = served.status;
         *response.headers_mut() = served.headers;
+        // For a CDN in front: the entry's tags, so a purge by tag there reaches it too.
+        if let Some(tags_header) = self.shared.config.ops.cdn.tags_header
+            && let Some(value) = tags_header.value(&entry.tags)
+        {
+            response.headers_mut().insert(tags_header.name(), value);
+        }
         response
     }
 
