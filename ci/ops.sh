@@ -27,6 +27,9 @@ node --version
 step "puppeteer-core (crates/isr-server/tests/browser)"
 (cd crates/isr-server/tests/browser && npm ci --no-audit --no-fund)
 
+step "the Prometheus scrape example is a valid configuration"
+promtool check config deploy/prometheus/prometheus.yml
+
 step "promtool accepts /metrics; the dashboard in headless Chromium"
 CHROMIUM="$(command -v chromium)" cargo test -p isr-server --locked \
   --test metrics --test dashboard_browser -- --ignored
