@@ -177,6 +177,7 @@ impl Proxy {
         let origin = HttpOrigin::new(config.origin.as_deref().ok_or(StartError::NoOrigin)?)?;
         let admin_token = config.admin_token.clone();
         let telemetry = Arc::new(Telemetry::new()?);
+        Telemetry::keep_up(&telemetry);
         let engine_clock = Arc::clone(&clock);
         let (layer, disk) = match stores.durable {
             Durable::Disk(disk) => {

@@ -45,7 +45,10 @@ fn the_grafana_dashboard_charts_every_metric_and_only_those() {
     let unknown: Vec<_> = charted.difference(&exported).collect();
     assert!(unknown.is_empty(), "charted but not exported: {unknown:?}");
     let uncharted: Vec<_> = exported.difference(&charted).collect();
-    assert!(uncharted.is_empty(), "exported but not charted: {uncharted:?}");
+    assert!(
+        uncharted.is_empty(),
+        "exported but not charted: {uncharted:?}"
+    );
     for (name, kind, _) in DESCRIPTIONS {
         if *kind == Kind::Histogram {
             assert!(

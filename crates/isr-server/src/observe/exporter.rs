@@ -8,6 +8,9 @@
 //!   at scrape time and set on handles, so the hit path pays nothing for it.
 //! - Every metric has its `# HELP` and `# TYPE`, and histograms isr-core's buckets, so
 //!   `promtool check metrics` accepts the text.
+//! - Memory stays bounded whether or not anything scrapes: histogram samples are folded
+//!   into their buckets every [`UPKEEP_EVERY`] ([`Telemetry::keep_up`]), not only when
+//!   scraped.
 
 use isr::Isr;
 use isr_core::telemetry::{self as names, DESCRIPTIONS, Kind};
@@ -16,6 +19,9 @@ use metrics::{Counter, Gauge, Recorder, counter, gauge};
 use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+
+/// How often recorded histogram samples are folded into their buckets.
+pub const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The recorder and the handles set at scrape time.
 pub struct Telemetry {
@@ -72,6 +78,23 @@ impl Telemetry {
             recorder,
             scraped,
         })
+    }
+
+    /// Fold recorded samples into their buckets every [`UPKEEP_EVERY`], for as long as
+    /// `telemetry` is held elsewhere (the proxy).
+    pub fn keep_up(telemetry: &std::sync::Arc<Telemetry>) {
+        let held = std::sync::Arc::downgrade(telemetry);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(UPKEEP_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(telemetry) = held.upgrade() else {
+                    return;
+                };
+                telemetry.handle.run_upkeep();
+            }
+        });
     }
 
     /// Run `register` with this recorder current: the handles it registers record here.
