@@ -335,3 +335,72 @@ async fn promtool_accepts_the_metrics() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The metrics once `wanted` holds of them (what other nodes do arrives in the background).
+async fn scrape_until(proxy: &TestProxy, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = scrape(proxy).await;
+        if wanted(&text) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never: {what}\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_nodes_waits_on_another_nodes_render_and_purge_arrivals_are_counted() {
+    let redis = isr_store::testing::RedisServer::start();
+    let origin = TestOrigin::start().await;
+    let first = Arc::new(TestProxy::start_node(&origin, CONFIG, &redis.url()).await);
+    let second = Arc::new(TestProxy::start_node(&origin, CONFIG, &redis.url()).await);
+
+    // The first node renders; the second waits on its lock, then takes its page.
+    origin.close();
+    let rendering = tokio::spawn({
+        let first = Arc::clone(&first);
+        async move { first.get("/blog/a").await }
+    });
+    until("the first node's render to reach the origin", || {
+        origin.held() == 1
+    })
+    .await;
+    let waiting = tokio::spawn({
+        let second = Arc::clone(&second);
+        async move { second.get("/blog/a").await }
+    });
+    scrape_until(&second, "a wait on the other node", |text| {
+        sample(text, "isr_lock_waits_total", &[("scope", "cluster")]) == Some(1.0)
+    })
+    .await;
+    origin.open();
+    assert_eq!(rendering.await.unwrap().status, 200);
+    assert_eq!(waiting.await.unwrap().status, 200);
+    assert_eq!(origin.renders("/blog/a"), 1);
+    let text = scrape(&second).await;
+    assert_eq!(
+        sample(&text, "isr_rendered_elsewhere_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "isr_redis_up", &[]), Some(1.0));
+
+    // A purge on the first node arrives on the second, and is timed there.
+    first.handle().revalidate_tag("x").await.unwrap();
+    scrape_until(&second, "the purge to arrive", |text| {
+        sample(text, "isr_purge_visible_seconds_count", &[]).is_some_and(|n| n >= 1.0)
+    })
+    .await;
+    assert_eq!(
+        sample(
+            &scrape(&second).await,
+            "isr_purges_total",
+            &[("kind", "tag")]
+        ),
+        Some(0.0),
+        "recorded by the first node, not this one"
+    );
+}
