@@ -75,6 +75,29 @@ describe("isr Worker under workerd (Miniflare)", () => {
     }
   });
 
+  it("GET /_isr/stats counts this isolate's answers and renders", async () => {
+    const stats = async () => {
+      const answer = await fetch(`${worker.base}/_isr/stats`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      assert.equal(answer.status, 200);
+      return answer.json();
+    };
+    const refused = await fetch(`${worker.base}/_isr/stats`);
+    assert.equal(refused.status, 401);
+    await refused.arrayBuffer();
+    const before = await stats();
+    const path = "/fresh/counted";
+    assert.equal((await get(worker.base, path)).cache, "MISS");
+    assert.equal((await get(worker.base, path)).cache, "HIT");
+    const after = await stats();
+    assert.equal(after.requests.miss - before.requests.miss, 1);
+    assert.equal(after.requests.hit - before.requests.hit, 1);
+    assert.equal(after.renders - before.renders, 1);
+    assert.equal(after.requests.stale, before.requests.stale);
+    assert.equal(after.entries.memory, null, "KV and the Cache API do not say their sizes");
+  });
+
   it("DELETE /_isr/cache hard-purges everything in one write", async () => {
     const path = "/fresh/cleared";
     assert.equal((await get(worker.base, path)).cache, "MISS");
