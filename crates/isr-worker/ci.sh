@@ -11,7 +11,7 @@
 # Tests: test/worker.test.mjs (the Worker), test/library.test.mjs (example-app/, isr as a
 # library), test/native.test.mjs (the same scenarios, test/scenarios.mjs, against the
 # native proxy). Checks beside fmt and clippy: no two of the crate's files import each
-# other, and its lint tables hold every line of the workspace's `[workspace.lints]`.
+# other, and its lint tables are the workspace's `[workspace.lints]`.
 set -euo pipefail
 cd "$(dirname "$0")"
 here=$PWD
@@ -81,11 +81,10 @@ fi
 step "tests under workerd"
 node --test --test-concurrency=1 test/*.test.mjs
 
-step "the lints hold at least the workspace's"
-# The crate is outside the workspace and cannot inherit `[workspace.lints]`: every line of
-# the workspace's tables must stand in its own (and the example app's), spaces and comments
-# aside. The Worker already denies unwrap/expect/panic/indexing outside tests, which the
-# workspace's crates do not yet; once they do, the tables are equal.
+step "the lints are the workspace's"
+# The crate is outside the workspace and cannot inherit `[workspace.lints]`: its tables
+# (and the example app's) must say exactly what the workspace's say, spaces and comments
+# aside.
 lint_table() { # manifest, table name
   awk -v want="[$2]" '
     /^[[:space:]]*\[/ { line = $0; gsub(/[[:space:]]/, "", line); inside = (line == want); next }
@@ -95,10 +94,9 @@ lint_table() { # manifest, table name
 for table in rust clippy; do
   workspace=$(lint_table ../../Cargo.toml "workspace.lints.$table")
   for manifest in Cargo.toml example-app/Cargo.toml; do
-    missing=$(comm -23 <(echo "$workspace") <(lint_table "$manifest" "lints.$table"))
-    if [ -n "$missing" ]; then
-      echo "$manifest [lints.$table] lacks what [workspace.lints.$table] of ../../Cargo.toml says:" >&2
-      echo "$missing" >&2
+    if ! differences=$(diff <(echo "$workspace") <(lint_table "$manifest" "lints.$table")); then
+      echo "$manifest [lints.$table] differs from [workspace.lints.$table] of ../../Cargo.toml:" >&2
+      echo "$differences" >&2
       exit 1
     fi
   done

@@ -3,6 +3,13 @@
 //! format. Run with `cargo bench -p isr-core --bench core`.
 //!
 //! The numbers are for comparing one change with another on the same machine, not claims.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::hint::black_box;
 

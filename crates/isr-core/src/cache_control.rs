@@ -17,17 +17,26 @@ const MAX_DELTA_SECONDS: u64 = u32::MAX as u64;
 /// The directives isr acts on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CacheControl {
+    /// `s-maxage`: seconds a shared cache may treat the answer as fresh.
     pub s_maxage: Option<u64>,
+    /// `max-age`: seconds the answer stays fresh (for shared caches too, unless `s-maxage`).
     pub max_age: Option<u64>,
+    /// `stale-while-revalidate`: seconds a stale answer may still be served while it is revalidated.
     pub stale_while_revalidate: Option<u64>,
     /// A bare `stale-while-revalidate` (no value), as Next.js 13 and 14 send for ISR pages:
     /// stale answers are allowed for as long as the cache keeps the entry.
     pub stale_while_revalidate_unbounded: bool,
+    /// `stale-if-error`: seconds a stale answer may still be served when revalidation fails.
     pub stale_if_error: Option<u64>,
+    /// `public`: any cache may store the answer.
     pub public: bool,
+    /// `private`: only the client's own cache may store the answer.
     pub private: bool,
+    /// `no-store`: no cache may store the answer.
     pub no_store: bool,
+    /// `no-cache`: a stored answer must be revalidated before every use.
     pub no_cache: bool,
+    /// `must-revalidate`: once stale, the answer must not be served without revalidation.
     pub must_revalidate: bool,
 }
 
@@ -108,13 +117,9 @@ fn unquote(raw: &[u8]) -> &[u8] {
 
 /// Split a directive into its trimmed name and optional trimmed value.
 fn split_name_value(directive: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match directive.iter().position(|&b| b == b'=') {
-        Some(eq) => (
-            directive[..eq].trim_ascii(),
-            Some(directive[eq + 1..].trim_ascii()),
-        ),
-        None => (directive.trim_ascii(), None),
-    }
+    let mut parts = directive.splitn(2, |&b| b == b'=');
+    let name = parts.next().unwrap_or_default().trim_ascii();
+    (name, parts.next().map(<[u8]>::trim_ascii))
 }
 
 /// Split a header value on commas that are outside quoted strings, so that
@@ -127,8 +132,9 @@ fn split_directives(value: &[u8]) -> impl Iterator<Item = &[u8]> {
                 return None;
             }
             let end = end_of_element(rest);
-            let element = rest[..end].trim_ascii();
-            rest = rest.get(end + 1..).unwrap_or_default();
+            let (element, tail) = rest.split_at_checked(end).unwrap_or((rest, &[]));
+            let element = element.trim_ascii();
+            rest = tail.get(1..).unwrap_or_default();
             if !element.is_empty() {
                 return Some(element);
             }

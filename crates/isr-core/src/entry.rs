@@ -51,16 +51,21 @@ pub struct Entry {
     pub key: String,
     /// The normalised request path this entry answers (for listing and path purges).
     pub path: String,
+    /// The origin's status code.
     pub status: StatusCode,
     /// The headers the entry is answered with ([`crate::headers::entry_headers`]): the
     /// storable origin headers plus isr's validators, length and downstream `Cache-Control`.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The page body, shared with the buffer it was decoded from.
     pub body: Bytes,
     /// When the render that produced this entry started: freshness counts from here, and
     /// a purge at or after this instant applies (even if the render arrived later).
     pub created_at: UnixMillis,
+    /// How long the entry is fresh, and servable when stale.
     pub lifetime: Lifetime,
+    /// The tags a purge can name the entry by.
     pub tags: Vec<String>,
+    /// The origin build the entry was rendered by.
     pub build_id: String,
     /// Strong validator, quoted (`"..."`): the origin's ETag, or one computed from the body.
     pub etag: String,
@@ -79,14 +84,19 @@ pub struct Peek {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
     #[error("not an isr entry (bad magic)")]
+    /// The buffer does not start with the entry magic.
     Magic,
     #[error("entry format version {0} is not supported")]
+    /// An entry format this build cannot read.
     Version(u8),
     #[error("entry is truncated")]
+    /// The buffer ends before the entry does.
     Truncated,
     #[error("entry checksum mismatch")]
+    /// The checksum does not match the bytes.
     Checksum,
     #[error("entry field is invalid: {0}")]
+    /// A field does not decode (the field's name).
     Invalid(&'static str),
 }
 
@@ -142,7 +152,8 @@ impl Entry {
         put_bytes(&mut out, &self.body)?;
 
         let total = (out.len() + CHECKSUM_LEN) as u64;
-        out[5..HEADER_LEN].copy_from_slice(&total.to_le_bytes());
+        out.get_mut(5..HEADER_LEN)?
+            .copy_from_slice(&total.to_le_bytes());
         let checksum = xxhash_rust::xxh3::xxh3_64(&out);
         out.extend_from_slice(&checksum.to_le_bytes());
         Some(out)
@@ -179,30 +190,23 @@ impl Entry {
     /// Decode a buffer produced by [`Entry::encode`]. The body shares `buf`.
     pub fn decode(buf: Bytes) -> Result<Entry, DecodeError> {
         // The envelope first: nothing inside is trusted until the checksum matches.
-        if buf.len() >= MAGIC.len() && &buf[..MAGIC.len()] != MAGIC {
+        if buf.get(..MAGIC.len()).is_some_and(|magic| magic != MAGIC) {
             return Err(DecodeError::Magic);
         }
-        if buf.len() < HEADER_LEN + CHECKSUM_LEN {
-            return Err(DecodeError::Truncated);
-        }
-        if buf[4] != Self::FORMAT_VERSION {
-            return Err(DecodeError::Version(buf[4]));
-        }
-        let mut total = [0u8; 8];
-        total.copy_from_slice(&buf[5..HEADER_LEN]);
-        let total = u64::from_le_bytes(total);
+        let total = envelope_header(&buf)?;
         if total > buf.len() as u64 {
             return Err(DecodeError::Truncated);
         }
         if total < buf.len() as u64 {
             return Err(DecodeError::Invalid("bytes after the checksum"));
         }
-        let checksummed = buf.len() - CHECKSUM_LEN;
-        let mut stored = [0u8; 8];
-        stored.copy_from_slice(&buf[checksummed..]);
-        if xxhash_rust::xxh3::xxh3_64(&buf[..checksummed]) != u64::from_le_bytes(stored) {
+        let (checksummed, stored) = buf
+            .split_last_chunk::<CHECKSUM_LEN>()
+            .ok_or(DecodeError::Truncated)?;
+        if xxhash_rust::xxh3::xxh3_64(checksummed) != u64::from_le_bytes(*stored) {
             return Err(DecodeError::Checksum);
         }
+        let checksummed = checksummed.len();
 
         let mut r = Reader {
             buf: &buf,
@@ -269,12 +273,7 @@ impl Entry {
         if buf.len() < HEADER_LEN + CHECKSUM_LEN {
             return Err(DecodeError::Truncated);
         }
-        if &buf[..MAGIC.len()] != MAGIC {
-            return Err(DecodeError::Magic);
-        }
-        if buf[4] != Self::FORMAT_VERSION {
-            return Err(DecodeError::Version(buf[4]));
-        }
+        envelope_header(buf)?;
         let mut r = Reader {
             buf,
             pos: HEADER_LEN,
@@ -328,6 +327,25 @@ fn servable_until(created_at: UnixMillis, lifetime: &Lifetime) -> Option<UnixMil
     ))
 }
 
+/// Check the envelope's fixed header (magic, format version; room for the checksum) and
+/// return the total length it declares.
+fn envelope_header(buf: &[u8]) -> Result<u64, DecodeError> {
+    let Some((header, rest)) = buf.split_first_chunk::<HEADER_LEN>() else {
+        return Err(DecodeError::Truncated);
+    };
+    if rest.len() < CHECKSUM_LEN {
+        return Err(DecodeError::Truncated);
+    }
+    let [m0, m1, m2, m3, version, total @ ..] = *header;
+    if [m0, m1, m2, m3] != *MAGIC {
+        return Err(DecodeError::Magic);
+    }
+    if version != Entry::FORMAT_VERSION {
+        return Err(DecodeError::Version(version));
+    }
+    Ok(u64::from_le_bytes(total))
+}
+
 /// A bounds-checked cursor over `buf[..end]`: every read past `end` is `Truncated`.
 struct Reader<'a> {
     buf: &'a [u8],
@@ -344,8 +362,9 @@ impl<'a> Reader<'a> {
         if n > self.remaining() {
             return Err(DecodeError::Truncated);
         }
-        let bytes = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
+        let end = self.pos + n;
+        let bytes = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated)?;
+        self.pos = end;
         Ok(bytes)
     }
 

@@ -15,14 +15,18 @@ use crate::lifetime::{Lifetime, Revalidate};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PurgeMode {
+    /// Entries become stale: served while one regeneration runs.
     Soft,
+    /// Entries are gone: the next request renders.
     Hard,
 }
 
 /// One recorded invalidation (of a tag, a path, or everything).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Invalidation {
+    /// When the purge happened.
     pub at: UnixMillis,
+    /// Soft or hard.
     pub mode: PurgeMode,
 }
 
@@ -35,7 +39,10 @@ pub enum Freshness {
     Stale,
     /// Past `expire` (or soft-purged past expire): the request waits for a render. If the
     /// render fails and `servable_on_error` holds, the entry is served instead of an error.
-    Expired { servable_on_error: bool },
+    Expired {
+        /// Whether the entry may still answer when the render fails.
+        servable_on_error: bool,
+    },
     /// Hard-purged: never served again.
     Purged,
 }

@@ -29,18 +29,24 @@ pub const CACHE_TAG: HeaderName = HeaderName::from_static("cache-tag");
 
 /// Longest tag accepted, and most tags per entry (Next.js uses the same limits).
 pub const MAX_TAG_LEN: usize = 256;
+/// The most tags an entry keeps; more are dropped.
 pub const MAX_TAGS: usize = 128;
 
 /// How an answer relates to the cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CacheStatus {
+    /// Answered from a fresh entry.
     Hit,
+    /// Answered from a stale entry while it is regenerated (or after a failed render).
     Stale,
+    /// Rendered for this request and stored.
     Miss,
+    /// Passed to the origin and not stored.
     Bypass,
 }
 
 impl CacheStatus {
+    /// The header value's text: `HIT`, `STALE`, `MISS` or `BYPASS`.
     pub fn as_str(self) -> &'static str {
         match self {
             CacheStatus::Hit => "HIT",
@@ -50,6 +56,7 @@ impl CacheStatus {
         }
     }
 
+    /// The value for the `x-isr-cache` header.
     pub fn header_value(self) -> HeaderValue {
         HeaderValue::from_static(self.as_str())
     }
@@ -280,13 +287,13 @@ impl<'a> EntityTags<'a> {
     /// Everything up to (not including) the next comma.
     fn current_element(&self) -> &'a [u8] {
         let end = self.next_comma().unwrap_or(self.rest.len());
-        &self.rest[..end]
+        self.rest.get(..end).unwrap_or(self.rest)
     }
 
     /// Drop everything up to and including the next comma.
     fn skip_element(&mut self) {
         self.rest = match self.next_comma() {
-            Some(comma) => &self.rest[comma + 1..],
+            Some(comma) => self.rest.get(comma + 1..).unwrap_or_default(),
             None => &[],
         };
     }

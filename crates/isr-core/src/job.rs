@@ -54,15 +54,19 @@ pub const VARIANTS: &[(Variant, EncodingClass)] = &[
 /// A cacheable request, owned.
 #[derive(Clone, Debug)]
 pub struct Job {
+    /// Where the render is stored.
     pub key: CacheKey,
     /// Normalised path.
     pub path: String,
     /// `path?query` to render: the normalised path and exactly the keyed query.
     pub target: String,
+    /// The matched route's cache policy, if a route matched.
     pub policy: Option<RouteCachePolicy>,
     /// The route's tags, rendered.
     pub tags: Vec<String>,
+    /// Which representation of the page (HTML, RSC payload, RSC prefetch).
     pub variant: Variant,
+    /// The encoding class the render is asked for.
     pub encoding: EncodingClass,
     /// The keyed `Host`, sent to the origin when `key_host` is on.
     pub host: Option<String>,
@@ -90,8 +94,10 @@ impl From<&CachePlan<'_>> for Job {
 #[derive(Debug, thiserror::Error)]
 pub enum PathJobsError {
     #[error("the path is not cacheable")]
+    /// The path does not plan to a cached request.
     NotCacheable,
     #[error(transparent)]
+    /// The path cannot be planned.
     Invalid(#[from] PlanError),
 }
 

@@ -22,8 +22,11 @@ const NEXT_ROUTER_PREFETCH: HeaderName = HeaderName::from_static("next-router-pr
 /// RSC payload, not HTML, and must not share an entry with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {
+    /// The HTML document.
     Html,
+    /// A React Server Components payload (`RSC: 1`).
     Rsc,
+    /// An RSC prefetch payload (`Next-Router-Prefetch: 1`).
     RscPrefetch,
 }
 
@@ -61,8 +64,11 @@ fn header_is_one(headers: &HeaderMap, name: &HeaderName) -> bool {
 /// The content-coding class a client accepts; the origin is asked for exactly that class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EncodingClass {
+    /// No content coding.
     Identity,
+    /// gzip.
     Gzip,
+    /// Brotli.
     Br,
 }
 
@@ -189,9 +195,13 @@ fn qvalue_is_positive(value: &str) -> Option<bool> {
 /// Everything a key is made of.
 #[derive(Clone, Copy, Debug)]
 pub struct KeyParts<'a> {
+    /// The site (keyed host, or the configured site name).
     pub site: &'a str,
+    /// The origin build the entry belongs to.
     pub build_id: &'a str,
+    /// Which representation of the page.
     pub variant: Variant,
+    /// The encoding class.
     pub encoding: EncodingClass,
     /// Normalised path ([`crate::path::normalize_path`]).
     pub path: &'a str,
@@ -270,19 +280,20 @@ fn raw_key(parts: &KeyParts<'_>) -> String {
 
 /// Append `<byte length of value>:<value>`.
 fn push_counted(out: &mut String, value: &str) {
+    // Written least significant digit first, from the end of `digits`.
     let mut digits = [0u8; 20];
     let mut n = value.len();
-    let mut start = digits.len();
-    loop {
-        start -= 1;
+    let mut used = 0;
+    for slot in digits.iter_mut().rev() {
         // `n % 10` is a single decimal digit.
-        digits[start] = b'0' + (n % 10) as u8;
+        *slot = b'0' + (n % 10) as u8;
+        used += 1;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    for &digit in &digits[start..] {
+    for &digit in digits.iter().skip(digits.len() - used) {
         out.push(char::from(digit));
     }
     out.push(':');
@@ -295,15 +306,10 @@ const HASHED_KEY_BYTES: usize = 16;
 /// `h:` + lower-case hex of the first 128 bits of blake3(raw). Raw keys start with `v1|`,
 /// so a hashed key can never equal a raw one.
 fn hashed_storage_key(raw: &str) -> String {
-    const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
-    let hash = blake3::hash(raw.as_bytes());
+    let hex = blake3::hash(raw.as_bytes()).to_hex();
     let mut key = String::with_capacity(2 + 2 * HASHED_KEY_BYTES);
     key.push_str("h:");
-    for byte in hash.as_bytes().iter().take(HASHED_KEY_BYTES) {
-        // Both indices are below 16: a nibble.
-        key.push(char::from(LOWER_HEX[usize::from(byte >> 4)]));
-        key.push(char::from(LOWER_HEX[usize::from(byte & 0x0F)]));
-    }
+    key.push_str(hex.get(..2 * HASHED_KEY_BYTES).unwrap_or(&hex));
     key
 }
 

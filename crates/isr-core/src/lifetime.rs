@@ -20,6 +20,7 @@ pub enum Revalidate {
 /// The lifetime of one stored entry, measured from its creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Lifetime {
+    /// How long the entry stays fresh.
     pub revalidate: Revalidate,
     /// Seconds after creation past which the entry may no longer be served stale without
     /// a render. `None`: never expires. Always ≥ the revalidate time when both are finite.

@@ -13,12 +13,16 @@
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
     #[error("request path must start with '/'")]
+    /// The path does not start with `/`.
     NotAbsolute,
     #[error("request path contains a control character")]
+    /// The path contains a control character.
     ControlCharacter,
     #[error("request path contains an invalid percent-encoding")]
+    /// A `%` is not followed by two hex digits.
     BadPercentEncoding,
     #[error("request target is longer than {0} bytes")]
+    /// The target is longer than this many bytes.
     TooLong(usize),
 }
 
@@ -236,11 +240,18 @@ fn push_raw(out: &mut String, byte: u8, escaped: &[u8]) {
 }
 
 fn push_escaped(out: &mut String, byte: u8) {
-    const UPPER_HEX: &[u8; 16] = b"0123456789ABCDEF";
     out.push('%');
-    // Both indices are below 16: a nibble.
-    out.push(char::from(UPPER_HEX[usize::from(byte >> 4)]));
-    out.push(char::from(UPPER_HEX[usize::from(byte & 0x0F)]));
+    out.push(upper_hex_digit(byte >> 4));
+    out.push(upper_hex_digit(byte & 0x0F));
+}
+
+/// The upper-case hex digit for a nibble (a value below 16).
+fn upper_hex_digit(nibble: u8) -> char {
+    char::from(if nibble < 10 {
+        b'0' + nibble
+    } else {
+        b'A' + nibble - 10
+    })
 }
 
 /// Resolve `.` and `..` (RFC 3986 §5.2.4) and collapse empty segments. `path` starts

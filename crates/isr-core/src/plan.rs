@@ -32,10 +32,13 @@ pub const KEYED_VARY: &[&str] = &[
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("bad request path: {0}")]
+    /// The request path is not valid.
     Path(#[from] PathError),
     #[error("bad Host header: it must be a host name or address with an optional port")]
+    /// The `Host` header is not a host with an optional port.
     Host,
     #[error("{ADMIN_PREFIX} is reserved for isr's admin API")]
+    /// The path is under the admin API's prefix.
     Reserved,
 }
 
@@ -49,6 +52,7 @@ pub fn is_admin_path(path: &str) -> bool {
 
 /// The header and cookie that carry the draft/preview bypass token.
 pub const BYPASS_HEADER: &str = "x-isr-bypass";
+/// A cookie that, when present, bypasses the cache (draft and preview mode).
 pub const BYPASS_COOKIE: &str = "__isr_bypass";
 /// Next.js's draft-mode cookie (its value is Next's secret, so only its presence counts).
 pub const NEXTJS_PREVIEW_COOKIE: &str = "__prerender_bypass";
@@ -58,6 +62,7 @@ pub const NEXTJS_PREVIEW_COOKIE: &str = "__prerender_bypass";
 pub enum Plan<'c> {
     /// Forward to the origin as is (normalised path, original query); never store.
     Bypass {
+        /// Why the request bypasses the cache.
         reason: BypassReason,
         /// `path?query` to forward.
         target: String,
@@ -69,6 +74,7 @@ pub enum Plan<'c> {
 /// A cacheable request.
 #[derive(Clone, Debug)]
 pub struct CachePlan<'c> {
+    /// Where the answer is looked up and stored.
     pub key: CacheKey,
     /// Normalised path.
     pub path: String,
@@ -80,7 +86,9 @@ pub struct CachePlan<'c> {
     pub policy: Option<&'c RouteCachePolicy>,
     /// The route's parameters (for its tag templates).
     pub params: Params,
+    /// Which representation of the page.
     pub variant: Variant,
+    /// The encoding class of the answer.
     pub encoding: EncodingClass,
     /// The validated `Host` when `key_host` is on (it is then also what the origin sees).
     pub host: Option<String>,
@@ -193,8 +201,9 @@ pub(crate) fn cookie_values<'h>(
         .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
         .filter_map(move |pair| {
             let pair = pair.trim_ascii();
-            let eq = pair.iter().position(|&b| b == b'=')?;
-            let (key, value) = (&pair[..eq], &pair[eq + 1..]);
+            let mut parts = pair.splitn(2, |&b| b == b'=');
+            let key = parts.next()?;
+            let value = parts.next()?;
             (key.trim_ascii() == name.as_bytes()).then(|| value.trim_ascii())
         })
 }

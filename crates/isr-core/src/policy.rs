@@ -18,7 +18,9 @@ pub struct RouteCachePolicy {
     /// `Some(None)` is not representable on purpose: `revalidate = 0` routes are pass-through
     /// (`RouteMode::PassThrough` in the configuration) and never reach the policy.
     pub revalidate: Option<Revalidate>,
+    /// Seconds after which an entry is never served again, not even on error.
     pub expire: Option<u64>,
+    /// Seconds a stale entry may be served when its regeneration fails.
     pub stale_if_error: Option<u64>,
 }
 
@@ -51,14 +53,19 @@ impl Default for CacheDefaults {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BypassReason {
     #[error("method is not GET or HEAD")]
+    /// The method is not `GET` or `HEAD`.
     Method,
     #[error("request carries Authorization")]
+    /// The request carries `Authorization`.
     Authorization,
     #[error("request carries a body")]
+    /// The request carries a body.
     RequestBody,
     #[error("route has revalidate = 0")]
+    /// The route has `revalidate = 0`.
     RouteNoCache,
     #[error("request carries the draft/preview bypass token")]
+    /// The request carries the draft/preview bypass token.
     Draft,
 }
 
@@ -66,24 +73,34 @@ pub enum BypassReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoStoreReason {
     #[error("status {0} is not storable")]
+    /// The status code is not storable.
     Status(u16),
     #[error("response sets a cookie")]
+    /// The answer sets a cookie.
     SetCookie,
     #[error("Cache-Control: private")]
+    /// `Cache-Control: private`.
     Private,
     #[error("Cache-Control: no-store")]
+    /// `Cache-Control: no-store`.
     NoStore,
     #[error("Cache-Control: no-cache")]
+    /// `Cache-Control: no-cache`.
     NoCache,
     #[error("max-age=0 without s-maxage")]
+    /// `max-age=0` without `s-maxage`.
     ZeroMaxAge,
     #[error("Vary: *")]
+    /// `Vary: *`.
     VaryStar,
     #[error("Vary on a request header that is not part of the key")]
+    /// `Vary` names a request header that is not part of the key.
     VaryUnkeyed,
     #[error("no route matched and the origin did not allow shared caching")]
+    /// No route matched and the origin did not allow shared caching.
     NotExplicitlyCacheable,
     #[error("a response header contains a control character")]
+    /// A response header contains a control character.
     BadHeader,
 }
 

@@ -55,12 +55,16 @@ pub enum Target {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
     #[error("must not be empty")]
+    /// The target is empty.
     Empty,
     #[error("is longer than {0} bytes")]
+    /// The target is longer than this many bytes.
     TooLong(usize),
     #[error("contains a control character")]
+    /// The target contains a control character.
     ControlCharacter,
     #[error("is not a valid path: {0}")]
+    /// A path target is not a valid path.
     Path(#[from] crate::path::PathError),
 }
 
@@ -144,20 +148,23 @@ fn normalized(path: &str) -> Result<String, TargetError> {
     Ok(normalize_path(path)?)
 }
 
-/// The kinds of named targets, as indices into [`PurgeState`]'s maps.
-const TAG: usize = 0;
-const PATH: usize = 1;
-const PREFIX: usize = 2;
-const KEY: usize = 3;
+/// The kinds of named targets: one map each in [`PurgeState`].
+#[derive(Clone, Copy)]
+enum Kind {
+    Tag,
+    Path,
+    Prefix,
+    Key,
+}
 
 impl Target {
     /// Which map a named target lives in, and its name there; `None` for [`Target::All`].
-    fn slot(&self) -> Option<(usize, &str)> {
+    fn slot(&self) -> Option<(Kind, &str)> {
         match self {
-            Target::Tag(tag) => Some((TAG, tag)),
-            Target::Path(path) => Some((PATH, path)),
-            Target::Prefix(prefix) => Some((PREFIX, prefix)),
-            Target::Key(key) => Some((KEY, key)),
+            Target::Tag(tag) => Some((Kind::Tag, tag)),
+            Target::Path(path) => Some((Kind::Path, path)),
+            Target::Prefix(prefix) => Some((Kind::Prefix, prefix)),
+            Target::Key(key) => Some((Kind::Key, key)),
             Target::All => None,
         }
     }
@@ -166,16 +173,37 @@ impl Target {
 /// Every recorded invalidation, by target, for answering "what reaches this entry?".
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PurgeState {
-    /// One map per kind of named target (indexed by `TAG`, `PATH`, `PREFIX`, `KEY`).
+    /// One map per kind of named target, in [`Kind`]'s order.
     named: [HashMap<String, Invalidation>; 4],
     all: Option<Invalidation>,
 }
 
 impl PurgeState {
+    fn map(&self, kind: Kind) -> &HashMap<String, Invalidation> {
+        let [tag, path, prefix, key] = &self.named;
+        match kind {
+            Kind::Tag => tag,
+            Kind::Path => path,
+            Kind::Prefix => prefix,
+            Kind::Key => key,
+        }
+    }
+
+    fn map_mut(&mut self, kind: Kind) -> &mut HashMap<String, Invalidation> {
+        let [tag, path, prefix, key] = &mut self.named;
+        match kind {
+            Kind::Tag => tag,
+            Kind::Path => path,
+            Kind::Prefix => prefix,
+            Kind::Key => key,
+        }
+    }
+
     /// Record `invalidation` for `target`, unless a newer one is already recorded.
     pub fn record(&mut self, target: &Target, invalidation: Invalidation) {
         let slot = match target.slot() {
-            Some((kind, name)) => self.named[kind]
+            Some((kind, name)) => self
+                .map_mut(kind)
                 .entry(name.to_owned())
                 .or_insert(invalidation),
             None => self.all.get_or_insert(invalidation),
@@ -187,25 +215,25 @@ impl PurgeState {
     /// `path`, with `tags`.
     pub fn newest_for(&self, key: &str, path: &str, tags: &[String]) -> Option<Invalidation> {
         let mut newest = self.all;
-        let mut consider = |kind: usize, name: &str| {
-            if let Some(&found) = self.named[kind].get(name) {
+        let mut consider = |kind: Kind, name: &str| {
+            if let Some(&found) = self.map(kind).get(name) {
                 newest = Some(newest.map_or(found, |n| newer(n, found)));
             }
         };
-        if !self.named[KEY].is_empty() {
-            consider(KEY, key);
+        if !self.map(Kind::Key).is_empty() {
+            consider(Kind::Key, key);
         }
-        if !self.named[PATH].is_empty() {
-            consider(PATH, path);
+        if !self.map(Kind::Path).is_empty() {
+            consider(Kind::Path, path);
         }
-        if !self.named[PREFIX].is_empty() {
+        if !self.map(Kind::Prefix).is_empty() {
             for prefix in prefixes_of(path) {
-                consider(PREFIX, prefix);
+                consider(Kind::Prefix, prefix);
             }
         }
-        if !self.named[TAG].is_empty() {
+        if !self.map(Kind::Tag).is_empty() {
             for tag in tags {
-                consider(TAG, tag);
+                consider(Kind::Tag, tag);
             }
         }
         newest
@@ -214,7 +242,7 @@ impl PurgeState {
     /// Is a record held for exactly `target`?
     pub fn contains(&self, target: &Target) -> bool {
         match target.slot() {
-            Some((kind, name)) => self.named[kind].contains_key(name),
+            Some((kind, name)) => self.map(kind).contains_key(name),
             None => self.all.is_some(),
         }
     }
@@ -300,6 +328,7 @@ impl PurgeState {
         self.named.iter().map(HashMap::len).sum::<usize>() + usize::from(self.all.is_some())
     }
 
+    /// Whether no record is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -37,11 +37,16 @@ use crate::path::normalize_segment;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
     #[error("pattern must start with '/': {0:?}")]
+    /// The pattern does not start with `/`.
     NotAbsolute(String),
     #[error("invalid segment {segment:?} in pattern {pattern:?}: {reason}")]
+    /// A segment of the pattern is not valid.
     BadSegment {
+        /// The whole pattern.
         pattern: String,
+        /// The segment that is not valid.
         segment: String,
+        /// Why it is not valid.
         reason: &'static str,
     },
 }
@@ -52,8 +57,11 @@ pub enum PatternError {
 pub struct RouteConflict {
     /// Index (in the order given) and pattern of each conflicting route.
     pub first: String,
+    /// The pattern that can never match.
     pub second: String,
+    /// The position of `first` among the routes.
     pub first_index: usize,
+    /// The position of `second` among the routes.
     pub second_index: usize,
 }
 
@@ -379,8 +387,11 @@ impl Params {
 /// A successful match.
 #[derive(Debug)]
 pub struct Match<'r, T> {
+    /// The value the matched pattern was added with.
     pub value: &'r T,
+    /// The matched pattern.
     pub pattern: &'r Pattern,
+    /// The values of the pattern's parameters.
     pub params: Params,
 }
 

@@ -18,7 +18,9 @@ use crate::headers::{CacheStatus, X_ISR_CACHE, X_NEXTJS_CACHE, is_not_modified};
 /// An answer from the cache, ready to send.
 #[derive(Debug)]
 pub struct Served {
+    /// The status code.
     pub status: StatusCode,
+    /// The headers, with isr's own.
     pub headers: HeaderMap,
     /// `None` for `HEAD` and `304`; otherwise the entry's body, shared.
     pub body: Option<Bytes>,

@@ -1,4 +1,11 @@
 //! Property tests for path normalisation, route matching and cache keys.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::cmp::Ordering;
 

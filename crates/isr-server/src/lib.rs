@@ -8,3 +8,4 @@ pub mod dashboard;
 pub mod demo;
 pub mod observe;
 pub mod proxy;
+pub mod test_clock;

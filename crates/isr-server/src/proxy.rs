@@ -22,7 +22,7 @@ use http::{Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use isr::{Body, Clock, HttpOrigin, IsrLayer, IsrService, OriginError, SystemClock};
+use isr::{Body, Clock, HttpOrigin, IsrLayer, IsrService, OriginError};
 use isr_core::config::{Config, InvalidSetting, RedisSettings};
 use isr_core::path::normalize_path;
 use isr_core::plan::is_admin_path;
@@ -143,7 +143,8 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy for `config` on the system clock, with the store `config` names.
+    /// A proxy for `config` on the system clock (or the test clock the environment names,
+    /// [`crate::test_clock`]), with the store `config` names.
     pub async fn from_config(config: Config) -> Result<Proxy, StartError> {
         config.validate()?;
         let stores = match &config.redis {
@@ -154,7 +155,7 @@ impl Proxy {
                 config.disk_bytes,
             )?,
         };
-        Proxy::start(config, stores, Arc::new(SystemClock)).await
+        Proxy::start(config, stores, crate::test_clock::from_env()).await
     }
 
     /// A proxy over existing stores and a clock. Loads the recorded purges first, so a

@@ -1,5 +1,12 @@
 //! The real `isr` binary's access log (JSON and combined), its JSON application logs, and
 //! its metrics listener (`--metrics-listen`), read from what the process writes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -2,6 +2,13 @@
 //! origin, however the path is spelled), the bearer token and the webhook `secret`, input
 //! checks (400 naming the field, 413), the answers of every endpoint, and that outside
 //! traffic can never purge through a proxied path.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

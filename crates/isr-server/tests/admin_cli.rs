@@ -1,6 +1,13 @@
 //! The client commands of the real `isr` binary (`purge`, `stats`, `entries`, `warm`)
 //! against a fake isr that answers the admin API contract and records what it was sent;
 //! and the config errors of the keys that came with the admin API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

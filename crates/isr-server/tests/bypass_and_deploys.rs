@@ -1,6 +1,13 @@
 //! Draft/preview bypass (the `x-isr-bypass` header and `__isr_bypass` cookie carrying the
 //! bypass token; Next.js's `__prerender_bypass` cookie when enabled), and deploys: entries
 //! of one build id are never served under another, and are found again when it returns.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

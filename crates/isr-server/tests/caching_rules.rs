@@ -1,5 +1,12 @@
 //! What is cached and what is not: methods, statuses, origin directives, private requests,
 //! route modes (`revalidate = false` / `0`), unmatched requests and query keys.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -2,6 +2,13 @@
 //! local purge forwarded to Cloudflare and Fastly, in the background, retried with
 //! backoff. The providers are local stand-ins (test origins that record what they are
 //! sent); every request they saw is checked against the provider's documented API format.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

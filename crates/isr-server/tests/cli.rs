@@ -1,6 +1,13 @@
 //! The real `isr` binary: config errors name the file, line and key; help lists the flags;
 //! `isr serve` serves a MISS, a HIT and a regeneration on one thread or more; `isr demo
 //! --walkthrough` runs to completion.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

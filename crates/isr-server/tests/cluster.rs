@@ -2,6 +2,13 @@
 //! free loopback port, no persistence), or a real three-primary Redis Cluster, behave as
 //! one cache. Render counts come from the
 //! origin; waits are on counters and the origin's gate, never on sleeps.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -2,6 +2,13 @@
 //! session, the token posted in a form body (never a URL), a session cookie that is not
 //! the token, the admin API and the dashboard's data behind the session and its header,
 //! recent purges, and clear 4xx for bad input. (The browser test is dashboard_browser.rs.)
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

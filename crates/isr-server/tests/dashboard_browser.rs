@@ -6,6 +6,13 @@
 //!
 //! It needs Chromium, Node and `npm install` in `tests/browser`: `ci/ops.sh` installs all
 //! three and runs it (`cargo test -p isr-server --test dashboard_browser -- --ignored`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

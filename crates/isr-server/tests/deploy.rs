@@ -1,6 +1,13 @@
 //! The deployment examples stay true to the code: the Grafana dashboard charts only
 //! metrics isr exports (and every one of them), and the three-replica example's isr.toml
 //! is a valid configuration sharing one Redis.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

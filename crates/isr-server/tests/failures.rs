@@ -1,6 +1,13 @@
 //! Failures: failed regenerations keep the stale page with a retry backoff, stale-if-error
 //! past expire, an unreachable origin, the lock timeout, bounded regeneration concurrency
 //! and the recursion guard.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -1,5 +1,12 @@
 //! HTTP semantics of answers: HEAD from the cached GET, conditional requests (304), the
 //! cache-status, Age and downstream Cache-Control headers, and hop-by-hop headers.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

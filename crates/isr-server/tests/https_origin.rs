@@ -1,6 +1,13 @@
 //! An https origin: the real `isr` binary checks the origin's certificate against the CA
 //! certificates it is given (`SSL_CERT_FILE`), caches its pages as an http origin's, and
 //! answers 502, storing nothing, when the certificate is not trusted.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

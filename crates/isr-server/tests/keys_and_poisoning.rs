@@ -1,5 +1,12 @@
 //! Cache keys and cache poisoning: unkeyed steering headers never reach the origin, Host
 //! keying, path normalisation, fat GETs, RSC and encoding variants, and client cookies.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

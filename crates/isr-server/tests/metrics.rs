@@ -1,6 +1,13 @@
 //! The metrics listener against the real proxy and origin: requests counted by cache
 //! status and route pattern (never by path), renders and their failures by reason,
 //! tiers, purges, health and readiness, bad input; and the text `promtool` accepts.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

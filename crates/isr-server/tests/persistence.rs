@@ -1,6 +1,13 @@
 //! Persistence: entries survive a proxy restart (disk tier), and an entry found only on
 //! disk refills the memory tier, what can never be served again is removed from disk, and
 //! the disk keeps within its byte budget.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -5,6 +5,13 @@
 //! Purges are driven through the cache handle (`proxy.handle()`), and a few through the
 //! HTTP admin API. The clock is manual and is NOT moved between a purge and the requests
 //! after it unless a test says so: a render in the purge's own millisecond must still work.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

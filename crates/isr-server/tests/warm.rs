@@ -1,6 +1,13 @@
 //! `isr warm` against the real proxy: pages missing from the cache are rendered, and a
 //! page already cached (and newer than anything warm could render) is left alone; a sitemap
 //! can be read over https.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 mod support;
 

@@ -21,18 +21,26 @@ pub enum ClusterEvent {
     /// An invalidation was recorded under this record name
     /// ([`isr_core::purge::Target::record_name`]).
     Purged {
+        /// The record name.
         name: String,
+        /// The invalidation recorded.
         invalidation: Invalidation,
     },
     /// An entry was stored under `key` (a storage key) by node `node`, rendered at
     /// `created_at`.
     Stored {
+        /// The node that stored it.
         node: u64,
+        /// The storage key.
         key: String,
+        /// When the entry was rendered.
         created_at: UnixMillis,
     },
     /// Every entry was removed by node `node`.
-    Cleared { node: u64 },
+    Cleared {
+        /// The node that removed them.
+        node: u64,
+    },
     /// Announcements may have been missed: reload the recorded invalidations.
     Resync,
 }

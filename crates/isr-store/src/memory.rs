@@ -236,6 +236,7 @@ pub struct MemoryPurges {
 }
 
 impl MemoryPurges {
+    /// No records.
     pub fn new() -> MemoryPurges {
         MemoryPurges::default()
     }

@@ -38,6 +38,7 @@ impl std::fmt::Debug for TieredStore {
 }
 
 impl TieredStore {
+    /// A store with `l1` in front of `l2`.
     pub fn new(l1: Arc<MemoryStore>, l2: Arc<dyn EntryStore>) -> TieredStore {
         TieredStore {
             l1,

@@ -7,6 +7,13 @@
 //! time passes for them by a later `now`, or, for a backend with its own clock (Redis), by
 //! aging the lock in the backend, never by waiting. The Redis fixtures start their own
 //! `redis-server` on a free port.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::sync::Arc;
 

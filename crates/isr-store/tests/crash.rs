@@ -8,6 +8,13 @@
 //! present is torn. With a byte budget, where commits also evict, it checks instead that
 //! what is left is exactly the newest renders that fit, and that the byte count the
 //! budget is enforced by matches the rows.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

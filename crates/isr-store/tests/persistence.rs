@@ -1,5 +1,12 @@
 //! The disk store across process lifetimes: what was committed is there after a
 //! reopen, corrupt rows read as misses and are removed, and bad paths are clear errors.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::sync::Arc;
 

@@ -2,6 +2,13 @@
 //! itself down when Redis is gone, comes back by itself, announces what it records to
 //! other stores on the same prefix (and no other), and treats a corrupt value as a miss.
 //! Each test starts its own `redis-server` on a free loopback port.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

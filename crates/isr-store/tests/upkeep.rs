@@ -4,6 +4,13 @@
 //!   a file written before the index existed;
 //! - the byte budget: the stored bytes never exceed it once a put returns, the oldest
 //!   renders go first, and the byte count stays exact through every kind of removal.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::sync::Arc;
 

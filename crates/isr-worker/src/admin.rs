@@ -21,9 +21,8 @@ use http::StatusCode;
 use isr_core::UnixMillis;
 use isr_core::admin::{
     ApiError, ClearAnswer, EntriesPage, EntriesQuery, EntryInfo, MAX_BODY_BYTES, RequestCounts,
-    RevalidateRequest, SkipReason, Skipped, StatsAnswer, bearer_token, token_matches,
+    Revalidation, StatsAnswer, bearer_token, token_matches,
 };
-use isr_core::flow::regenerate::Regeneration;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::headers::CacheStatus;
 use isr_core::purge::Target;
@@ -156,40 +155,14 @@ async fn revalidate(
     bearer_ok: bool,
 ) -> std::result::Result<Response, ApiError> {
     let body = read_body(req).await?;
-    let request = match RevalidateRequest::from_json(&body) {
-        Ok(request) => request,
-        // Say nothing about the body to a caller without the token.
-        Err(_) if !bearer_ok => return Err(ApiError::unauthorized()),
-        Err(message) => return Err(ApiError::bad_request(message)),
-    };
-    let secret_ok = request
-        .secret
-        .as_deref()
-        .is_some_and(|secret| token_matches(token, secret));
-    if !bearer_ok && !secret_ok {
-        return Err(ApiError::unauthorized());
-    }
-    let revalidation = request.check().map_err(ApiError::bad_request)?;
+    let revalidation = Revalidation::authorize(&body, bearer_ok, token)?;
     purge(deployment, &revalidation.targets(), revalidation.mode).await?;
     let mut answer = revalidation.answer();
     for path in revalidation.paths_to_regenerate() {
-        let reason = match deployment
+        let regeneration = deployment
             .regenerate_path(ctx, path, revalidation.if_cached)
-            .await
-        {
-            Regeneration::Started | Regeneration::AlreadyRunning => {
-                answer.regenerating.push(path.to_owned());
-                continue;
-            }
-            Regeneration::NotCached => SkipReason::NotCached,
-            Regeneration::NotCacheable => SkipReason::NotCacheable,
-            Regeneration::Invalid(_) => SkipReason::InvalidPath,
-            Regeneration::Unavailable => SkipReason::StateUnavailable,
-        };
-        answer.skipped.push(Skipped {
-            path: path.to_owned(),
-            reason,
-        });
+            .await;
+        answer.report(path, regeneration.skipped());
     }
     ok(&answer)
 }
@@ -222,7 +195,7 @@ async fn entries(
             .map_err(|e| {
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("listing failed: {e}"),
+                    format!("listing failed: Workers KV: {e}"),
                 )
             })?;
         scanned += names.len();

@@ -68,36 +68,51 @@ pub const STATE_BINDING: &str = "ISR_STATE";
 /// Optional service binding to the origin Worker.
 pub const ORIGIN_BINDING: &str = "ORIGIN";
 
-/// What one request works with, or the answer explaining why there is nothing.
+/// Why a request has no deployment to work with: the Worker's configuration is wrong.
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    /// The settings do not hold.
+    #[error("isr: bad configuration: {0}")]
+    Settings(#[from] SettingsError),
+    /// The KV namespace is not bound.
+    #[error("isr: bad configuration: KV namespace binding {KV_BINDING}: {0}")]
+    Kv(#[source] worker::Error),
+    /// The Durable Object namespace is not bound.
+    #[error("isr: bad configuration: Durable Object binding {STATE_BINDING}: {0}")]
+    State(#[source] worker::Error),
+}
+
+/// What one request works with, or why there is nothing.
 async fn deployment(
     req: &Request,
     env: &Env,
     origin: Option<Origin>,
-) -> std::result::Result<Rc<Deployment>, String> {
-    let settings = settings::load(env).map_err(|e| format!("isr: bad configuration: {e}"))?;
-    let origin =
-        match origin {
-            Some(origin) => origin,
-            None => match env.service(ORIGIN_BINDING) {
-                Ok(fetcher) => Origin::Service {
-                    fetcher,
-                    base: settings
-                        .config
-                        .origin
-                        .clone()
-                        .unwrap_or_else(|| base_of(req)),
-                },
-                Err(_) => Origin::Url(settings.config.origin.clone().ok_or_else(|| {
-                    format!("isr: bad configuration: {}", SettingsError::NoOrigin)
-                })?),
+) -> std::result::Result<Rc<Deployment>, SetupError> {
+    let settings = settings::load(env)?;
+    let origin = match origin {
+        Some(origin) => origin,
+        None => match env.service(ORIGIN_BINDING) {
+            Ok(fetcher) => Origin::Service {
+                fetcher,
+                base: settings
+                    .config
+                    .origin
+                    .clone()
+                    .unwrap_or_else(|| base_of(req)),
             },
-        };
-    let kv = env
-        .kv(KV_BINDING)
-        .map_err(|e| format!("isr: bad configuration: KV namespace binding {KV_BINDING}: {e}"))?;
-    let namespace = env.durable_object(STATE_BINDING).map_err(|e| {
-        format!("isr: bad configuration: Durable Object binding {STATE_BINDING}: {e}")
-    })?;
+            Err(_) => Origin::Url(
+                settings
+                    .config
+                    .origin
+                    .clone()
+                    .ok_or(SetupError::Settings(SettingsError::NoOrigin))?,
+            ),
+        },
+    };
+    let kv = env.kv(KV_BINDING).map_err(SetupError::Kv)?;
+    let namespace = env
+        .durable_object(STATE_BINDING)
+        .map_err(SetupError::State)?;
     let clock = Clock::of(env).await;
     Ok(Rc::new(Deployment {
         settings,
@@ -115,7 +130,8 @@ fn base_of(req: &Request) -> String {
         .unwrap_or_else(|_| "https://isr.invalid".to_owned())
 }
 
-fn config_error(message: &str) -> Result<Response> {
+fn config_error(error: &SetupError) -> Result<Response> {
+    let message = error.to_string();
     worker::console_error!("{message}");
     error_response(&ErrorAnswer::new(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -130,7 +146,7 @@ fn config_error(message: &str) -> Result<Response> {
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let deployment = match deployment(&req, &env, None).await {
         Ok(deployment) => deployment,
-        Err(message) => return config_error(&message),
+        Err(error) => return config_error(&error),
     };
     let response = match deployment.handle(&req, &ctx).await? {
         Handled::Answer(response) => response,
@@ -173,7 +189,7 @@ where
     };
     let deployment = match deployment(req, env, Some(origin)).await {
         Ok(deployment) => deployment,
-        Err(message) => return config_error(&message).map(Some),
+        Err(error) => return config_error(&error).map(Some),
     };
     match deployment.handle(req, ctx).await? {
         Handled::Answer(response) => {

@@ -28,9 +28,23 @@ use worker::{AbortController, Delay, Fetch, Fetcher, Request, Response, Response
 
 use crate::convert::{header_map, js_headers, status_of};
 
-/// Why the origin gave no answer (isr-core's, with an unreachable origin described in
-/// words).
-pub(crate) type OriginError = isr_core::flow::render::OriginError<String>;
+/// Why the origin gave no answer (isr-core's, with the Worker's reasons it was unreachable).
+pub(crate) type OriginError = isr_core::flow::render::OriginError<Unreachable>;
+
+/// Why the origin could not be asked, or its answer cannot be passed on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unreachable {
+    /// The platform refused the request or its answer.
+    #[error(transparent)]
+    Platform(#[from] worker::Error),
+    /// The Durable Object did not give the recursion guard's secret, which every render
+    /// carries.
+    #[error("no recursion-guard secret: {0}")]
+    NoGuardSecret(#[source] worker::Error),
+    /// The answer was not kept to be passed on.
+    #[error("the answer is gone")]
+    AnswerGone,
+}
 
 /// A boxed local future (JS values are not `Send`).
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -103,7 +117,7 @@ impl Origin {
         let work: BoxFuture<Result<T>> = Box::pin(async move { then(sent.await?).await });
         match select(work, Delay::from(timeout)).await {
             Either::Left((Ok(answer), _)) => Ok(answer),
-            Either::Left((Err(error), _)) => Err(OriginError::Unreachable(error.to_string())),
+            Either::Left((Err(error), _)) => Err(OriginError::Unreachable(error.into())),
             Either::Right(((), _)) => {
                 controller.abort();
                 Err(OriginError::Timeout(timeout))
@@ -144,7 +158,7 @@ impl Origin {
         init.set_headers(&self.request_headers(headers).0);
         init.set_redirect(web_sys::RequestRedirect::Manual);
         let request = web_sys::Request::new_with_str_and_init(&self.url(target), &init)
-            .map_err(|e| OriginError::Unreachable(format!("{e:?}")))?;
+            .map_err(|e| OriginError::Unreachable(worker::Error::from(e).into()))?;
         self.within(request, timeout, async move |response| {
             collect(response, limit).await
         })
@@ -169,7 +183,7 @@ impl Origin {
             init.set_body(&body);
         }
         let request = web_sys::Request::new_with_str_and_init(&self.url(target), &init)
-            .map_err(|e| OriginError::Unreachable(format!("{e:?}")))?;
+            .map_err(|e| OriginError::Unreachable(worker::Error::from(e).into()))?;
         self.within(request, timeout, async |response| Ok(response))
             .await
     }

@@ -22,12 +22,12 @@ use worker::Response;
 
 use crate::convert::{self, status_of};
 use crate::deployment::Deployment;
-use crate::origin::{Fetched, OriginError};
+use crate::origin::{Fetched, OriginError, Unreachable};
 use crate::store::{KV_MAX_VALUE_BYTES, PutError};
 
 /// A render's result on the Worker: the origin's answer as a response, an unreachable
 /// origin described in words.
-pub(crate) type Rendered = render::Rendered<Response, String>;
+pub(crate) type Rendered = render::Rendered<Response, Unreachable>;
 
 /// What is kept of a render.
 #[derive(Clone, Copy, Debug)]
@@ -47,9 +47,12 @@ struct Answered {
 }
 
 impl Answered {
-    fn response(&self) -> Result<Response, String> {
-        convert::response(self.status, &self.headers, Some(self.body.clone()))
-            .map_err(|e| e.to_string())
+    fn response(&self) -> Result<Response, Unreachable> {
+        Ok(convert::response(
+            self.status,
+            &self.headers,
+            Some(self.body.clone()),
+        )?)
     }
 }
 
@@ -60,7 +63,7 @@ impl Deployment {
         let guard = self
             .guard()
             .await
-            .map_err(|e| OriginError::Unreachable(format!("no recursion-guard secret: {e}")))?;
+            .map_err(|e| OriginError::Unreachable(Unreachable::NoGuardSecret(e)))?;
         headers.insert(X_ISR_RENDER, guard);
         let engine = &self.config().engine;
         // A body the KV value limit could never hold is not buffered either.
@@ -153,7 +156,7 @@ impl Deployment {
                     let status = entry.status;
                     let response = || match &answered {
                         Some(answered) => answered.response(),
-                        None => Err("the answer is gone".to_owned()),
+                        None => Err(Unreachable::AnswerGone),
                     };
                     rendered = Rendered::from_judged(judge_too_large(status), response);
                     settled = settle(&rendered, had_entry, now);

@@ -7,7 +7,6 @@
 //! except under a test clock), so the Durable Object judges time as the Worker does. The
 //! Durable Object is reachable only through its binding: no client request reaches it.
 
-use isr_core::UnixMillis;
 use isr_core::flow::joiners;
 use isr_core::flow::settle::{BackoffChange, PassMark, Settled};
 use isr_core::freshness::PurgeMode;
@@ -91,35 +90,11 @@ impl Outcome {
     }
 }
 
-/// The wire form of isr-core's [`BackoffChange`] (checked against it by serde).
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "BackoffChange", rename_all = "snake_case")]
-enum BackoffChangeDef {
-    Clear,
-    Fail,
-    Keep,
-}
-
-/// The wire form of isr-core's [`PassMark`].
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "PassMark", rename_all = "snake_case")]
-enum PassMarkDef {
-    Clear,
-    Set(#[serde(with = "UnixMillisDef")] UnixMillis),
-    Keep,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(remote = "UnixMillis")]
-struct UnixMillisDef(u64);
-
 /// What a finished render changes in its key's row: isr-core's [`Settled`], as far as the
 /// Durable Object keeps it (storing and removing entries is the Worker's).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct RowChange {
-    #[serde(with = "BackoffChangeDef")]
     pub(crate) backoff: BackoffChange,
-    #[serde(with = "PassMarkDef")]
     pub(crate) pass_mark: PassMark,
 }
 

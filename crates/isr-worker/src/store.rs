@@ -91,15 +91,12 @@ impl Tiers {
         &self,
         cursor: Option<String>,
         limit: u64,
-    ) -> Result<(Vec<String>, Option<String>), String> {
+    ) -> Result<(Vec<String>, Option<String>), worker::KvError> {
         let mut list = self.kv.list().limit(limit);
         if let Some(cursor) = cursor {
             list = list.cursor(cursor);
         }
-        let page = list
-            .execute()
-            .await
-            .map_err(|e| format!("Workers KV: {e}"))?;
+        let page = list.execute().await?;
         let names = page.keys.into_iter().map(|key| key.name).collect();
         let next = if page.list_complete {
             None

@@ -3,7 +3,7 @@
 // the binary has not been built (ci.sh builds it).
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
@@ -16,7 +16,6 @@ import {
   purger,
   sharedConfig,
   sharedScenarios,
-  sleep,
   until,
 } from "./scenarios.mjs";
 
@@ -31,6 +30,15 @@ describe("native isr proxy", { skip }, () => {
   let child;
   let base;
   let dir;
+  // The binary's clock: the system's plus the milliseconds in this file (its
+  // ISR_TEST_CLOCK_FILE), replaced whole by a rename so it is never read half-written.
+  let clockFile;
+  let offsetMs = 0;
+  const advance = async (ms) => {
+    offsetMs += ms;
+    writeFileSync(`${clockFile}.next`, String(offsetMs));
+    renameSync(`${clockFile}.next`, clockFile);
+  };
   before(async () => {
     if (!existsSync(binary)) {
       throw new Error(`no native binary at ${binary}: run cargo build -p isr-server`);
@@ -39,6 +47,7 @@ describe("native isr proxy", { skip }, () => {
     dir = mkdtempSync(join(tmpdir(), "isr-native-"));
     const config = join(dir, "isr.toml");
     writeFileSync(config, sharedConfig);
+    clockFile = join(dir, "clock-offset-ms");
     child = spawn(
       binary,
       [
@@ -50,7 +59,7 @@ describe("native isr proxy", { skip }, () => {
         "--admin-token", ADMIN_TOKEN,
         "--bypass-token", BYPASS_TOKEN,
       ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", RUST_LOG_STYLE: "never" } },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1", RUST_LOG_STYLE: "never", ISR_TEST_CLOCK_FILE: clockFile } },
     );
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));
@@ -78,6 +87,5 @@ describe("native isr proxy", { skip }, () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  // The binary has no clock a test can move: its clock advances by real time only.
-  sharedScenarios(() => ({ base, origin, purge: purger(base), advance: sleep }));
+  sharedScenarios(() => ({ base, origin, purge: purger(base), advance }));
 });

@@ -7,11 +7,12 @@
 // `purge` posts to its admin API, and `advance` moves the proxy's clock forward. The
 // configuration both run with is `sharedConfig`.
 //
-// Time: the stale scenarios need an entry older than its 1 s revalidate. The Worker's
-// clock is moved by the test (its ISR_TEST_CLOCK binding, test/workerd.mjs), so no real
-// time passes; the native binary has no clock a test can move, and its `advance` sleeps.
-// Everything else waits on the origin's counters and holds, never on a sleep, and nothing
-// asserts that something happened "in time".
+// Time: the stale scenarios need an entry older than its 1 s revalidate. Each runtime's
+// clock is moved by the test, so no real time passes: the Worker's through its
+// ISR_TEST_CLOCK binding (test/workerd.mjs), the native binary's through the file its
+// ISR_TEST_CLOCK_FILE names (test/native.test.mjs). Everything else waits on the origin's
+// counters and holds, never on a sleep, and nothing asserts that something happened
+// "in time".
 
 import assert from "node:assert/strict";
 import { it } from "node:test";
@@ -48,8 +49,8 @@ path = "/bin/[name]"
 revalidate = 3600
 `;
 
-/** Real time passing: for polling, and for the native proxy's `advance`. */
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Real time passing, between polls. */
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Poll `check` until it returns something truthy (bounded: fails after `limitMs`). */
 export async function until(check, what, limitMs = 30_000) {

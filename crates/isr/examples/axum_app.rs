@@ -15,7 +15,8 @@
 //! (default `127.0.0.1:3000`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -31,7 +32,7 @@ use tower::Layer;
 #[derive(Default)]
 struct Database {
     posts: Mutex<BTreeMap<u32, Post>>,
-    queries: Mutex<u64>,
+    queries: AtomicU64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,17 +42,23 @@ struct Post {
 }
 
 impl Database {
+    /// The table itself. A panic elsewhere cannot leave a map of posts half-written, so a
+    /// poisoned lock is still safe to use.
+    fn table(&self) -> MutexGuard<'_, BTreeMap<u32, Post>> {
+        self.posts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn post(&self, id: u32) -> Option<Post> {
-        *self.queries.lock().unwrap() += 1;
+        self.queries.fetch_add(1, Ordering::Relaxed);
         // A slow query.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        self.posts.lock().unwrap().get(&id).cloned()
+        self.table().get(&id).cloned()
     }
 
     async fn posts(&self) -> Vec<Post> {
-        *self.queries.lock().unwrap() += 1;
+        self.queries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(50)).await;
-        self.posts.lock().unwrap().values().cloned().collect()
+        self.table().values().cloned().collect()
     }
 }
 
@@ -138,7 +145,7 @@ async fn edit(
     let title = query
         .get("title")
         .ok_or((StatusCode::BAD_REQUEST, "give ?title=".to_owned()))?;
-    app.db.posts.lock().unwrap().insert(
+    app.db.table().insert(
         id,
         Post {
             id,
@@ -184,7 +191,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (2, "Stale while revalidate"),
         (3, "Tags"),
     ] {
-        db.posts.lock().unwrap().insert(
+        db.table().insert(
             id,
             Post {
                 id,

@@ -25,8 +25,8 @@ use axum::routing::{delete, get, post};
 use isr_core::admin::session::dashboard_request;
 use isr_core::admin::{
     ApiError as AdminError, ClearAnswer, ClusterStats, EntriesPage, EntriesQuery, Evictions,
-    RegenerationCounts, RequestCounts, RevalidateRequest, Skipped, StatsAnswer, TierBytes,
-    TierCounts, bearer_token, token_matches,
+    RegenerationCounts, RequestCounts, Revalidation, StatsAnswer, TierBytes, TierCounts,
+    bearer_token, token_matches,
 };
 use isr_store::DiskStore;
 use serde::Serialize;
@@ -127,20 +127,7 @@ async fn revalidate(
     let bearer_ok = state.bearer_ok(&headers);
     let body =
         body.map_err(|rejection| AdminError::new(rejection.status(), rejection.body_text()))?;
-    let request = match RevalidateRequest::from_json(&body) {
-        Ok(request) => request,
-        // Say nothing about the body to a caller without the token.
-        Err(_) if !bearer_ok => return Err(AdminError::unauthorized().into()),
-        Err(message) => return Err(AdminError::bad_request(message).into()),
-    };
-    let secret_ok = request
-        .secret
-        .as_deref()
-        .is_some_and(|secret| token_matches(&state.token, secret));
-    if !bearer_ok && !secret_ok {
-        return Err(AdminError::unauthorized().into());
-    }
-    let revalidation = request.check().map_err(AdminError::bad_request)?;
+    let revalidation = Revalidation::authorize(&body, bearer_ok, &state.token)?;
     state
         .isr
         .purge(&revalidation.targets(), revalidation.mode)
@@ -154,14 +141,7 @@ async fn revalidate(
     let mut answer = revalidation.answer();
     for path in revalidation.paths_to_regenerate() {
         let regeneration = state.isr.regenerate(path, revalidation.if_cached).await;
-        let Some(reason) = regeneration.skipped() else {
-            answer.regenerating.push(path.to_owned());
-            continue;
-        };
-        answer.skipped.push(Skipped {
-            path: path.to_owned(),
-            reason,
-        });
+        answer.report(path, regeneration.skipped());
     }
     Ok(json_response(StatusCode::OK, &answer))
 }

@@ -9,6 +9,7 @@ use isr_core::UnixMillis;
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
+    /// The current time.
     fn now(&self) -> UnixMillis;
 }
 

@@ -384,6 +384,7 @@ impl DataCacheBuilder {
         self
     }
 
+    /// The data cache.
     pub fn build(self) -> DataCache {
         // No value outlives this: older purge records may be folded.
         let retention = self

@@ -36,15 +36,20 @@ pub struct Isr {
 /// A page of a listing; pass `next_cursor` back for the next one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EntryPage {
+    /// The entries of this page.
     pub entries: Vec<EntryInfo>,
+    /// Where the next page starts; `None` on the last page.
     pub next_cursor: Option<String>,
 }
 
 /// The memory tier's occupancy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct MemoryUse {
+    /// Entries held.
     pub entries: usize,
+    /// Bytes held.
     pub bytes: u64,
+    /// The byte budget.
     pub capacity: u64,
 }
 

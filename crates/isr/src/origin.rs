@@ -28,13 +28,22 @@ use crate::body::Body;
 #[derive(Debug, thiserror::Error)]
 pub enum OriginError {
     #[error("origin {0:?} is not a valid URL")]
+    /// The origin is not a valid URL.
     Invalid(String),
     #[error("origin {0:?}: the scheme must be http or https")]
+    /// The scheme is neither http nor https.
     Scheme(String),
     #[error("origin {0:?} has no host")]
+    /// The URL has no host.
     NoHost(String),
     #[error("origin {url:?}: {source}")]
-    Tls { url: String, source: TlsError },
+    /// TLS for an https origin cannot be set up.
+    Tls {
+        /// The origin URL.
+        url: String,
+        /// Why TLS cannot be set up.
+        source: TlsError,
+    },
 }
 
 /// TLS for https URLs cannot be set up.
@@ -45,9 +54,11 @@ pub enum TlsError {
          ({0}); install the system's CA certificates (ca-certificates) or name a file of \
          them in SSL_CERT_FILE"
     )]
+    /// The CA certificates cannot be loaded.
     CaCertificates(std::io::Error),
     #[error("cannot set up TLS: {0}")]
-    Setup(String),
+    /// TLS cannot be set up.
+    Setup(#[source] rustls::Error),
 }
 
 /// A client for one origin.
@@ -110,7 +121,7 @@ pub fn connector(https: bool) -> Result<HttpsConnector<HttpConnector>, TlsError>
     } else {
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
             .with_safe_default_protocol_versions()
-            .map_err(|error| TlsError::Setup(error.to_string()))?
+            .map_err(TlsError::Setup)?
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth();
         HttpsConnectorBuilder::new().with_tls_config(config)

@@ -21,15 +21,21 @@ pub(crate) struct Counters {
 /// A snapshot of the engine's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Answers from a fresh entry.
     pub hits: u64,
+    /// Answers from a stale entry.
     pub stale: u64,
+    /// Answers rendered for the request.
     pub misses: u64,
+    /// Answers passed to the origin, not stored.
     pub bypasses: u64,
     /// Renders started (foreground and background).
     pub renders: u64,
     /// Requests that waited for another request's render of the same key.
     pub coalesced: u64,
+    /// Background regenerations that stored a new entry.
     pub regenerations_ok: u64,
+    /// Background regenerations that failed.
     pub regenerations_failed: u64,
     /// Renders this node needed and took from another node sharing its store, instead of
     /// rendering them itself.

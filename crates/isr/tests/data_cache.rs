@@ -4,6 +4,13 @@
 //! Time is a `ManualClock`; races are arranged with barriers, gates and counters, never
 //! with sleeps (`isr_store::testing`: `concurrently` lets callers go behind one barrier,
 //! `until` waits on a counter).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,13 @@
 //! The data cache's fetch locks across nodes follow the settings it is given: the lock
 //! lives the configured time to live, and a node waits for another node's value only as
 //! long as its lock timeout. On a real Redis; races are arranged with a gate and counters.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

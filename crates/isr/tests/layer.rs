@@ -4,6 +4,13 @@
 //! and purges through the handle, an app endpoint and the mounted admin router.
 //!
 //! Time is a `ManualClock`; waiting is on counters, never on sleeps.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test: a failed step panics, and the panic is the report"
+)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

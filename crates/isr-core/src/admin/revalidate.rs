@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::token_matches;
+use super::error::ApiError;
 use crate::freshness::PurgeMode;
 use crate::purge::{Target, TargetError};
 
@@ -126,6 +128,20 @@ pub struct RevalidateAnswer {
     pub skipped: Vec<Skipped>,
 }
 
+impl RevalidateAnswer {
+    /// Report the regeneration of `path`: started (or already running) when `skipped` is
+    /// `None`, else skipped and why.
+    pub fn report(&mut self, path: &str, skipped: Option<SkipReason>) {
+        match skipped {
+            None => self.regenerating.push(path.to_owned()),
+            Some(reason) => self.skipped.push(Skipped {
+                path: path.to_owned(),
+                reason,
+            }),
+        }
+    }
+}
+
 /// How many targets of each kind were purged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -225,6 +241,26 @@ impl RevalidateRequest {
 }
 
 impl Revalidation {
+    /// Read and authorise the body of `POST /_isr/revalidate` against the configured
+    /// `token`; `bearer_ok`: the call's `Authorization` carried it. Without it the body's
+    /// `secret` must match, and a caller with neither learns nothing about the body: its
+    /// answer is 401 before any 400.
+    pub fn authorize(body: &[u8], bearer_ok: bool, token: &str) -> Result<Revalidation, ApiError> {
+        let request = match RevalidateRequest::from_json(body) {
+            Ok(request) => request,
+            Err(_) if !bearer_ok => return Err(ApiError::unauthorized()),
+            Err(error) => return Err(ApiError::bad_request(error)),
+        };
+        let secret_ok = request
+            .secret
+            .as_deref()
+            .is_some_and(|secret| token_matches(token, secret));
+        if !bearer_ok && !secret_ok {
+            return Err(ApiError::unauthorized());
+        }
+        request.check().map_err(ApiError::bad_request)
+    }
+
     /// Every target, to purge in one go.
     pub fn targets(&self) -> Vec<Target> {
         self.paths
@@ -403,6 +439,56 @@ mod tests {
         .unwrap();
         assert_eq!(old.purged.keys, 0);
         assert!(old.regenerating.is_empty() && old.skipped.is_empty());
+    }
+
+    #[test]
+    fn authorization_comes_before_the_body() {
+        let good = br#"{"paths": ["/a"]}"#;
+        let with_secret = br#"{"paths": ["/a"], "secret": "s3cret"}"#;
+        assert!(Revalidation::authorize(good, true, "s3cret").is_ok());
+        assert!(Revalidation::authorize(with_secret, false, "s3cret").is_ok());
+        let unauthorized = Err(ApiError::unauthorized());
+        assert_eq!(Revalidation::authorize(good, false, "s3cret"), unauthorized);
+        let wrong_secret = br#"{"paths": ["/a"], "secret": "guess"}"#;
+        assert_eq!(
+            Revalidation::authorize(wrong_secret, false, "s3cret"),
+            unauthorized
+        );
+        // A caller without the token learns nothing about the body; one with it is told.
+        assert_eq!(
+            Revalidation::authorize(b"{not json", false, "s3cret"),
+            unauthorized
+        );
+        let bad = Revalidation::authorize(b"{not json", true, "s3cret").unwrap_err();
+        assert_eq!(bad.status, http::StatusCode::BAD_REQUEST);
+        let empty = Revalidation::authorize(br#"{"secret": "s3cret"}"#, false, "s3cret");
+        assert_eq!(
+            empty.unwrap_err().message,
+            RevalidateError::NothingToRevalidate.to_string()
+        );
+        // An empty configured token matches nothing, not even an empty secret.
+        let empty_secret = br#"{"paths": ["/a"], "secret": ""}"#;
+        assert_eq!(
+            Revalidation::authorize(empty_secret, false, ""),
+            unauthorized
+        );
+    }
+
+    #[test]
+    fn regenerations_are_reported() {
+        let mut answer = check(r#"{"paths": ["/a", "/b"], "regenerate": true}"#)
+            .unwrap()
+            .answer();
+        answer.report("/a", None);
+        answer.report("/b", Some(SkipReason::NotCached));
+        assert_eq!(answer.regenerating, ["/a"]);
+        assert_eq!(
+            answer.skipped,
+            [Skipped {
+                path: "/b".to_owned(),
+                reason: SkipReason::NotCached
+            }]
+        );
     }
 
     #[test]

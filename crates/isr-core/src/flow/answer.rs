@@ -37,13 +37,16 @@ pub fn keeps_body(method: &Method) -> bool {
 /// and [`Self::body`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorAnswer {
+    /// The status code to answer with.
     pub code: StatusCode,
+    /// What the cache did, for `x-isr-cache`.
     pub cache_status: CacheStatus,
     /// The text, without its final newline.
     pub message: String,
 }
 
 impl ErrorAnswer {
+    /// An error answer with this status, cache status and message.
     pub fn new(code: StatusCode, cache_status: CacheStatus, message: impl Into<String>) -> Self {
         ErrorAnswer {
             code,
@@ -116,7 +119,9 @@ impl ErrorAnswer {
 pub enum Reply<R, F> {
     /// Answer from this entry ([`crate::serve::serve`]), marked `status`.
     Entry {
+        /// The entry to answer from.
         entry: Arc<Entry>,
+        /// What the cache did.
         status: CacheStatus,
     },
     /// Answer from the fallback, marked [`CacheStatus::Stale`]: the render failed.
@@ -125,9 +130,13 @@ pub enum Reply<R, F> {
     /// `keeps_body`. `too_large`: it was not stored because of its size (the Worker says
     /// so in a header).
     Pass {
+        /// The origin's answer.
         response: R,
+        /// What the cache did.
         status: CacheStatus,
+        /// Whether the answer keeps its body (not for `HEAD`).
         keeps_body: bool,
+        /// Whether the answer was not stored because of its size.
         too_large: bool,
     },
     /// An error answer.

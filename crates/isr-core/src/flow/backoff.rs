@@ -120,6 +120,7 @@ impl Backoff {
         self.failing.len()
     }
 
+    /// Whether no key is backing off.
     pub fn is_empty(&self) -> bool {
         self.failing.is_empty()
     }

@@ -22,12 +22,18 @@ pub enum Action<T> {
     /// [`CacheStatus::Stale`]). `regenerate`: start one background regeneration of the key
     /// (unless one is running).
     Serve {
+        /// The entry to answer from.
         entry: T,
+        /// What the cache did.
         status: CacheStatus,
+        /// Whether to start a background regeneration.
         regenerate: bool,
     },
     /// Render now and answer with the result; `fallback` is the answer if the render fails.
-    Render { fallback: Option<T> },
+    Render {
+        /// The entry to answer with if the render fails.
+        fallback: Option<T>,
+    },
 }
 
 /// The action for the entry a lookup `found`, with its state (`None`: no entry).

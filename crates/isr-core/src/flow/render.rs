@@ -28,8 +28,10 @@ use crate::policy::NoStoreReason;
 #[derive(Debug, thiserror::Error)]
 pub enum OriginError<E> {
     #[error("the origin did not answer within {0:?}")]
+    /// The origin did not answer within this time.
     Timeout(Duration),
     #[error("the origin could not be reached: {0}")]
+    /// The origin could not be reached.
     Unreachable(E),
 }
 
@@ -89,7 +91,12 @@ pub enum Rendered<R, E> {
     /// Another node rendered and stored it while this one waited for its lock.
     Found(Arc<Entry>),
     /// An answer that may not be shared; `too_large`: because of its size.
-    Uncacheable { response: R, too_large: bool },
+    Uncacheable {
+        /// The origin's answer.
+        response: R,
+        /// Whether it may not be shared only because of its size.
+        too_large: bool,
+    },
     /// The origin answered with a failure status.
     FailedStatus(R),
     /// The origin did not answer.

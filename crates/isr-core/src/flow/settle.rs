@@ -15,14 +15,18 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::UnixMillis;
 use crate::flow::render::Rendered;
 
 /// How long a key whose render was uncacheable skips single flight.
 pub const PASS_MARK: Duration = Duration::from_secs(30);
 
-/// What happens to the key's backoff.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What happens to the key's backoff. (Serialized for a runtime that keeps it elsewhere,
+/// like the Worker's Durable Object.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum BackoffChange {
     /// The origin answered: the key is not failing.
     Clear,
@@ -32,8 +36,9 @@ pub enum BackoffChange {
     Keep,
 }
 
-/// What happens to the key's pass mark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What happens to the key's pass mark (serialized as [`BackoffChange`] is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PassMark {
     /// Remove it.
     Clear,
@@ -50,7 +55,9 @@ pub struct Settled {
     pub store: bool,
     /// Remove the entry stored under the key.
     pub remove: bool,
+    /// How the key's failure backoff changes.
     pub backoff: BackoffChange,
+    /// Whether the key is marked hit-for-pass, or no longer.
     pub pass_mark: PassMark,
 }
 

@@ -61,22 +61,35 @@ const PAGE_CACHE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum DiskError {
     #[error("cannot create the cache directory {}: {source}", path.display())]
+    /// The cache directory cannot be created.
     CreateDir {
+        /// The directory.
         path: PathBuf,
+        /// Why it cannot be created.
         source: std::io::Error,
     },
+    /// The cache file is already open in another process.
     #[error(
         "the cache file {} is already open in another isr process (or twice in this one); \
          stop the other process or give this one its own cache directory",
         path.display()
     )]
-    Locked { path: PathBuf },
+    Locked {
+        /// The cache file.
+        path: PathBuf,
+    },
+    /// The cache file cannot be opened.
     #[error(
         "cannot open the cache file {}: {source}. It holds only cached pages: \
          deleting it is safe and starts with an empty cache",
         path.display()
     )]
-    Open { path: PathBuf, source: OpenFailure },
+    Open {
+        /// The cache file.
+        path: PathBuf,
+        /// Why it cannot be opened.
+        source: OpenFailure,
+    },
 }
 
 /// Why redb could not open the cache file.

@@ -110,7 +110,7 @@ fn primaries(cluster_nodes: &str) -> Vec<Server> {
             if !serving {
                 return None;
             }
-            let address = fields[1].split(['@', ',']).next()?;
+            let address = fields.get(1)?.split(['@', ',']).next()?;
             let (host, port) = address.rsplit_once(':')?;
             Some(Server::Primary {
                 host: host

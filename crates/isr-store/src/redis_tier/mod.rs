@@ -64,8 +64,15 @@ const EVENT_BUFFER: usize = 4_096;
 #[derive(Debug, thiserror::Error)]
 pub enum RedisTierError {
     #[error("invalid Redis URL {url}: {source}")]
-    Url { url: String, source: RedisError },
+    /// The Redis URL is not valid.
+    Url {
+        /// The URL as given.
+        url: String,
+        /// Why it is not valid.
+        source: RedisError,
+    },
     #[error("the Redis store must be created within a Tokio runtime (it runs a subscription task)")]
+    /// Created outside a Tokio runtime.
     NoRuntime,
 }
 

@@ -9,6 +9,13 @@
 //! - [`MemoryLocks`]: render locks in memory, the lock suite's reference backend.
 //!
 //! Everything here panics on failure: it is for tests, where a panic is the report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test support: a failed setup panics, and the panic is the test's report"
+)]
 
 mod locks;
 mod ports;

@@ -58,8 +58,11 @@ pub struct RedisServer {
 /// The files of a TLS server: its certificate chain and key, and the CA that signed it.
 #[derive(Clone, Debug)]
 pub struct TlsFiles {
+    /// The server certificate.
     pub cert: std::path::PathBuf,
+    /// The server's private key.
     pub key: std::path::PathBuf,
+    /// The certificate authority that signed `cert`.
     pub ca: std::path::PathBuf,
 }
 
