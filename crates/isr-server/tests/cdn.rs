@@ -216,6 +216,24 @@ async fn every_purge_reaches_both_providers_in_their_own_format() {
     )
     .await;
     assert!(!text.contains(CF_TOKEN) && !text.contains(FASTLY_TOKEN));
+
+    // Emptying the cache empties the CDN's too, in one request each.
+    let clear = proxy
+        .admin(Method::DELETE, "/_isr/cache", Some(ADMIN), None)
+        .await;
+    assert_eq!(clear.status, 200);
+    until("the purges of everything", || {
+        cloudflare.total() == 4 && fastly.total() == 3
+    })
+    .await;
+    let everything = cloudflare.seen().pop().expect("the last request");
+    assert_eq!(
+        check_cloudflare(&everything).expect("Cloudflare's format"),
+        serde_json::json!({"purge_everything": true})
+    );
+    let all = fastly.seen().pop().expect("the last request");
+    check_fastly(&all).expect("Fastly's format");
+    assert_eq!(all.target, format!("/service/{FASTLY_SERVICE}/purge_all"));
     proxy.shutdown().await;
 }
 
