@@ -7,6 +7,7 @@ const HEADERS = { "x-isr-dashboard": "1" };
 const byId = (id) => document.getElementById(id);
 const rates = [];
 let previous = null;
+const window_ = [];
 let search = "/";
 
 async function call(url, init = {}) {
@@ -53,9 +54,15 @@ async function refreshFigures() {
   const requests = stats.requests;
   const total = requests.hit + requests.stale + requests.miss + requests.bypass;
   const now = performance.now();
+  const served = requests.hit + requests.stale;
   byId("requests-total").textContent = String(total);
-  byId("hit-ratio").textContent =
-    total === 0 ? "–" : `${(((requests.hit + requests.stale) / total) * 100).toFixed(1)} %`;
+  // The hit ratio of the last minute (of everything so far, while the minute is quiet).
+  window_.push({ at: now, served, total });
+  while (window_.length > 1 && now - window_[0].at > 60_000) window_.shift();
+  const oldest = window_[0];
+  const [dServed, dTotal] =
+    total > oldest.total ? [served - oldest.served, total - oldest.total] : [served, total];
+  byId("hit-ratio").textContent = dTotal === 0 ? "–" : `${((dServed / dTotal) * 100).toFixed(1)} %`;
   if (previous) {
     const rate = (total - previous.total) / ((now - previous.at) / 1000);
     byId("request-rate").textContent = rate.toFixed(1);
