@@ -362,3 +362,25 @@ describe("isr Worker with key_host = true", () => {
     }
   });
 });
+
+describe("isr Worker behind a CDN", () => {
+  it("answers from the cache carry their tags (tags_header)", async () => {
+    const origin = await startOrigin();
+    const worker = await startWorker({
+      ISR_CONFIG: `${sharedConfig}\n[cdn]\ntags_header = "Cache-Tag"\n`,
+      ISR_ORIGIN: origin.url,
+    });
+    try {
+      const path = "/fresh/tagged";
+      const miss = await get(worker.base, path);
+      assert.equal(miss.cache, "MISS");
+      assert.equal(miss.headers.get("cache-tag"), "fresh,page:tagged");
+      const hit = await get(worker.base, path);
+      assert.equal(hit.cache, "HIT");
+      assert.equal(hit.headers.get("cache-tag"), "fresh,page:tagged");
+    } finally {
+      await worker.mf.dispose();
+      await origin.stop();
+    }
+  });
+});

@@ -125,6 +125,16 @@ impl CdnSettings {
     pub fn forwards(&self) -> bool {
         self.cloudflare.is_some() || self.fastly.is_some()
     }
+
+    /// Put `tags` (a served entry's) in the answer's `headers`, when a tag header is
+    /// configured: every runtime marks its answers from the cache with this.
+    pub fn mark_tags(&self, headers: &mut http::HeaderMap, tags: &[String]) {
+        if let Some(tags_header) = self.tags_header
+            && let Some(value) = tags_header.value(tags)
+        {
+            headers.insert(tags_header.name(), value);
+        }
+    }
 }
 
 impl std::fmt::Debug for CdnSettings {

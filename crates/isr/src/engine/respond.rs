@@ -33,11 +33,8 @@ impl Engine {
         *response.status_mut() = served.status;
         *response.headers_mut() = served.headers;
         // For a CDN in front: the entry's tags, so a purge by tag there reaches it too.
-        if let Some(tags_header) = self.shared.config.ops.cdn.tags_header
-            && let Some(value) = tags_header.value(&entry.tags)
-        {
-            response.headers_mut().insert(tags_header.name(), value);
-        }
+        let cdn = &self.shared.config.ops.cdn;
+        cdn.mark_tags(response.headers_mut(), &entry.tags);
         response
     }
 
