@@ -411,3 +411,24 @@ async fn across_nodes_waits_on_another_nodes_render_and_purge_arrivals_are_count
         "recorded by the first node, not this one"
     );
 }
+
+#[tokio::test]
+async fn memory_evictions_are_counted() {
+    let origin = TestOrigin::start().await;
+    let config = "memory = \"512KiB\"\n[[route]]\npath = \"/big/[n]\"\nrevalidate = 60\n";
+    let proxy = TestProxy::start(&origin, config).await;
+    for n in 0..40 {
+        let path = format!("/big/{n}");
+        origin.set(&path, support::Page::ok().body(vec![b'x'; 20 * 1024]));
+        assert_eq!(proxy.get(&path).await.cache(), "MISS");
+    }
+    let text = scrape(&proxy).await;
+    let evicted = sample(&text, "isr_cache_evictions_total", &[("tier", "memory")]);
+    let held = sample(&text, "isr_cache_entries", &[("tier", "memory")]).unwrap_or(0.0);
+    assert!(held < 40.0, "the budget holds fewer than 40 pages: {held}");
+    assert!(
+        evicted.is_some_and(|evicted| evicted >= 40.0 - held),
+        "every page that left was evicted: {evicted:?}, {held} held"
+    );
+    proxy.shutdown().await;
+}

@@ -44,6 +44,7 @@ struct Scraped {
     disk_bytes: Gauge,
     disk_capacity: Gauge,
     disk_evictions: Counter,
+    memory_evictions: Counter,
     purge_records: Gauge,
     redis_up: Gauge,
     redis_transitions: Counter,
@@ -125,6 +126,7 @@ impl Scraped {
             disk_bytes: tier(names::BYTES, names::DISK),
             disk_capacity: tier(names::CAPACITY_BYTES, names::DISK),
             disk_evictions: counter!(names::EVICTIONS, "tier" => names::DISK),
+            memory_evictions: counter!(names::EVICTIONS, "tier" => names::MEMORY),
             purge_records: gauge!(names::PURGE_RECORDS),
             redis_up: gauge!(names::REDIS_UP),
             redis_transitions: counter!(names::REDIS_TRANSITIONS),
@@ -145,6 +147,7 @@ impl Scraped {
         self.memory_entries.set(memory.entries as f64);
         self.memory_bytes.set(memory.bytes as f64);
         self.memory_capacity.set(memory.capacity as f64);
+        self.memory_evictions.absolute(memory.evicted);
         if let Some(disk) = disk
             && let Ok(stats) = disk.stats().await
         {
