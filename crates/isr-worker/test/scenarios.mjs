@@ -73,7 +73,12 @@ export function bounded(promise, what, limitMs = 30_000) {
 }
 
 export async function get(base, path, init = {}) {
-  const response = await fetch(base + path, { redirect: "manual", ...init });
+  const response = await fetch(base + path, { redirect: "manual", ...init }).catch((error) => {
+    // undici's "fetch failed" hides why: say it.
+    throw new Error(`GET ${path}: ${error.message} (${error.cause?.code ?? error.cause ?? "no cause"})`, {
+      cause: error,
+    });
+  });
   const body = Buffer.from(await response.arrayBuffer());
   return {
     status: response.status,
