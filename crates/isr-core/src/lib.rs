@@ -30,12 +30,15 @@
 //!   render verdicts, answers, bypass, backoff, joiners, regeneration, purge dating).
 //! - [`purge`]: purge targets (tag, path, prefix, all) and which entries they reach.
 //! - [`store`]: the async storage traits every native backend implements.
+//! - [`cdn`]: the tag header for a CDN in front, and the purge requests forwarded to it.
+//! - [`telemetry`]: what is counted and logged, under which names and labels.
 //! - [`admin`]: the admin API's contract: every request and answer of `/_isr/...`, shared
 //!   by the runtimes and the command line.
 
 pub mod admin;
 pub mod cache_control;
 pub mod cache_status;
+pub mod cdn;
 pub mod coding;
 pub mod compression;
 pub mod config;
@@ -55,6 +58,7 @@ pub mod purge;
 pub mod route;
 pub mod serve;
 pub mod store;
+pub mod telemetry;
 mod time;
 
 pub use time::UnixMillis;

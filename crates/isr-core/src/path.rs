@@ -58,6 +58,16 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
     Ok(resolved)
 }
 
+/// [`normalize_path`] without a copy when `raw` is already normal (most request paths):
+/// for callers that only read the result, like the route a request is counted under.
+pub fn normalized(raw: &str) -> Result<std::borrow::Cow<'_, str>, PathError> {
+    check_length(raw)?;
+    if raw.starts_with('/') && is_normal(raw) {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    normalize_path(raw).map(std::borrow::Cow::Owned)
+}
+
 /// Would normalising `raw` (absolute) leave it as it is? True when it has no escape and
 /// no byte to escape, and no empty (but a last), `.` or `..` segment.
 fn is_normal(raw: &str) -> bool {

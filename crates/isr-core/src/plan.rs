@@ -188,7 +188,10 @@ fn is_draft(config: &Config, headers: &HeaderMap) -> bool {
 }
 
 /// The values of every cookie named `name` in the request's `Cookie` headers.
-fn cookie_values<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'h [u8]> {
+pub(crate) fn cookie_values<'h>(
+    headers: &'h HeaderMap,
+    name: &'h str,
+) -> impl Iterator<Item = &'h [u8]> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -435,21 +435,38 @@ impl<T> Router<T> {
     /// copied out; finding it allocates nothing.
     pub fn at(&self, path: &str) -> Option<Match<'_, T>> {
         let body = path_body(path)?;
-        let mut best: Option<&(Pattern, T)> = None;
-        for route in &self.routes {
-            let wins = best.is_none_or(|(best_pattern, _)| {
-                route.0.cmp_specificity(best_pattern) == Ordering::Greater
-            });
-            if wins && route.0.matches(body) {
-                best = Some(route);
-            }
-        }
-        let (pattern, value) = best?;
+        let (_, (pattern, value)) = self.best(body)?;
         Some(Match {
             value,
             pattern,
             params: pattern.captures(body),
         })
+    }
+
+    /// The position (in the order given to [`Router::new`]) of the route [`Router::at`]
+    /// picks for `path`, without copying its parameters out: allocates nothing.
+    pub fn position_at(&self, path: &str) -> Option<usize> {
+        let body = path_body(path)?;
+        self.best(body).map(|(position, _)| position)
+    }
+
+    /// The patterns, in the order given to [`Router::new`].
+    pub fn patterns(&self) -> impl Iterator<Item = &Pattern> {
+        self.routes.iter().map(|(pattern, _)| pattern)
+    }
+
+    /// The most specific route matching `body` (a path without its slashes at the ends).
+    fn best(&self, body: &str) -> Option<(usize, &(Pattern, T))> {
+        let mut best: Option<(usize, &(Pattern, T))> = None;
+        for (position, route) in self.routes.iter().enumerate() {
+            let wins = best.is_none_or(|(_, (best_pattern, _))| {
+                route.0.cmp_specificity(best_pattern) == Ordering::Greater
+            });
+            if wins && route.0.matches(body) {
+                best = Some((position, route));
+            }
+        }
+        best
     }
 
     /// Number of routes.

@@ -16,7 +16,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use cli::{Cli, Command};
+use isr_core::config::LogFormat;
 use isr_server::connections::ConnectionLimits;
+use isr_server::observe::listener;
 use isr_server::proxy::{Proxy, Stop};
 use tokio::runtime::{self, Runtime};
 use tracing_subscriber::EnvFilter;
@@ -36,8 +38,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            init_logging(&args.log)?;
             let config = args.load()?;
+            init_logging_as(&args.log, config.ops.log_format)?;
             let threads = config.threads.unwrap_or_else(cores);
             runtime(threads)?.block_on(serve(config, args.limits.limits(), threads))
         }
@@ -77,9 +79,17 @@ fn runtime(threads: usize) -> anyhow::Result<Runtime> {
 }
 
 fn init_logging(filter: &str) -> anyhow::Result<()> {
+    init_logging_as(filter, LogFormat::Text)
+}
+
+fn init_logging_as(filter: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(filter)
         .with_context(|| format!("--log {filter:?} is not a valid log filter"))?;
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     report_store_damage_once();
     Ok(())
 }
@@ -121,6 +131,21 @@ async fn serve(
     let addr = listener
         .local_addr()
         .context("listening socket has no address")?;
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    // A metrics listener that cannot start is said loudly, but never stops serving.
+    match proxy.bind_metrics().await {
+        Ok(None) => {}
+        Ok(Some(metrics)) => {
+            if let Ok(metrics_addr) = metrics.local_addr() {
+                tracing::info!("isr metrics on http://{metrics_addr}/metrics");
+            }
+            let stopped = async {
+                let _ = metrics_stopped.await;
+            };
+            tokio::spawn(listener::serve(metrics, proxy.metrics_router(), stopped));
+        }
+        Err(error) => tracing::error!(%error, "serving without metrics"),
+    }
     tracing::info!(threads, "isr listening on http://{addr}, caching {origin}");
     let signals = StopSignals::listen().context("cannot listen for stop signals")?;
     let (first, first_seen) = tokio::sync::oneshot::channel::<()>();
@@ -140,6 +165,8 @@ async fn serve(
         },
         () = signals => tracing::warn!("second stop signal: isr stopped without draining"),
     }
+    // /readyz said "draining" until here.
+    let _ = stop_metrics.send(());
     Ok(())
 }
 

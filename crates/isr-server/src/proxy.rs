@@ -14,8 +14,10 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -31,7 +33,15 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, MissedTickBehavior};
 use tower::{Layer, Service, ServiceExt};
 
+use crate::cdn::CdnForwarder;
 use crate::connections::{ConnectionLimits, Connections};
+use crate::dashboard::recent::RecentPurges;
+use crate::dashboard::{self, Dashboard};
+use crate::observe::access::AccessLog;
+use crate::observe::exporter::Telemetry;
+use crate::observe::listener::{self, Watched};
+use crate::observe::observed::{Observed, Watch};
+use crate::observe::requests::RequestMetrics;
 
 /// How often the disk store drops the entries that can never be served again (besides
 /// once at start).
@@ -60,6 +70,12 @@ pub enum StartError {
     /// The recorded purges cannot be loaded.
     #[error("cannot load the recorded purges: {0}")]
     Purges(#[from] StoreError),
+    /// The client that forwards purges to a CDN cannot be built.
+    #[error("cannot forward purges to the CDN: {0}")]
+    Cdn(#[from] isr::TlsError),
+    /// The metrics recorder cannot be built.
+    #[error("cannot set up the metrics: {0}")]
+    Metrics(#[from] metrics_exporter_prometheus::BuildError),
     /// The listen address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -120,6 +136,9 @@ pub fn open_redis_store(
 pub struct Proxy {
     layer: IsrLayer,
     service: Dispatch,
+    telemetry: Arc<Telemetry>,
+    disk: Option<Arc<DiskStore>>,
+    draining: Arc<AtomicBool>,
 }
 
 impl Proxy {
@@ -157,11 +176,15 @@ impl Proxy {
     ) -> Result<Proxy, StartError> {
         let origin = HttpOrigin::new(config.origin.as_deref().ok_or(StartError::NoOrigin)?)?;
         let admin_token = config.admin_token.clone();
+        let telemetry = Arc::new(Telemetry::new()?);
+        Telemetry::keep_up(&telemetry);
+        let engine_clock = Arc::clone(&clock);
         let (layer, disk) = match stores.durable {
             Durable::Disk(disk) => {
                 let purges: Arc<dyn PurgeStore> = Arc::clone(&disk) as _;
-                let layer =
-                    IsrLayer::with_clock(config, stores.entries, purges, Arc::clone(&clock));
+                let layer = telemetry.register(|| {
+                    IsrLayer::with_clock(config, stores.entries, purges, Arc::clone(&clock))
+                });
                 layer.restore_purges().await?;
                 sweep(&disk, &*clock).await;
                 tokio::spawn(sweep_periodically(Arc::downgrade(&disk), clock));
@@ -169,7 +192,8 @@ impl Proxy {
             }
             Durable::Redis(redis) => {
                 tokio::spawn(warn_if_evicting(Arc::clone(&redis)));
-                let layer = IsrLayer::clustered(config, stores.entries, redis, clock);
+                let layer = telemetry
+                    .register(|| IsrLayer::clustered(config, stores.entries, redis, clock));
                 // Without Redis the node starts degraded; the purge records are loaded as
                 // soon as it is reachable (the subscription asks for a resync).
                 if let Err(error) = layer.restore_purges().await {
@@ -179,11 +203,60 @@ impl Proxy {
             }
         };
         let isr = layer.layer(origin);
-        let admin = admin_token.map(|token| isr::admin::router(isr.handle(), token, disk));
+        let forwarder = telemetry.register(|| CdnForwarder::new(&layer.config().ops.cdn));
+        if let Some(forwarder) = forwarder? {
+            layer.observe_purges(Arc::new(forwarder));
+        }
+        let admin = admin_token.map(|token| {
+            let recent = Arc::new(RecentPurges::default());
+            layer.observe_purges(Arc::clone(&recent) as _);
+            let dashboard = dashboard::router(Dashboard {
+                token: token.clone(),
+                isr: isr.handle(),
+                disk: disk.as_ref().map(Arc::clone),
+                telemetry: Arc::clone(&telemetry),
+                recent,
+            });
+            isr::admin::router(isr.handle(), token, disk.as_ref().map(Arc::clone)).merge(dashboard)
+        });
+        let config = layer.config();
+        let metrics = telemetry.register(|| RequestMetrics::register(config));
+        let access = AccessLog::to_stdout(config.ops.access_log);
+        let watch = Arc::new(Watch::new(config, metrics, access, engine_clock));
         Ok(Proxy {
+            service: Dispatch {
+                isr,
+                admin,
+                watch,
+                config: Arc::new(config.clone()),
+                peer: SocketAddr::from(([0, 0, 0, 0], 0)),
+            },
             layer,
-            service: Dispatch { isr, admin },
+            telemetry,
+            disk,
+            draining: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The metrics listener's routes (`/metrics`, `/healthz`, `/readyz`) for this proxy.
+    pub fn metrics_router(&self) -> axum::Router {
+        listener::router(Watched {
+            isr: self.handle(),
+            disk: self.disk.as_ref().map(Arc::clone),
+            telemetry: Arc::clone(&self.telemetry),
+            draining: Arc::clone(&self.draining),
+        })
+    }
+
+    /// Bind the configured metrics address, if there is one.
+    pub async fn bind_metrics(&self) -> Result<Option<TcpListener>, StartError> {
+        let Some(addr) = self.layer.config().ops.metrics_listen.clone() else {
+            return Ok(None);
+        };
+        TcpListener::bind(&addr)
+            .await
+            .map(Some)
+            .map_err(|source| StartError::Listen { addr, source })
     }
 
     /// A handle on the proxy's cache (purge, regenerate, inspect).
@@ -226,10 +299,17 @@ impl Proxy {
         loop {
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
-                () = &mut shutdown => break,
+                () = &mut shutdown => {
+                    self.draining.store(true, Ordering::SeqCst);
+                    break;
+                }
             };
             match accepted {
-                Ok((stream, _)) => connections.serve(stream, self.service.clone()),
+                Ok((stream, peer)) => {
+                    let mut service = self.service.clone();
+                    service.peer = peer;
+                    connections.serve(stream, service);
+                }
                 Err(error) => {
                     // Out of file descriptors and the like: say so, and give the system a
                     // moment instead of spinning on the same error.
@@ -314,6 +394,10 @@ async fn sweep_periodically(disk: Weak<DiskStore>, clock: Arc<dyn Clock>) {
 struct Dispatch {
     isr: IsrService,
     admin: Option<axum::Router>,
+    watch: Arc<Watch>,
+    config: Arc<Config>,
+    /// The client of this connection.
+    peer: SocketAddr,
 }
 
 impl Service<Request<hyper::body::Incoming>> for Dispatch {
@@ -327,7 +411,8 @@ impl Service<Request<hyper::body::Incoming>> for Dispatch {
 
     fn call(&mut self, request: Request<hyper::body::Incoming>) -> DispatchFuture {
         if !is_admin_request(request.uri().path()) {
-            return DispatchFuture::Engine(self.isr.call(request));
+            let watching = self.watch.observe(&self.config, &request, self.peer);
+            return DispatchFuture::Engine(watching.answered_by(self.isr.call(request)));
         }
         let Some(admin) = self.admin.clone() else {
             return DispatchFuture::Admin(Box::pin(async { Ok(admin_off()) }));
@@ -371,7 +456,7 @@ fn admin_off() -> Response<Body> {
 /// The future of a [`Dispatch`] answer: the engine's (unboxed, so hits stay allocation-free)
 /// or the admin API's.
 enum DispatchFuture {
-    Engine(isr::ResponseFuture),
+    Engine(Observed<isr::ResponseFuture>),
     Admin(Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>),
 }
 

@@ -17,8 +17,8 @@ use isr_core::UnixMillis;
 use isr_core::entry::Entry;
 use isr_core::freshness::{Invalidation, PurgeMode};
 use isr_core::store::{EntryStore, PurgeStore, StoreError};
-use quick_cache::sync::{Cache, DefaultLifecycle, GuardResult, PlaceholderGuard};
-use quick_cache::{DefaultHashBuilder, OptionsBuilder, Weighter};
+use quick_cache::sync::{Cache, GuardResult, PlaceholderGuard};
+use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
 /// Weighs an entry by its approximate memory footprint, key included.
 #[derive(Clone, Copy, Debug, Default)]
@@ -31,23 +31,31 @@ impl Weighter<String, Arc<Entry>> for EntryWeighter {
     }
 }
 
-type EntryCache = Cache<
-    String,
-    Arc<Entry>,
-    EntryWeighter,
-    DefaultHashBuilder,
-    DefaultLifecycle<String, Arc<Entry>>,
->;
+/// Counts evictions (for the budget, not removals), and drops what was evicted after the
+/// cache's lock is released, as quick_cache's default lifecycle does.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct CountingLifecycle {
+    evicted: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Lifecycle<String, Arc<Entry>> for CountingLifecycle {
+    // Most requests evict one or two entries; more are dropped under the lock.
+    type RequestState = [Option<(String, Arc<Entry>)>; 2];
+
+    fn on_evict(&self, state: &mut Self::RequestState, key: String, entry: Arc<Entry>) {
+        self.evicted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(slot) = state.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some((key, entry));
+        }
+    }
+}
+
+type EntryCache = Cache<String, Arc<Entry>, EntryWeighter, DefaultHashBuilder, CountingLifecycle>;
 
 /// A pending refill of one key (see [`MemoryStore::begin_refill`]).
-pub(crate) type RefillGuard<'a> = PlaceholderGuard<
-    'a,
-    String,
-    Arc<Entry>,
-    EntryWeighter,
-    DefaultHashBuilder,
-    DefaultLifecycle<String, Arc<Entry>>,
->;
+pub(crate) type RefillGuard<'a> =
+    PlaceholderGuard<'a, String, Arc<Entry>, EntryWeighter, DefaultHashBuilder, CountingLifecycle>;
 
 /// What [`MemoryStore::begin_refill`] found.
 pub(crate) enum Refill<'a> {
@@ -76,6 +84,7 @@ const MAX_EXPECTED_ENTRIES: u64 = 1 << 22;
 pub struct MemoryStore {
     cache: EntryCache,
     capacity: u64,
+    lifecycle: CountingLifecycle,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -97,20 +106,35 @@ impl MemoryStore {
             .estimated_items_capacity(estimated_items)
             .weight_capacity(capacity_bytes)
             .build();
+        let lifecycle = CountingLifecycle::default();
         let cache = match options {
             Ok(options) => Cache::with_options(
                 options,
                 EntryWeighter,
                 DefaultHashBuilder::default(),
-                DefaultLifecycle::default(),
+                lifecycle.clone(),
             ),
             // Unreachable (both required options are set), but never panic for it.
-            Err(_) => Cache::with_weighter(estimated_items, capacity_bytes, EntryWeighter),
+            Err(_) => Cache::with(
+                estimated_items,
+                capacity_bytes,
+                EntryWeighter,
+                DefaultHashBuilder::default(),
+                lifecycle.clone(),
+            ),
         };
         MemoryStore {
             cache,
             capacity: capacity_bytes,
+            lifecycle,
         }
+    }
+
+    /// Entries evicted to keep within the budget since the store was made.
+    pub fn evicted(&self) -> u64 {
+        self.lifecycle
+            .evicted
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The entry under `key`, without awaiting or allocating.
@@ -311,6 +335,11 @@ mod tests {
         }
         assert!(store.len() < 200, "evicted nothing");
         assert!(!store.is_empty());
+        assert!(store.evicted() > 0, "every eviction is counted");
+        let before = store.evicted();
+        store.remove_sync("key/199");
+        store.clear_sync();
+        assert_eq!(store.evicted(), before, "removals are not evictions");
     }
 
     #[test]

@@ -20,10 +20,11 @@ use std::rc::Rc;
 use http::StatusCode;
 use isr_core::UnixMillis;
 use isr_core::admin::{
-    ApiError, ClearAnswer, EntriesPage, EntriesQuery, EntryInfo, MAX_BODY_BYTES, Revalidation,
-    bearer_token, token_matches,
+    ApiError, ClearAnswer, EntriesPage, EntriesQuery, EntryInfo, MAX_BODY_BYTES, RequestCounts,
+    Revalidation, StatsAnswer, bearer_token, token_matches,
 };
 use isr_core::freshness::{Invalidation, PurgeMode};
+use isr_core::headers::CacheStatus;
 use isr_core::purge::Target;
 use serde::Serialize;
 use worker::{Context, Headers, Request, Response, Result};
@@ -85,6 +86,12 @@ async fn route(
     let bearer_ok = bearer_matches(req, token);
     match (method.as_str(), path.as_str()) {
         ("POST", "/_isr/revalidate") => revalidate(deployment, req, ctx, token, bearer_ok).await,
+        ("GET", "/_isr/stats") => {
+            if !bearer_ok {
+                return Err(ApiError::unauthorized());
+            }
+            ok(&stats(deployment).await)
+        }
         ("GET", "/_isr/entries") => {
             if !bearer_ok {
                 return Err(ApiError::unauthorized());
@@ -102,8 +109,26 @@ async fn route(
         }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "no such admin endpoint on the Worker (it has POST /_isr/revalidate, GET /_isr/entries and DELETE /_isr/cache)",
+            "no such admin endpoint on the Worker (it has POST /_isr/revalidate, GET /_isr/entries, GET /_isr/stats and DELETE /_isr/cache)",
         )),
+    }
+}
+
+/// `GET /_isr/stats`: this isolate's counts (see [`crate::counters`]) in the native
+/// server's shape; the tiers' sizes are not known here (KV and the Cache API do not say).
+async fn stats(deployment: &Rc<Deployment>) -> StatsAnswer {
+    let counted = crate::counters::counted();
+    let purges = deployment.purges().await;
+    StatsAnswer {
+        requests: RequestCounts {
+            hit: counted.answered(CacheStatus::Hit),
+            stale: counted.answered(CacheStatus::Stale),
+            miss: counted.answered(CacheStatus::Miss),
+            bypass: counted.answered(CacheStatus::Bypass),
+        },
+        renders: counted.renders,
+        purge_records: purges.len() as u64,
+        ..StatsAnswer::default()
     }
 }
 

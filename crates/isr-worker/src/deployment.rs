@@ -95,13 +95,16 @@ impl Deployment {
         status: CacheStatus,
         incoming: &Incoming,
     ) -> Result<Response> {
-        let served = serve(
+        let mut served = serve(
             entry,
             status,
             &incoming.method,
             &incoming.headers,
             self.now(),
         );
+        // For a CDN in front (another zone's, or a purge by tag in this one).
+        let cdn = &self.config().ops.cdn;
+        cdn.mark_tags(&mut served.headers, &entry.tags);
         convert::response(served.status, &served.headers, served.body)
     }
 

@@ -28,6 +28,7 @@
 mod admin;
 mod clock;
 mod convert;
+mod counters;
 mod deployment;
 mod engine;
 mod flight;
@@ -147,11 +148,19 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
         Ok(deployment) => deployment,
         Err(error) => return config_error(&error),
     };
-    match deployment.handle(&req, &ctx).await? {
-        Handled::Answer(response) => Ok(response),
-        Handled::Admin => admin::handle(&deployment, &req, &ctx).await,
-        Handled::Bypass { target, draft } => deployment.bypass(&req, &target, draft).await,
-    }
+    let response = match deployment.handle(&req, &ctx).await? {
+        Handled::Answer(response) => response,
+        Handled::Admin => return admin::handle(&deployment, &req, &ctx).await,
+        Handled::Bypass { target, draft } => deployment.bypass(&req, &target, draft).await?,
+    };
+    count(&response);
+    Ok(response)
+}
+
+/// Count an answer of the engine (not the admin API's) by its `x-isr-cache`.
+fn count(response: &Response) {
+    let cache = response.headers().get("x-isr-cache").ok().flatten();
+    counters::answered(cache.as_deref());
 }
 
 /// isr inside your own Worker: the cached answer to `req`, rendering through `render` on a
@@ -183,7 +192,10 @@ where
         Err(error) => return config_error(&error).map(Some),
     };
     match deployment.handle(req, ctx).await? {
-        Handled::Answer(response) => Ok(Some(response)),
+        Handled::Answer(response) => {
+            count(&response);
+            Ok(Some(response))
+        }
         Handled::Admin => admin::handle(&deployment, req, ctx).await.map(Some),
         Handled::Bypass { .. } => Ok(None),
     }

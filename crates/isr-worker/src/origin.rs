@@ -152,6 +152,7 @@ impl Origin {
         timeout: Duration,
         limit: u64,
     ) -> Result<Fetched, OriginError> {
+        crate::counters::rendered();
         let init = web_sys::RequestInit::new();
         init.set_method("GET");
         init.set_headers(&self.request_headers(headers).0);

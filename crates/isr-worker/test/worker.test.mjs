@@ -64,6 +64,29 @@ describe("isr Worker under workerd (Miniflare)", () => {
 
   sharedScenarios(rt);
 
+  it("GET /_isr/stats counts this isolate's answers and renders", async () => {
+    const stats = async () => {
+      const answer = await fetch(`${worker.base}/_isr/stats`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      assert.equal(answer.status, 200);
+      return answer.json();
+    };
+    const refused = await fetch(`${worker.base}/_isr/stats`);
+    assert.equal(refused.status, 401);
+    await refused.arrayBuffer();
+    const before = await stats();
+    const path = "/fresh/counted";
+    assert.equal((await get(worker.base, path)).cache, "MISS");
+    assert.equal((await get(worker.base, path)).cache, "HIT");
+    const after = await stats();
+    assert.equal(after.requests.miss - before.requests.miss, 1);
+    assert.equal(after.requests.hit - before.requests.hit, 1);
+    assert.equal(after.renders - before.renders, 1);
+    assert.equal(after.requests.stale, before.requests.stale);
+    assert.equal(after.entries.memory, null, "KV and the Cache API do not say their sizes");
+  });
+
   it("a page over the 25 MiB KV value limit is served, not stored, and reported", async () => {
     const path = "/bin/huge";
     origin.setSize(path, 26 * 1024 * 1024);
@@ -338,6 +361,28 @@ describe("isr Worker with key_host = true", () => {
       assert.equal(posted.text, `host ${host}, forwarded null`);
     } finally {
       await mf.dispose();
+    }
+  });
+});
+
+describe("isr Worker behind a CDN", () => {
+  it("answers from the cache carry their tags (tags_header)", async () => {
+    const origin = await startOrigin();
+    const worker = await startWorker({
+      ISR_CONFIG: `${sharedConfig}\n[cdn]\ntags_header = "Cache-Tag"\n`,
+      ISR_ORIGIN: origin.url,
+    });
+    try {
+      const path = "/fresh/tagged";
+      const miss = await get(worker.base, path);
+      assert.equal(miss.cache, "MISS");
+      assert.equal(miss.headers.get("cache-tag"), "fresh,page:tagged");
+      const hit = await get(worker.base, path);
+      assert.equal(hit.cache, "HIT");
+      assert.equal(hit.headers.get("cache-tag"), "fresh,page:tagged");
+    } finally {
+      await worker.mf.dispose();
+      await origin.stop();
     }
   });
 });

@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - Every endpoint needs the bearer token (`Authorization: Bearer …`), compared in
-//!   constant time; `POST /_isr/revalidate` also accepts it as `"secret"` in the body (the
+//!   constant time, or the dashboard's session cookie with its header
+//!   ([`isr_core::admin::session`]); `POST /_isr/revalidate` also accepts it as `"secret"` in the body (the
 //!   shape CMS webhooks already post). A missing or wrong token is 401, and nothing is done.
 //! - Input is checked before anything happens: malformed JSON, unknown fields, empty lists,
 //!   over-long or invalid paths and tags are 400 with a message naming the field; a body
@@ -21,6 +22,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use isr_core::admin::session::dashboard_request;
 use isr_core::admin::{
     ApiError as AdminError, ClearAnswer, ClusterStats, EntriesPage, EntriesQuery, Evictions,
     RegenerationCounts, RequestCounts, Revalidation, StatsAnswer, TierBytes, TierCounts,
@@ -97,12 +99,14 @@ fn set_json_headers(response: &mut Response) {
 }
 
 impl AdminState {
+    /// The bearer token, or the dashboard's session ([`dashboard_request`]).
     fn bearer_ok(&self, headers: &HeaderMap) -> bool {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_token)
             .is_some_and(|token| token_matches(&self.token, token))
+            || dashboard_request(&self.token, headers)
     }
 
     fn require_bearer(&self, headers: &HeaderMap) -> Result<(), ApiError> {

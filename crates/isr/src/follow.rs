@@ -14,6 +14,7 @@
 use std::sync::Weak;
 use std::time::Duration;
 
+use isr_core::freshness::Invalidation;
 use isr_store::{ClusterEvent, MemoryStore};
 use tokio::sync::broadcast::{self, error::RecvError};
 
@@ -27,6 +28,8 @@ pub(crate) trait Follower: Send + Sync + 'static {
     fn memory(&self) -> Option<&MemoryStore>;
     /// This node's id in the announcements (its own are not applied twice).
     fn node_id(&self) -> u64;
+    /// An announced purge was just applied (to time how long purges take to arrive).
+    fn purge_arrived(&self, _invalidation: &Invalidation) {}
 }
 
 /// Attempts to reload the purge records after a resync request before giving up until
@@ -54,6 +57,7 @@ pub(crate) async fn follow<F: Follower>(
         match event {
             ClusterEvent::Purged { name, invalidation } => {
                 follower.purge_log().apply(&name, invalidation);
+                follower.purge_arrived(&invalidation);
             }
             ClusterEvent::Stored {
                 node,

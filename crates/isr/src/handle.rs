@@ -51,6 +51,8 @@ pub struct MemoryUse {
     pub bytes: u64,
     /// The byte budget.
     pub capacity: u64,
+    /// Entries evicted to keep within the budget since start.
+    pub evicted: u64,
 }
 
 impl Isr {
@@ -127,6 +129,7 @@ impl Isr {
             entries: l1.len(),
             bytes: l1.weight(),
             capacity: l1.capacity(),
+            evicted: l1.evicted(),
         }
     }
 

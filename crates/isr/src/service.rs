@@ -18,6 +18,7 @@ use crate::body::{Body, BoxError};
 use crate::clock::{Clock, SystemClock};
 use crate::engine::{Answer, Engine, Shared};
 use crate::handle::Isr;
+use crate::purge_watch::PurgeObserver;
 use crate::render::{BoxFuture, ServiceRenderer};
 use crate::stats::Stats;
 
@@ -96,6 +97,11 @@ impl IsrLayer {
     /// The store entries live in.
     pub fn store(&self) -> &Arc<TieredStore> {
         &self.shared.store
+    }
+
+    /// Tell `observer` of every purge recorded by this layer's services from now on.
+    pub fn observe_purges(&self, observer: Arc<dyn PurgeObserver>) {
+        self.shared.purge_observers.add(observer);
     }
 }
 

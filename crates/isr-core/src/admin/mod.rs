@@ -6,6 +6,7 @@
 //! - [`revalidate`]: `POST /_isr/revalidate` and `DELETE /_isr/cache`.
 //! - [`listing`]: `GET /_isr/entries`: its query, cursor, entries and page.
 //! - [`stats`]: `GET /_isr/stats`.
+//! - [`session`]: the dashboard's session cookie, which stands for the token in a browser.
 //! - the error answer ([`ApiError`]) and the token check ([`token_matches`]), which every
 //!   endpoint shares.
 //!
@@ -22,6 +23,7 @@ mod auth;
 mod error;
 pub mod listing;
 pub mod revalidate;
+pub mod session;
 pub mod stats;
 
 pub use auth::{bearer_token, token_matches};

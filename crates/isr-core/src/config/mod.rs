@@ -65,6 +65,7 @@
 
 mod error;
 mod model;
+mod ops;
 mod overrides;
 mod rule;
 mod schema;
@@ -78,6 +79,7 @@ mod tests;
 
 pub use error::{Cause, ConfigError};
 pub use model::{CompressionSettings, Config, EngineSettings, RedisSettings, Route, RouteMode};
+pub use ops::{LogFormat, OpsSettings, parse_access_log, parse_log_format, parse_metrics_listen};
 pub use overrides::Overrides;
 pub use rule::{RouteError, RouteKey, RouteProblem, RouteRule, RoutesError, compile_routes};
 pub use schema::NoFileReading;

@@ -7,6 +7,7 @@
 //! - Routes are held compiled ([`Router`]): two routes that cannot be told apart never
 //!   get here.
 
+use super::ops::OpsSettings;
 use crate::path::QueryKeys;
 use crate::policy::{CacheDefaults, RouteCachePolicy};
 use crate::route::Router;
@@ -184,6 +185,8 @@ pub struct Config {
     pub redis: Option<RedisSettings>,
     /// The routes (`[[route]]`), compiled.
     pub routes: Router<Route>,
+    /// Metrics, health checks and logs.
+    pub ops: OpsSettings,
 }
 
 /// The tokens are secrets: `Debug` says whether they are set, not what they are.
@@ -209,6 +212,7 @@ impl std::fmt::Debug for Config {
             .field("compression", &self.compression)
             .field("redis", &self.redis)
             .field("routes", &self.routes)
+            .field("ops", &self.ops)
             .finish()
     }
 }
@@ -234,6 +238,7 @@ impl Default for Config {
             compression: CompressionSettings::default(),
             redis: None,
             routes: Router::default(),
+            ops: OpsSettings::default(),
         }
     }
 }

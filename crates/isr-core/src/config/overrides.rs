@@ -13,6 +13,7 @@
 //!   quoted in errors.
 
 use super::model::{Config, RedisSettings};
+use super::ops::LogFormat;
 use super::schema::NoFileReading;
 use super::setting::{InvalidSetting, Setting, about};
 use super::value::{
@@ -20,6 +21,7 @@ use super::value::{
     redact_url,
 };
 use crate::policy::Revalidate;
+use crate::telemetry::access_log::AccessLogFormat;
 
 /// Settings given besides the file; `None`: not given, the file's value (or the default)
 /// stays. Build one with `Overrides::default()` and set the fields given.
@@ -30,6 +32,12 @@ pub struct Overrides {
     pub origin: Option<String>,
     /// `listen`: `IP:PORT`.
     pub listen: Option<String>,
+    /// `metrics_listen`: `IP:PORT`.
+    pub metrics_listen: Option<String>,
+    /// `access_log`.
+    pub access_log: Option<AccessLogFormat>,
+    /// `log_format`.
+    pub log_format: Option<LogFormat>,
     /// `cache_dir`.
     pub cache_dir: Option<String>,
     /// `memory`, in bytes.
@@ -83,6 +91,9 @@ impl std::fmt::Debug for Overrides {
         f.debug_struct("Overrides")
             .field("origin", &self.origin)
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
+            .field("access_log", &self.access_log)
+            .field("log_format", &self.log_format)
             .field("cache_dir", &self.cache_dir)
             .field("memory_bytes", &self.memory_bytes)
             .field("disk_bytes", &self.disk_bytes)
@@ -123,6 +134,9 @@ impl Overrides {
         match setting {
             Setting::Origin => self.origin.is_some(),
             Setting::Listen => self.listen.is_some(),
+            Setting::MetricsListen => self.metrics_listen.is_some(),
+            Setting::AccessLog => self.access_log.is_some(),
+            Setting::LogFormat => self.log_format.is_some(),
             Setting::CacheDir => self.cache_dir.is_some(),
             Setting::Memory => self.memory_bytes.is_some(),
             Setting::Disk => self.disk_bytes.is_some(),
@@ -180,6 +194,12 @@ impl Overrides {
         if let Some(listen) = self.listen {
             config.listen = about(Setting::Listen, parse_listen(&listen))?;
         }
+        if let Some(listen) = self.metrics_listen {
+            let listen = about(Setting::MetricsListen, parse_listen(&listen))?;
+            config.ops.metrics_listen = Some(listen);
+        }
+        put(&mut config.ops.access_log, self.access_log);
+        put(&mut config.ops.log_format, self.log_format);
         if let Some(dir) = self.cache_dir {
             config.cache_dir = about(Setting::CacheDir, parse_non_empty(&dir))?;
         }
@@ -272,6 +292,9 @@ mod tests {
         let given = Overrides {
             origin: Some("https://flag:2/".into()),
             listen: Some("[::1]:2222".into()),
+            metrics_listen: Some("127.0.0.1:9090".into()),
+            access_log: Some(AccessLogFormat::Json),
+            log_format: Some(LogFormat::Json),
             cache_dir: Some("dir".into()),
             memory_bytes: Some(2048),
             disk_bytes: Some(3072),
@@ -302,6 +325,9 @@ mod tests {
         let config = given.apply(base).expect("valid");
         assert_eq!(config.origin.as_deref(), Some("https://flag:2"));
         assert_eq!(config.listen, "[::1]:2222");
+        assert_eq!(config.ops.metrics_listen.as_deref(), Some("127.0.0.1:9090"));
+        assert_eq!(config.ops.access_log, AccessLogFormat::Json);
+        assert_eq!(config.ops.log_format, LogFormat::Json);
         assert_eq!(config.cache_dir, "dir");
         assert_eq!((config.memory_bytes, config.disk_bytes), (2048, 3072));
         assert_eq!(config.threads, Some(1));

@@ -14,6 +14,9 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::{Cause, ConfigError};
 use super::model::{CompressionSettings, Config, EngineSettings, RedisSettings, Route};
+use super::ops::{
+    CDN_KEYS, parse_access_log, parse_cdn_section, parse_log_format, parse_metrics_listen,
+};
 use super::rule::{RouteError, RouteKey, RouteRule};
 use super::toml_reader::{Doc, Field, Section, Span};
 use super::value::{
@@ -108,6 +111,10 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "compression",
     "redis",
     "route",
+    "metrics_listen",
+    "access_log",
+    "log_format",
+    "cdn",
 ];
 
 pub(super) const COMPRESSION_KEYS: &[&str] = &["br", "zstd", "gzip", "min_size"];
@@ -227,6 +234,21 @@ fn parse_document(
     }
     if let Some(field) = top.field("route") {
         config.routes = parse_routes(doc, &field)?;
+    }
+    if let Some(field) = top.field("metrics_listen") {
+        config.ops.metrics_listen = Some(checked_string(&field, parse_metrics_listen)?);
+    }
+    if let Some(field) = top.field("access_log") {
+        let format = parse_access_log(field.string()?).map_err(|e| field.refused(e))?;
+        config.ops.access_log = format;
+    }
+    if let Some(field) = top.field("cdn") {
+        let section = Section::new(doc, field.table()?, "cdn.", CDN_KEYS)?;
+        config.ops.cdn = parse_cdn_section(&section, &field)?;
+    }
+    if let Some(field) = top.field("log_format") {
+        let format = parse_log_format(field.string()?).map_err(|e| field.refused(e))?;
+        config.ops.log_format = format;
     }
     Ok(config)
 }

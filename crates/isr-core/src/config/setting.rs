@@ -91,6 +91,12 @@ pub enum Setting {
     RedisPassword,
     /// `redis.cluster`.
     RedisCluster,
+    /// `metrics_listen`.
+    MetricsListen,
+    /// `access_log`.
+    AccessLog,
+    /// `log_format`.
+    LogFormat,
 }
 
 impl Setting {
@@ -131,6 +137,9 @@ impl Setting {
             Setting::RedisMaxTtl => "redis.max_ttl",
             Setting::RedisPassword => "redis.password",
             Setting::RedisCluster => "redis.cluster",
+            Setting::MetricsListen => "metrics_listen",
+            Setting::AccessLog => "access_log",
+            Setting::LogFormat => "log_format",
         }
     }
 }
@@ -167,6 +176,9 @@ impl Config {
             about(Setting::Origin, parse_origin(origin))?;
         }
         about(Setting::Listen, parse_listen(&self.listen))?;
+        if let Some(listen) = &self.ops.metrics_listen {
+            about(Setting::MetricsListen, parse_listen(listen))?;
+        }
         if self.cache_dir.is_empty() {
             return Err(InvalidSetting {
                 setting: Setting::CacheDir,

@@ -200,6 +200,14 @@ pub enum ValueError {
     /// A Redis setting given without a Redis URL anywhere.
     #[error("needs a Redis URL (`redis.url`)")]
     NeedsRedisUrl,
+    /// A word outside a setting's list of values.
+    #[error("invalid value {text:?}: expected {expected}")]
+    NotOneOf {
+        /// The text given.
+        text: String,
+        /// The values accepted, quoted and joined for the message.
+        expected: &'static str,
+    },
     /// Two settings that set the same thing two ways (`build_id` and `build_id_file`).
     #[error("cannot be combined with `{0}`: set it one way")]
     Conflicts(&'static str),

@@ -18,11 +18,12 @@ use std::path::PathBuf;
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use isr_core::config::{
-    Config, ConfigError, InvalidSetting, Overrides, Setting, ValueError, parse_duration_secs,
-    parse_expire, parse_listen, parse_non_empty, parse_origin, parse_redis_prefix,
-    parse_revalidate,
+    Config, ConfigError, InvalidSetting, LogFormat, Overrides, Setting, ValueError,
+    parse_access_log, parse_duration_secs, parse_expire, parse_listen, parse_log_format,
+    parse_metrics_listen, parse_non_empty, parse_origin, parse_redis_prefix, parse_revalidate,
 };
 use isr_core::policy::Revalidate;
+use isr_core::telemetry::access_log::AccessLogFormat;
 
 use super::parse::{
     Secret, parse_concurrency, parse_positive_bytes, parse_positive_duration_ms, parse_threads,
@@ -229,6 +230,23 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) redis_cluster: Option<bool>,
 
+    /// Serve Prometheus metrics at /metrics, and /healthz and /readyz, on this address,
+    /// like 127.0.0.1:9090. [default: off]
+    ///
+    /// A listener of its own, apart from --listen: keep it private to the machine or the
+    /// network your Prometheus scrapes from.
+    #[arg(long, env = "ISR_METRICS_LISTEN", value_name = "ADDR", value_parser = parse_metrics_listen)]
+    pub(crate) metrics_listen: Option<String>,
+
+    /// Write one line per request to standard output: off, json or combined (the format
+    /// of nginx and Apache, followed by isr's fields). [default: off]
+    #[arg(long, env = "ISR_ACCESS_LOG", value_name = "FORMAT", value_parser = parse_access_log)]
+    pub(crate) access_log: Option<AccessLogFormat>,
+
+    /// The format of isr's own log lines: text or json. [default: text]
+    #[arg(long, env = "ISR_LOG_FORMAT", value_name = "FORMAT", value_parser = parse_log_format)]
+    pub(crate) log_format: Option<LogFormat>,
+
     /// Client connection limits and the graceful stop.
     #[command(flatten)]
     pub(crate) limits: super::limits::LimitArgs,
@@ -275,6 +293,9 @@ impl ServeArgs {
         let mut overrides = Overrides::default();
         overrides.origin.clone_from(&self.origin);
         overrides.listen.clone_from(&self.listen);
+        overrides.metrics_listen.clone_from(&self.metrics_listen);
+        overrides.access_log = self.access_log;
+        overrides.log_format = self.log_format;
         overrides.cache_dir.clone_from(&self.cache_dir);
         overrides.memory_bytes = self.memory;
         overrides.disk_bytes = self.disk;
@@ -358,6 +379,9 @@ fn flag(setting: Setting) -> Option<&'static str> {
         Setting::RedisPrefix => "redis-prefix",
         Setting::RedisPassword => "redis-password",
         Setting::RedisCluster => "redis-cluster",
+        Setting::MetricsListen => "metrics-listen",
+        Setting::AccessLog => "access-log",
+        Setting::LogFormat => "log-format",
         _ => return None,
     })
 }
@@ -478,8 +502,14 @@ max_entry_size = 4
             "--render-timeout=1m",
             "--regenerate-concurrency=16",
             "--max-entry-size=1MB",
+            "--metrics-listen=127.0.0.1:9191",
+            "--access-log=json",
+            "--log-format=json",
         ])
         .expect("loads");
+        assert_eq!(config.ops.metrics_listen.as_deref(), Some("127.0.0.1:9191"));
+        assert_eq!(config.ops.access_log, AccessLogFormat::Json);
+        assert_eq!(config.ops.log_format, LogFormat::Json);
         assert_eq!(config.origin.as_deref(), Some("https://flag:2"));
         assert_eq!(config.listen, "[::1]:2222");
         assert_eq!(config.cache_dir, "flag-dir");
@@ -639,6 +669,9 @@ max_entry_size = 4
             Setting::RedisPrefix,
             Setting::RedisPassword,
             Setting::RedisCluster,
+            Setting::MetricsListen,
+            Setting::AccessLog,
+            Setting::LogFormat,
         ];
         let mut named: Vec<&str> = settings.iter().filter_map(|&s| flag(s)).collect();
         named.sort_unstable();
@@ -716,6 +749,9 @@ max_entry_size = 4
             "--regenerate-concurrency",
         );
         assert_flag_error(&["--max-entry-size", "huge"], "--max-entry-size");
+        assert_flag_error(&["--metrics-listen", "localhost:9090"], "--metrics-listen");
+        assert_flag_error(&["--access-log", "apache"], "--access-log");
+        assert_flag_error(&["--log-format", "xml"], "--log-format");
     }
 
     #[test]
@@ -740,7 +776,7 @@ max_entry_size = 4
             assert_eq!(env, Some(expected.as_str()), "--{long}");
             checked += 1;
         }
-        assert_eq!(checked, 30);
+        assert_eq!(checked, 33);
     }
 
     #[test]

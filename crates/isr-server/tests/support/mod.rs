@@ -26,6 +26,7 @@ use isr::{Body, ManualClock, Stats};
 use isr_core::UnixMillis;
 use isr_core::config::Config;
 use isr_core::config::RedisSettings;
+use isr_server::observe::listener;
 use isr_server::proxy::{Proxy, Stores, open_redis_store, open_store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -375,11 +376,14 @@ impl Answer {
 /// The real proxy on an ephemeral port, on a manual clock, with its store in a temp dir.
 pub struct TestProxy {
     pub addr: SocketAddr,
+    /// The metrics listener (`/metrics`, `/healthz`, `/readyz`).
+    pub metrics: SocketAddr,
     pub clock: ManualClock,
     layer: isr::IsrLayer,
     handle: isr::Isr,
     client: Client<HttpConnector, Body>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop_metrics: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<isr_server::proxy::Stop>>,
     pub dir: Arc<tempfile::TempDir>,
 }
@@ -433,7 +437,19 @@ impl TestProxy {
         let layer = proxy.layer().clone();
         let handle = proxy.handle();
         let addr = listener.local_addr().unwrap();
+        let metrics_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind metrics");
+        let metrics = metrics_listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(listener::serve(
+            metrics_listener,
+            proxy.metrics_router(),
+            async {
+                let _ = metrics_stopped.await;
+            },
+        ));
         let server = tokio::spawn(proxy.serve(listener, async {
             let _ = stopped.await;
         }));
@@ -442,11 +458,13 @@ impl TestProxy {
             .build_http();
         TestProxy {
             addr,
+            metrics,
             clock,
             layer,
             handle,
             client,
             stop: Some(stop),
+            stop_metrics: Some(stop_metrics),
             server: Some(server),
             dir,
         }
@@ -487,6 +505,13 @@ impl TestProxy {
 
     pub fn stats(&self) -> Stats {
         self.layer.stats()
+    }
+
+    /// GET `path` on the metrics listener.
+    pub async fn metrics_get(&self, path: &str) -> Answer {
+        get_url(format!("http://{}{path}", self.metrics))
+            .await
+            .expect("the metrics listener answers")
     }
 
     /// The proxy's cache handle (purge, regenerate, inspect).
@@ -551,6 +576,14 @@ impl TestProxy {
 
     /// Stop serving (the store stays in `dir`).
     pub async fn shutdown(mut self) {
+        self.stop_serving().await;
+        if let Some(stop) = self.stop_metrics.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Stop the public listener only; the metrics listener stays up.
+    pub async fn stop_serving(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -686,7 +719,7 @@ impl Drop for KillOnDrop {
 /// process meanwhile. Returns the process and its address once it listens. Its output is
 /// read to the end (a full pipe would block it); its stderr is shown if it exits first.
 pub async fn serve(command: std::process::Command) -> (KillOnDrop, String) {
-    let (child, address, _log) = serve_logged(command).await;
+    let (child, address, _log, _lines) = serve_watched(command).await;
     (child, address)
 }
 
@@ -708,7 +741,25 @@ impl Log {
 }
 
 /// [`serve`], keeping what the process writes.
-pub async fn serve_logged(mut command: std::process::Command) -> (KillOnDrop, String, Log) {
+pub async fn serve_logged(command: std::process::Command) -> (KillOnDrop, String, Log) {
+    let (child, address, log, _lines) = serve_watched(command).await;
+    (child, address, log)
+}
+
+/// [`serve`], also handing over every line the process writes to its standard output
+/// (its logs, its access log), as it writes them.
+pub async fn serve_lines(
+    command: std::process::Command,
+) -> (KillOnDrop, String, std::sync::mpsc::Receiver<String>) {
+    let (child, address, _log, lines) = serve_watched(command).await;
+    (child, address, lines)
+}
+
+/// [`serve`], with both ways of reading what the process writes: everything so far
+/// ([`Log`]), and each standard output line as it comes.
+async fn serve_watched(
+    mut command: std::process::Command,
+) -> (KillOnDrop, String, Log, std::sync::mpsc::Receiver<String>) {
     use std::io::BufRead;
     use std::process::Stdio;
     let mut child = KillOnDrop(
@@ -724,11 +775,14 @@ pub async fn serve_logged(mut command: std::process::Command) -> (KillOnDrop, St
     let log = Log::default();
     let (listening, address) = tokio::sync::oneshot::channel();
     let out_log = log.clone();
+    let (lines, read_lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut listening = Some(listening);
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             out_log.push(&line);
+            // Nobody may be listening: the lines are read to the end all the same.
+            let _ = lines.send(line.clone());
             let address = line
                 .split_once("isr listening on http://")
                 .and_then(|(_, rest)| rest.split(',').next());
@@ -751,7 +805,7 @@ pub async fn serve_logged(mut command: std::process::Command) -> (KillOnDrop, St
         text
     });
     match tokio::time::timeout(Duration::from_secs(20), address).await {
-        Ok(Ok(address)) => (child, address, log),
+        Ok(Ok(address)) => (child, address, log, read_lines),
         outcome => {
             child.kill();
             let why = match outcome {

@@ -32,7 +32,7 @@ use isr_core::entry::Entry;
 use isr_core::flow::conditional::validators;
 use isr_core::flow::joiners::replaces;
 use isr_core::flow::render::{
-    Judged, Render, Unstored, judge, judge_close_delimited, judge_too_large,
+    Judged, OriginError, Render, Unstored, judge, judge_close_delimited, judge_too_large,
 };
 use isr_core::flow::settle::{PassMark, settle};
 use isr_core::headers::{X_ISR_RENDER, remove_hop_by_hop};
@@ -47,6 +47,7 @@ use crate::engine::shared::Engine;
 use crate::origin::CloseDelimited;
 use crate::render::{Collected, Unreachable, fetch};
 use crate::store_errors;
+use crate::telemetry::RenderEnd;
 
 /// A render's result, before anything is answered.
 pub(super) type Rendered = isr_core::flow::render::Rendered<Response<Body>, Unreachable>;
@@ -75,7 +76,11 @@ impl Engine {
         };
         let render = self.render_and_store(job, request, had);
         let elsewhere = || self.stored_elsewhere(job, had);
-        match lock.once(job.key.storage(), elsewhere, || {}, render).await {
+        let waiting = || self.shared.metrics.waited_on_cluster();
+        match lock
+            .once(job.key.storage(), elsewhere, waiting, render)
+            .await
+        {
             Once::Worked(rendered) => rendered,
             Once::Found(entry) => Rendered::Found(entry),
         }
@@ -165,6 +170,27 @@ impl Engine {
         previous: Option<&Arc<Entry>>,
     ) -> Rendered {
         self.shared.counters.render_started();
+        let timer = self.shared.metrics.render_started();
+        let rendered = self.render_timed(job, request, previous).await;
+        let end = match &rendered {
+            Rendered::FailedStatus(_) => RenderEnd::FailedStatus,
+            Rendered::Failed(OriginError::Timeout(_)) => RenderEnd::TimedOut,
+            Rendered::Failed(OriginError::Unreachable(_)) => RenderEnd::Unreachable,
+            Rendered::Storable(_) | Rendered::Found(_) | Rendered::Uncacheable { .. } => {
+                RenderEnd::Answered
+            }
+        };
+        timer.ended(&end);
+        rendered
+    }
+
+    /// [`Engine::render`] itself, timed by it.
+    async fn render_timed(
+        &self,
+        job: &Job,
+        request: Request<Body>,
+        previous: Option<&Arc<Entry>>,
+    ) -> Rendered {
         // Entries date from when their render started: a purge after that instant
         // applies to them, even if the render arrives after the purge.
         let started_at = self.shared.purges.date_render(&*self.shared.clock).await;

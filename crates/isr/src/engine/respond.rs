@@ -32,6 +32,9 @@ impl Engine {
         let mut response = Response::new(served.body.map_or_else(Body::empty, Body::full));
         *response.status_mut() = served.status;
         *response.headers_mut() = served.headers;
+        // For a CDN in front: the entry's tags, so a purge by tag there reaches it too.
+        let cdn = &self.shared.config.ops.cdn;
+        cdn.mark_tags(response.headers_mut(), &entry.tags);
         response
     }
 

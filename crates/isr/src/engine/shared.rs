@@ -16,7 +16,7 @@ use http::HeaderValue;
 use isr_core::UnixMillis;
 use isr_core::config::{Config, RedisSettings};
 use isr_core::entry::Entry;
-use isr_core::freshness::{Freshness, PurgeMode, freshness};
+use isr_core::freshness::{Freshness, Invalidation, PurgeMode, freshness};
 use isr_core::purge::Target;
 use isr_core::store::{PurgeStore, StoreError};
 use isr_store::{Cluster, MemoryStore, TieredStore};
@@ -26,9 +26,11 @@ use tokio_util::task::TaskTracker;
 use crate::clock::Clock;
 use crate::flight::{Backoff, Flights};
 use crate::follow::Follower;
+use crate::purge_watch::PurgeObservers;
 use crate::purges::PurgeLog;
 use crate::render::Renderer;
 use crate::stats::{Counters, Stats};
+use crate::telemetry::EngineMetrics;
 
 /// Keys whose pass mark is remembered at most (see [`isr_core::flow::settle`]).
 const PASS_MARKS: usize = 10_000;
@@ -50,6 +52,10 @@ pub(crate) struct Shared {
     pub(super) background: TaskTracker,
     pub(super) secret: HeaderValue,
     pub(super) counters: Counters,
+    /// What only the engine sees, as metrics handles.
+    pub(super) metrics: EngineMetrics,
+    /// Told of every purge recorded here.
+    pub(crate) purge_observers: PurgeObservers,
     /// The nodes this one shares its store with, if any.
     pub(crate) cluster: Option<Arc<dyn Cluster>>,
     pub(super) lock_ttl_ms: u64,
@@ -91,6 +97,8 @@ impl Shared {
             pass_marks: quick_cache::sync::Cache::new(PASS_MARKS),
             secret: render_secret(),
             counters: Counters::default(),
+            metrics: EngineMetrics::register(),
+            purge_observers: PurgeObservers::default(),
             cluster,
             lock_ttl_ms,
         }
@@ -123,7 +131,10 @@ impl Shared {
         targets: &[Target],
         mode: PurgeMode,
     ) -> Result<(), StoreError> {
-        self.purges.record(targets, mode, &*self.clock).await
+        self.purges.record(targets, mode, &*self.clock).await?;
+        self.metrics.purged(targets);
+        self.purge_observers.tell(targets, mode, self.clock.now());
+        Ok(())
     }
 
     /// The state of `entry` at `now`, purges included.
@@ -144,6 +155,11 @@ impl Follower for Shared {
 
     fn node_id(&self) -> u64 {
         self.cluster.as_ref().map_or(0, |cluster| cluster.node_id())
+    }
+
+    fn purge_arrived(&self, invalidation: &Invalidation) {
+        let delay = self.clock.now().millis_since(invalidation.at);
+        self.metrics.purge_arrived(delay);
     }
 }
 
