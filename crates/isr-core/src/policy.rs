@@ -17,6 +17,13 @@
 //!   on error under `must-revalidate`, `proxy-revalidate` or `s-maxage` unless
 //!   `stale-if-error` says so.
 
+use http::{HeaderMap, Method, StatusCode, header};
+
+use crate::UnixMillis;
+use crate::cache_control::CacheControl;
+use crate::granted::Granted;
+use crate::headers::has_control_char;
+
 pub use crate::lifetime::{Lifetime, Revalidate};
 
 /// Cache policy a route sets. `None` fields are left to the origin's headers and then
@@ -123,8 +130,6 @@ pub enum NoStoreReason {
     Credentials,
 }
 
-use http::{HeaderMap, Method, StatusCode, header};
-
 impl NoStoreReason {
     /// A short token for the `detail` of `Cache-Status`.
     pub fn detail(self) -> &'static str {
@@ -144,11 +149,6 @@ impl NoStoreReason {
         }
     }
 }
-
-use crate::UnixMillis;
-use crate::cache_control::CacheControl;
-use crate::granted::Granted;
-use crate::headers::has_control_char;
 
 /// What a storable answer is stored with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
