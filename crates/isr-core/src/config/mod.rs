@@ -78,8 +78,11 @@ mod value;
 mod tests;
 
 pub use error::{Cause, ConfigError};
-pub use model::{CompressionSettings, Config, EngineSettings, RedisSettings, Route, RouteMode};
-pub use ops::{LogFormat, OpsSettings, parse_access_log, parse_log_format, parse_metrics_listen};
+pub use model::{
+    CompressionSettings, Config, EngineSettings, LogFormat, OpsSettings, RedisSettings, Route,
+    RouteMode,
+};
+pub use ops::{parse_access_log, parse_log_format, parse_metrics_listen};
 pub use overrides::Overrides;
 pub use rule::{RouteError, RouteKey, RouteProblem, RouteRule, RoutesError, compile_routes};
 pub use schema::NoFileReading;

@@ -7,10 +7,11 @@
 //! - Routes are held compiled ([`Router`]): two routes that cannot be told apart never
 //!   get here.
 
-use super::ops::OpsSettings;
+use crate::cdn::CdnSettings;
 use crate::path::QueryKeys;
 use crate::policy::{CacheDefaults, RouteCachePolicy};
 use crate::route::Router;
+use crate::telemetry::access_log::AccessLogFormat;
 
 use super::tag::TagTemplate;
 use super::value::redact_url;
@@ -241,4 +242,28 @@ impl Default for Config {
             ops: OpsSettings::default(),
         }
     }
+}
+
+/// How the application's own log lines are written (`log_format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Metrics, health, logs and a CDN in front.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpsSettings {
+    /// A CDN in front (`[cdn]`): the tag header downstream, purges forwarded.
+    pub cdn: CdnSettings,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (`IP:PORT`), apart from the
+    /// public listener; `None`: not served.
+    pub metrics_listen: Option<String>,
+    /// The access log: off, JSON or combined.
+    pub access_log: AccessLogFormat,
+    /// The application logs' format.
+    pub log_format: LogFormat,
 }

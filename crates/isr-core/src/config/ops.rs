@@ -1,10 +1,12 @@
-//! The operations settings: the metrics listener, the access log and the format of the
-//! application logs (`metrics_listen`, `access_log`, `log_format` in `isr.toml`).
+//! Parsing the operations settings: the metrics listener, the access log, the format of
+//! the application logs and a CDN in front (`metrics_listen`, `access_log`, `log_format`,
+//! `[cdn]` in `isr.toml`; the model is [`super::model::OpsSettings`]).
 //!
 //! Invariant: each value is parsed by one function here, whatever its source (the file,
 //! a flag, an environment variable), so every source accepts the same values.
 
 use super::error::ConfigError;
+use super::model::LogFormat;
 use super::toml_reader::{Field, Section};
 use super::value::{ValueError, check_token, parse_listen, parse_origin};
 use crate::cdn::settings::{CLOUDFLARE_API, FASTLY_API};
@@ -122,30 +124,6 @@ pub(super) fn parse_cdn_section(
     Ok(cdn)
 }
 
-/// How the application's own log lines are written (`log_format`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    /// Human-readable lines (the default).
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
-
-/// Metrics, health, logs and a CDN in front.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct OpsSettings {
-    /// A CDN in front (`[cdn]`): the tag header downstream, purges forwarded.
-    pub cdn: CdnSettings,
-    /// Where `/metrics`, `/healthz` and `/readyz` are served (`IP:PORT`), apart from the
-    /// public listener; `None`: not served.
-    pub metrics_listen: Option<String>,
-    /// The access log: off, JSON or combined.
-    pub access_log: AccessLogFormat,
-    /// The application logs' format.
-    pub log_format: LogFormat,
-}
-
 /// The values `access_log` accepts.
 const ACCESS_LOG_VALUES: &str = "\"off\", \"json\" or \"combined\"";
 /// The values `log_format` accepts.
@@ -184,7 +162,7 @@ pub fn parse_metrics_listen(text: &str) -> Result<String, ValueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::config::{Config, OpsSettings};
 
     #[test]
     fn the_file_sets_every_ops_value() {

@@ -12,8 +12,8 @@
 //! - Secrets (tokens, the Redis URL and password) are never printed by `Debug` and never
 //!   quoted in errors.
 
+use super::model::LogFormat;
 use super::model::{Config, RedisSettings};
-use super::ops::LogFormat;
 use super::schema::NoFileReading;
 use super::setting::{InvalidSetting, Setting, about};
 use super::value::{
