@@ -125,7 +125,7 @@ pub fn open_redis_store(
 ) -> Result<Stores, RedisTierError> {
     let redis = RedisStore::connect(settings)?;
     let memory = Arc::new(MemoryStore::new(memory_bytes));
-    let entries = Arc::new(TieredStore::shared(memory, Arc::clone(&redis) as _));
+    let entries = Arc::new(TieredStore::new(memory, Arc::clone(&redis) as _));
     Ok(Stores {
         entries,
         durable: Durable::Redis(redis),

@@ -2,9 +2,9 @@
 //!
 //! Invariants:
 //! - What is in L1 was committed to L2: a put writes L2 first, then L1; a failed L2
-//!   write leaves L1 untouched. One exception, for an L2 shared over the network
-//!   ([`TieredStore::shared`]): while it is unreachable ([`StoreError::Unavailable`]), a
-//!   put still lands in L1, so the node keeps serving what it renders (degraded, not down).
+//!   write leaves L1 untouched. One exception: while the L2 cannot take writes
+//!   ([`StoreError::Unavailable`]: a Redis that is unreachable, a disk that is full), a put
+//!   still lands in L1, so the node keeps serving what it renders (degraded, not down).
 //! - A read that misses L1 refills it from L2, but never over a newer write: the refill
 //!   reserves the key in L1 before reading L2, and any put or remove in between cancels
 //!   it. So L1 never resurrects a removed entry or an overwritten one.
@@ -25,8 +25,6 @@ pub struct TieredStore {
     l2: Arc<dyn EntryStore>,
     /// No durable tier: `l2` is [`Absent`] and every operation goes to `l1` alone.
     memory_only: bool,
-    /// `l2` is shared over the network: when it is unreachable, puts still fill `l1`.
-    degrade_to_l1: bool,
 }
 
 impl std::fmt::Debug for TieredStore {
@@ -38,23 +36,13 @@ impl std::fmt::Debug for TieredStore {
 }
 
 impl TieredStore {
-    /// A store with `l1` in front of `l2`.
+    /// A store with `l1` in front of `l2`. While the L2 cannot take writes, a put still
+    /// fills L1 (and reports the L2's error), so the node keeps answering from memory.
     pub fn new(l1: Arc<MemoryStore>, l2: Arc<dyn EntryStore>) -> TieredStore {
         TieredStore {
             l1,
             l2,
             memory_only: false,
-            degrade_to_l1: false,
-        }
-    }
-
-    /// L1 over an L2 shared by several nodes over the network (Redis). While the L2 is
-    /// unreachable, a put still fills L1 (and reports the L2's error), so the node keeps
-    /// answering from memory.
-    pub fn shared(l1: Arc<MemoryStore>, l2: Arc<dyn EntryStore>) -> TieredStore {
-        TieredStore {
-            degrade_to_l1: true,
-            ..TieredStore::new(l1, l2)
         }
     }
 
@@ -65,7 +53,6 @@ impl TieredStore {
             l1: Arc::new(MemoryStore::new(capacity_bytes)),
             l2: Arc::new(Absent),
             memory_only: true,
-            degrade_to_l1: false,
         }
     }
 
@@ -112,7 +99,7 @@ impl EntryStore for TieredStore {
         if !self.memory_only {
             match self.l2.put(key, Arc::clone(&entry)).await {
                 Ok(()) => {}
-                Err(error @ StoreError::Unavailable(_)) if self.degrade_to_l1 => {
+                Err(error @ StoreError::Unavailable(_)) => {
                     self.l1.insert_sync(key, entry);
                     return Err(error);
                 }
@@ -216,12 +203,15 @@ mod tests {
 
     type Hook = Box<dyn FnOnce() + Send>;
 
-    /// An L2 that can fail its writes, and run a hook in the middle of a read (to land
+    /// An L2 that can refuse its writes or be unreachable for them, and run a hook in the middle of a read (to land
     /// a "concurrent" write between the read and the refill).
     #[derive(Default)]
     struct ScriptedL2 {
         inner: PlainMap,
-        fail_puts: bool,
+        /// Puts fail with [`StoreError::Backend`].
+        refuse_puts: bool,
+        /// Puts fail with [`StoreError::Unavailable`].
+        unreachable: bool,
         during_get: Mutex<Option<Hook>>,
     }
 
@@ -239,7 +229,13 @@ mod tests {
             Ok(found)
         }
         async fn put(&self, key: &str, entry: Arc<Entry>) -> Result<(), StoreError> {
-            if self.fail_puts {
+            if self.refuse_puts {
+                return Err(StoreError::backend(
+                    "scripted",
+                    std::io::Error::from(std::io::ErrorKind::InvalidData),
+                ));
+            }
+            if self.unreachable {
                 return Err(StoreError::unavailable(
                     "scripted",
                     std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
@@ -291,7 +287,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_l2_write_leaves_l1_untouched() {
         let (store, l1, _) = tiered(ScriptedL2 {
-            fail_puts: true,
+            refuse_puts: true,
             ..ScriptedL2::default()
         });
         assert!(store.put("k", entry(1)).await.is_err());
@@ -299,13 +295,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_shared_l2_that_is_unreachable_still_fills_l1() {
-        let l1 = Arc::new(MemoryStore::new(1024 * 1024));
-        let l2 = Arc::new(ScriptedL2 {
-            fail_puts: true,
+    async fn an_l2_that_cannot_take_writes_still_fills_l1() {
+        let (store, l1, _) = tiered(ScriptedL2 {
+            unreachable: true,
             ..ScriptedL2::default()
         });
-        let store = TieredStore::shared(Arc::clone(&l1), l2);
         assert!(matches!(
             store.put("k", entry(1)).await,
             Err(StoreError::Unavailable(_))

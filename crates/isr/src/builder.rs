@@ -149,7 +149,7 @@ impl IsrBuilder {
     /// memory and the app. [`IsrBuilder::build`] must then run within a Tokio runtime.
     pub fn redis(mut self, redis: Arc<RedisStore>) -> IsrBuilder {
         let memory = Arc::new(MemoryStore::new(self.config.memory_bytes));
-        let shared = TieredStore::shared(memory, Arc::clone(&redis) as _);
+        let shared = TieredStore::new(memory, Arc::clone(&redis) as _);
         self.store = Some(Arc::new(shared));
         self.purges = None;
         self.cluster = Some(redis);

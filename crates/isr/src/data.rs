@@ -450,7 +450,7 @@ impl DataCache {
     /// (it starts the task that hears the other nodes' invalidations).
     pub fn redis_builder(redis: Arc<RedisStore>, memory_bytes: u64) -> DataCacheBuilder {
         let memory = Arc::new(MemoryStore::new(memory_bytes));
-        let tiered = Arc::new(TieredStore::shared(memory, Arc::clone(&redis) as _));
+        let tiered = Arc::new(TieredStore::new(memory, Arc::clone(&redis) as _));
         let mut builder = DataCache::builder(Arc::clone(&tiered) as _, Arc::clone(&redis) as _);
         builder.cluster = Some((tiered, redis));
         builder

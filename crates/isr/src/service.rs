@@ -51,7 +51,7 @@ impl IsrLayer {
     /// A layer for one of several nodes sharing a store through `cluster` (see
     /// [`isr_store::RedisStore`]): purges are recorded in it and announced to every node,
     /// and a key is rendered once across all of them. `store` is this node's memory tier
-    /// over the shared one ([`TieredStore::shared`]). Must be called within a Tokio
+    /// over the shared one ([`TieredStore::new`]). Must be called within a Tokio
     /// runtime: it starts the task that applies the other nodes' announcements.
     pub fn clustered(
         config: Config,

@@ -18,6 +18,8 @@
 //!   one, and the writer stops only when it finds the queue empty, under the same lock, so
 //!   no put is left waiting. A write that panics (redb on a damaged file) fails its group
 //!   with an error; the writer goes on.
+//! - While the disk is full ([`Handle::accepts_entries`]) a group fails at once with
+//!   [`DiskFault::Full`], without writing.
 //! - The writer lets go of the database before answering its last puts, so a store
 //!   dropped once its puts have returned closes its file and can be opened again.
 
@@ -30,8 +32,9 @@ use isr_core::store::StoreError;
 use redb::Database;
 use tokio::sync::oneshot;
 
+use super::DiskFault;
+use super::handle::Handle;
 use super::rows::Rows;
-use super::{DiskFault, store_error};
 
 /// The most body bytes a group holds: the puts past it wait for the next commit, so that a
 /// burst of large pages is not held in memory twice (entries and encoded rows) all at once.
@@ -39,7 +42,7 @@ const MAX_GROUP_BYTES: usize = 64 * 1024 * 1024;
 
 /// Queues puts and writes them in groups.
 pub(super) struct GroupCommit {
-    db: Arc<Database>,
+    handle: Arc<Handle>,
     /// The byte budget of the stored entries; `None`: unbounded.
     max_bytes: Option<u64>,
     /// Entries evicted for the budget since the store was opened.
@@ -60,9 +63,9 @@ struct Put {
 }
 
 impl GroupCommit {
-    pub(super) fn new(db: Arc<Database>, max_bytes: Option<u64>) -> GroupCommit {
+    pub(super) fn new(handle: Arc<Handle>, max_bytes: Option<u64>) -> GroupCommit {
         GroupCommit {
-            db,
+            handle,
             max_bytes,
             evicted: AtomicU64::new(0),
             state: Mutex::default(),
@@ -128,15 +131,19 @@ impl GroupCommit {
     }
 
     fn write(&self, group: &[Put]) -> Result<(), StoreError> {
+        if !self.handle.accepts_entries() {
+            return Err(StoreError::unavailable("disk store", DiskFault::Full));
+        }
+        let db = self.handle.database()?;
         // redb may panic on a damaged file: that fails this group's puts, not the process.
         let written = catch_unwind(AssertUnwindSafe(|| {
             let rows: Vec<(&str, Vec<u8>)> = group
                 .iter()
                 .map(|put| (put.key.as_str(), put.entry.encode()))
                 .collect();
-            commit(&self.db, &rows, self.max_bytes)
+            commit(&db, &rows, self.max_bytes)
         }));
-        match written {
+        match written.map(|result| self.handle.check(&db, result)) {
             Ok(Ok(evicted)) => {
                 if evicted > 0 {
                     self.evicted.fetch_add(evicted, Ordering::Relaxed);
@@ -147,7 +154,7 @@ impl GroupCommit {
                 }
                 Ok(())
             }
-            Ok(Err(e)) => Err(store_error(e)),
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(StoreError::backend("disk store", DiskFault::WriteFailed)),
         }
     }

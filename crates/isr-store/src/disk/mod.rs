@@ -13,6 +13,9 @@
 //! - A file redb finds damaged at open is set aside ([`DAMAGED_FILE_NAME`]) and the store
 //!   starts empty: the file holds only cached pages and their purge records, which go
 //!   together, so nothing purged can come back.
+//! - An I/O error takes the file out of service and the next operation opens it again; a
+//!   full disk refuses entry writes until space returns, while purges go on in the room
+//!   of a reserve file (`handle.rs`).
 //! - Only one process opens the file: redb locks it, and a second open is reported as
 //!   [`DiskError::Locked`].
 //! - Entries change only through `rows.rs`, which keeps an expiry index, a write-order
@@ -40,9 +43,12 @@ use redb::{
 use crate::memory::supersedes;
 
 mod group_commit;
+mod handle;
 mod rows;
 
 use group_commit::GroupCommit;
+use handle::Handle;
+pub use handle::RESERVE_FILE_NAME;
 use rows::{ENTRIES, Rows};
 
 /// Entries removed per sweep (or eviction at open) transaction, so that writers are not
@@ -139,6 +145,12 @@ pub(crate) enum DiskFault {
     /// redb panicked while reading: a page of the file is damaged.
     #[error("the cache file is damaged here (deleting it is safe: it holds only cached pages)")]
     Damaged,
+    /// The file is out of service after an I/O error, until it is open again.
+    #[error("the cache file is being opened again after an I/O error")]
+    Reopening,
+    /// The disk is full: entries are not written until space returns.
+    #[error("the disk holding the cache is full")]
+    Full,
 }
 
 /// What [`DiskStore::stats`] reports.
@@ -160,7 +172,7 @@ pub struct DiskStats {
 /// Entries and purge records persisted in a redb database.
 #[derive(Clone)]
 pub struct DiskStore {
-    db: Arc<Database>,
+    handle: Arc<Handle>,
     puts: Arc<GroupCommit>,
     max_bytes: Option<u64>,
     path: PathBuf,
@@ -217,10 +229,10 @@ impl DiskStore {
             }
             opened => opened?,
         };
-        let db = Arc::new(db);
+        let handle = Arc::new(Handle::new(db, &path, max_bytes));
         Ok(DiskStore {
-            puts: Arc::new(GroupCommit::new(Arc::clone(&db), max_bytes)),
-            db,
+            puts: Arc::new(GroupCommit::new(Arc::clone(&handle), max_bytes)),
+            handle,
             max_bytes,
             path,
         })
@@ -279,13 +291,18 @@ impl DiskStore {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
-        // A panic of redb (on a page damaged outside it) is the file's damage, reported as
-        // such; the binary's panic hook says so once instead of printing a panic.
-        let op = move || catch_unwind(AssertUnwindSafe(|| op(&db)));
+        let handle = Arc::clone(&self.handle);
+        let op = move || {
+            let db = handle.database()?;
+            // A panic of redb (on a page damaged outside it) is the file's damage, reported
+            // as such; the binary's panic hook says so once instead of printing a panic.
+            match catch_unwind(AssertUnwindSafe(|| op(&db))) {
+                Ok(result) => handle.check(&db, result),
+                Err(_) => Err(StoreError::backend("disk store", DiskFault::Damaged)),
+            }
+        };
         match tokio::task::spawn_blocking(op).await {
-            Ok(Ok(result)) => result.map_err(store_error),
-            Ok(Err(_)) => Err(StoreError::backend("disk store", DiskFault::Damaged)),
+            Ok(result) => result,
             Err(e) => Err(StoreError::backend("disk store task failed", e)),
         }
     }
