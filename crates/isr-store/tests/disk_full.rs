@@ -1,5 +1,5 @@
 //! A full disk, for real: a small tmpfs that the test mounts (root only, as in CI) and
-//! fills. The store keeps reading, refuses entry writes at once without growing its file,
+//! fills ([`Tmpfs`]). The store keeps reading, refuses entry writes at once without growing its file,
 //! purges and removals go on in the room its reserve file gives back, and storing resumes
 //! by itself once space returns; nothing committed is lost across all of it.
 #![allow(
@@ -10,9 +10,7 @@
     reason = "a test: a failed step panics, and the panic is the report"
 )]
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,57 +23,7 @@ use isr_core::policy::{Lifetime, Revalidate};
 use isr_core::store::{EntryStore, PurgeStore, StoreError};
 use isr_store::DiskStore;
 use isr_store::disk::{FILE_NAME, RESERVE_FILE_NAME};
-
-/// A tmpfs of a fixed size mounted on a temporary directory, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// `None` (the test is skipped, and says so) when not running as root.
-    fn mount(bytes: u64) -> Option<Tmpfs> {
-        let uid = Command::new("id").arg("-u").output().expect("id -u");
-        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-            eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "mount -t tmpfs failed");
-        Some(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
-/// Fill the file system with one file until it is full; returns the file.
-fn fill(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut file = std::fs::File::create(&path).unwrap();
-    let chunk = vec![7u8; 64 * 1024];
-    loop {
-        match file.write_all(&chunk) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
-            Err(e) => panic!("filling: {e}"),
-        }
-    }
-    // What a partial chunk left of the last block: one byte at a time to the very end.
-    while file.write_all(&[7]).is_ok() {}
-    path
-}
+use isr_store::testing::Tmpfs;
 
 fn entry(key: &str, bytes: usize, seed: u8) -> Arc<Entry> {
     Arc::new(Entry {
@@ -127,7 +75,7 @@ async fn a_full_disk_keeps_reads_and_purges_and_storing_resumes_when_space_retur
     }
     store.invalidate("tag:before", hard(2_000)).await.unwrap();
 
-    let filler = fill(dir);
+    let filler = tmpfs.fill();
     // redb may still have room inside its file: write until the disk says it is full.
     let mut refused = None;
     for i in 0..1_000 {

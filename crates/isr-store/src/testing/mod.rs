@@ -7,6 +7,7 @@
 //! - [`until`] and [`concurrently`]: wait on a condition, never on a duration; and start
 //!   many callers at once, behind one barrier.
 //! - [`MemoryLocks`]: render locks in memory, the lock suite's reference backend.
+//! - [`Tmpfs`]: a small real file system that fills up, for full-disk tests.
 //!
 //! Everything here panics on failure: it is for tests, where a panic is the report.
 #![allow(
@@ -20,9 +21,11 @@
 mod locks;
 mod ports;
 mod servers;
+mod tmpfs;
 mod waits;
 
 pub use locks::MemoryLocks;
 pub use ports::{free_port, on_free_port};
 pub use servers::{RedisCluster, RedisServer, TlsFiles};
+pub use tmpfs::Tmpfs;
 pub use waits::{concurrently, until};
