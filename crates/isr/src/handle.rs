@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 pub use isr_core::admin::EntryInfo;
+use isr_core::admin::data::is_data_storage_key;
 use isr_core::freshness::PurgeMode;
 use isr_core::purge::{Target, TargetError};
 use isr_core::store::{EntryStore, StoreError};
@@ -61,9 +62,20 @@ impl Isr {
     }
 
     /// Invalidate `targets`: soft (served stale while one regeneration runs) or hard (the
-    /// next request waits for a render). Visible to every request once this returns.
+    /// next request waits for a render). Visible to every request once this returns. A tag
+    /// also reaches the paths an app said carry it ([`Isr::attach_tags`]).
     pub async fn purge(&self, targets: &[Target], mode: PurgeMode) -> Result<(), StoreError> {
-        self.engine.shared().purge(targets, mode).await
+        let tagged = self.tagged_paths(targets).await?;
+        if tagged.is_empty() {
+            return self.engine.shared().purge(targets, mode).await;
+        }
+        let mut all = targets.to_vec();
+        all.extend(tagged);
+        self.engine.shared().purge(&all, mode).await
+    }
+
+    pub(crate) fn shared(&self) -> &crate::engine::Shared {
+        self.engine.shared()
     }
 
     /// Mark every cached variant of `path` stale: it is served while one regeneration
@@ -157,7 +169,7 @@ impl Isr {
             after = Some(last.clone());
             scanned += batch.len();
             for (key, entry) in batch {
-                if !entry.path.starts_with(prefix) {
+                if is_data_storage_key(&key) || !entry.path.starts_with(prefix) {
                     continue;
                 }
                 entries.push(self.describe(&entry));

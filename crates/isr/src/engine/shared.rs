@@ -62,6 +62,9 @@ pub(crate) struct Shared {
     /// Whether the first HTML answer that was not stored has been logged (once, at info
     /// level, so an operator learns why a default setup caches nothing).
     pub(super) told_unstored_html: std::sync::atomic::AtomicBool,
+    /// Held while this node updates the tag index of an app's pages
+    /// ([`crate::app_data`]).
+    pub(crate) tag_index: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -86,6 +89,7 @@ impl Shared {
         });
         Shared {
             told_unstored_html: std::sync::atomic::AtomicBool::new(false),
+            tag_index: tokio::sync::Mutex::new(()),
             backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
             regenerations: Arc::new(Semaphore::new(engine.regenerate_concurrency.max(1))),
             background: TaskTracker::new(),
@@ -135,6 +139,22 @@ impl Shared {
         self.metrics.purged(targets);
         self.purge_observers.tell(targets, mode, self.clock.now());
         Ok(())
+    }
+
+    /// The newest invalidation reaching an entry under the raw `key`, for `path`, with
+    /// `tags` (see [`PurgeLog::newest_for`]).
+    pub(crate) fn newest_invalidation(
+        &self,
+        key: &str,
+        path: &str,
+        tags: &[String],
+    ) -> Option<Invalidation> {
+        self.purges.newest_for(key, path, tags)
+    }
+
+    /// The instant a value made now counts as made (see [`PurgeLog::date_render`]).
+    pub(crate) async fn date_render(&self) -> UnixMillis {
+        self.purges.date_render(&*self.clock).await
     }
 
     /// The state of `entry` at `now`, purges included.
