@@ -198,6 +198,32 @@ function purgeOnce(client, tags, mode) {
   return purge;
 }
 
+/**
+ * Stands in for isr during `next build` when ISR_URL is not set: every read is a miss and
+ * nothing is stored (the pages are rendered on their first request instead).
+ */
+class BuildTimeClient {
+  constructor() {
+    this.url = '';
+  }
+  async get() {
+    return null;
+  }
+  async put() {
+    return false;
+  }
+  async remove() {
+    return false;
+  }
+  async attachTags() {
+    return false;
+  }
+  async purge() {
+    return true;
+  }
+  failed() {}
+}
+
 const CLIENTS = Symbol.for('@isr/next-cache-handler/clients');
 
 /** One client per configuration, shared by every handler instance of the process. */
@@ -206,10 +232,11 @@ function sharedClient(options = {}) {
   const id = JSON.stringify([options.url ?? process.env.ISR_URL, options.token ?? process.env.ISR_ADMIN_TOKEN]);
   let client = clients.get(id);
   if (!client) {
-    client = new IsrClient(options);
+    const configured = (options.url ?? process.env.ISR_URL) && (options.token ?? process.env.ISR_ADMIN_TOKEN);
+    client = !configured && process.env.NEXT_PHASE === 'phase-production-build' ? new BuildTimeClient() : new IsrClient(options);
     clients.set(id, client);
   }
   return client;
 }
 
-module.exports = { IsrClient, encode, decode, purgeMode, purgeOnce, sharedClient };
+module.exports = { IsrClient, BuildTimeClient, encode, decode, purgeMode, purgeOnce, sharedClient };
