@@ -323,6 +323,41 @@ async fn a_tag_learned_for_a_path_makes_its_purges_reach_that_page() {
 }
 
 #[tokio::test]
+async fn a_purge_before_a_pages_tags_arrive_still_reaches_it_but_not_a_later_render() {
+    // A cache handler reports a page's tags after Next answered: a purge can land between.
+    let origin = TestOrigin::start().await;
+    let node = TestProxy::start(&origin, &single_node_config()).await;
+    assert_eq!(node.get("/posts/1").await.cache(), "MISS");
+    purge(&node, json!({ "tags": ["late"], "mode": "hard" })).await;
+    assert_eq!(
+        node.get("/posts/1").await.cache(),
+        "HIT",
+        "not known to carry it yet"
+    );
+
+    // Rendered after the purge: the purge does not reach it once its tags arrive.
+    node.advance(1);
+    assert_eq!(node.get("/posts/2").await.cache(), "MISS");
+    attach(&node, "/posts/2", &["late"]).await;
+    assert_eq!(node.get("/posts/2").await.cache(), "HIT");
+
+    // Rendered before the purge: it does.
+    attach(&node, "/posts/1", &["late", "_N_T_/posts/1"]).await;
+    assert_eq!(node.get("/posts/1").await.cache(), "MISS");
+    assert_eq!(origin.renders("/posts/1"), 2);
+
+    let known = call(&node, Method::GET, "/_isr/tags?path=/posts/1", None).await;
+    assert_eq!(
+        known.json(),
+        json!({ "path": "/posts/1", "tags": ["late", "_N_T_/posts/1"] })
+    );
+    let unknown = call(&node, Method::GET, "/_isr/tags?path=/nowhere", None).await;
+    assert_eq!(unknown.json(), json!({ "path": "/nowhere", "tags": [] }));
+    let bad = call(&node, Method::GET, "/_isr/tags", None).await;
+    assert_error(&bad, 400, "`path` is missing");
+}
+
+#[tokio::test]
 async fn a_tag_on_more_pages_than_its_index_holds_purges_everything() {
     // In memory: thousands of index writes, which a durable store would make slow.
     let origin = TestOrigin::start().await;

@@ -22,7 +22,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use isr_core::admin::data::{DataPut, DataQuery, MAX_DATA_BODY_BYTES, TagsAnswer, TagsRequest};
+use isr_core::admin::data::{
+    DataPut, DataQuery, MAX_DATA_BODY_BYTES, PageTagsAnswer, TagsAnswer, TagsRequest,
+    tags_query_path,
+};
 use isr_core::admin::session::dashboard_request;
 use isr_core::admin::{
     ApiError as AdminError, ClearAnswer, ClusterStats, EntriesPage, EntriesQuery, Evictions,
@@ -63,7 +66,7 @@ pub fn router(isr: Isr, token: impl Into<String>, disk: Option<Arc<DiskStore>>) 
                 .delete(data_remove)
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_DATA_BODY_BYTES)),
         )
-        .route("/_isr/tags", post(tags))
+        .route("/_isr/tags", get(page_tags).post(tags))
         .fallback(|| async {
             ApiError::from(AdminError::new(
                 StatusCode::NOT_FOUND,
@@ -336,5 +339,28 @@ async fn tags(
             path: page.path,
             added,
         },
+    ))
+}
+
+/// `GET /_isr/tags?path=…`: the tags last learned for a path.
+async fn page_tags(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let path = tags_query_path(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(AdminError::bad_request)?;
+    let tags = state
+        .isr
+        .page_tags(&path)
+        .await
+        .map_err(|e| unavailable("tags read failed", e))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &PageTagsAnswer { path, tags },
     ))
 }

@@ -138,11 +138,15 @@ impl Isr {
         if let Ok(target) = Target::key(&storage) {
             self.shared().purge(&[target], PurgeMode::Hard).await?;
         }
+
         Ok(DataRemoved { removed })
     }
 
     /// Learn that the page at `tags.path` carries `tags.tags`: every later purge of one of
-    /// them purges that path too. Returns how many tags the path was new to.
+    /// them purges that path too, and so does one recorded before the tags arrived (the
+    /// page may have been rendered before it: its path is purged as of that purge's
+    /// instant, so a render that started after it is not). Returns how many tags the path
+    /// was new to.
     pub async fn attach_tags(&self, tags: &PageTags) -> Result<u64, TagIndexError> {
         let shared = self.shared();
         let _serial = shared.tag_index.lock().await;
@@ -171,12 +175,26 @@ impl Isr {
                 added += 1;
             }
         }
+        // A purge of a new tag recorded before its path was in the index missed the page:
+        // purge the path as of that purge (pages rendered after it are not reached).
+        let new_tags: Vec<String> = new.iter().map(|t| (*t).clone()).collect();
+        if let Some(missed) = shared.newest_tag_invalidation(&new_tags) {
+            shared
+                .purge_as(&[Target::Path(tags.path.clone())], missed)
+                .await?;
+        }
         // The newest tags first, so a path whose tags change keeps what it carries now.
         let mut merged: Vec<String> = tags.tags.clone();
         merged.extend(known.drain(..).filter(|t| !tags.tags.contains(t)));
         merged.truncate(2 * MAX_TAGS);
         write_json(shared, &known_key, &merged).await?;
         Ok(added)
+    }
+
+    /// The tags last learned for `path` (normalised), newest first.
+    pub async fn page_tags(&self, path: &str) -> Result<Vec<String>, StoreError> {
+        let key = format!("{PATH_TAGS_PREFIX}{path}");
+        Ok(read_json(self.shared(), &key).await?.unwrap_or_default())
     }
 
     /// The paths whose pages carry one of the tags among `targets` (as path targets), and

@@ -65,13 +65,16 @@ impl Isr {
     /// next request waits for a render). Visible to every request once this returns. A tag
     /// also reaches the paths an app said carry it ([`Isr::attach_tags`]).
     pub async fn purge(&self, targets: &[Target], mode: PurgeMode) -> Result<(), StoreError> {
+        let shared = self.engine.shared();
+        let invalidation = shared.purge(targets, mode).await?;
+        // The tags first, then the paths learned to carry them, as of the same instant: a
+        // path learned meanwhile is caught by `attach_tags`, which reads the tag's record
+        // after adding the path.
         let tagged = self.tagged_paths(targets).await?;
-        if tagged.is_empty() {
-            return self.engine.shared().purge(targets, mode).await;
+        if !tagged.is_empty() {
+            shared.purge_as(&tagged, invalidation).await?;
         }
-        let mut all = targets.to_vec();
-        all.extend(tagged);
-        self.engine.shared().purge(&all, mode).await
+        Ok(())
     }
 
     pub(crate) fn shared(&self) -> &crate::engine::Shared {

@@ -62,6 +62,7 @@ class IsrClient {
   }
 
   async call(method, path, body) {
+    if (process.env.ISR_CACHE_DEBUG) console.log(`@isr/next-cache-handler: ${method} ${path}${body && body.tags ? ` tags=${body.tags.join(',')}` : ''}${body && body.mode ? ` mode=${body.mode}` : ''}`);
     const headers = { authorization: `Bearer ${this.token}` };
     if (body !== undefined) headers['content-type'] = 'application/json';
     const response = await fetch(`${this.url}${path}`, {

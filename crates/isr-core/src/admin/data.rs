@@ -1,6 +1,6 @@
 //! The shared data cache of an app's own caches (Next.js's incremental cache and its
 //! `'use cache'` entries, or any framework's): `GET`, `PUT` and `DELETE /_isr/data`, and
-//! the tags a page carries, `POST /_isr/tags`. The request and answer types, their checks,
+//! the tags a page carries, `POST /_isr/tags` (and `GET /_isr/tags?path=…`). The request and answer types, their checks,
 //! and the storage namespaces the runtimes keep them under.
 //!
 //! Invariants:
@@ -149,6 +149,35 @@ pub struct TagsAnswer {
     /// Tags the path was newly added to the index of.
     #[serde(default)]
     pub added: u64,
+}
+
+/// The answer of `GET /_isr/tags?path=…`: the tags last learned for a path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageTagsAnswer {
+    /// The path, normalised as requests are.
+    pub path: String,
+    /// Its tags, newest first (empty: none learned).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// The path of `GET /_isr/tags?path=…`, normalised as requests are.
+pub fn tags_query_path<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<String, DataError> {
+    let mut path = None;
+    for (name, value) in pairs {
+        match name {
+            "path" if path.is_none() => path = Some(value),
+            "path" => return Err(DataError::Query("`path` is repeated".to_owned())),
+            other => return Err(DataError::Query(format!("unknown field `{other}`"))),
+        }
+    }
+    let path = path.ok_or_else(|| DataError::Query("`path` is missing".to_owned()))?;
+    match Target::path(path).map_err(DataError::Path)? {
+        Target::Path(path) => Ok(path),
+        _ => Err(DataError::Path(TargetError::Empty)),
+    }
 }
 
 /// A data or tags request that is refused (a 400); the message names the field.

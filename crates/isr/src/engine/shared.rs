@@ -129,15 +129,30 @@ impl Shared {
         self.purges.len()
     }
 
-    /// Invalidate `targets` now (see [`PurgeLog::record`]).
+    /// Invalidate `targets` now (see [`PurgeLog::record`]); returns the invalidation
+    /// recorded.
     pub(crate) async fn purge(
         &self,
         targets: &[Target],
         mode: PurgeMode,
-    ) -> Result<(), StoreError> {
-        self.purges.record(targets, mode, &*self.clock).await?;
+    ) -> Result<Invalidation, StoreError> {
+        let invalidation = self.purges.record(targets, mode, &*self.clock).await?;
         self.metrics.purged(targets);
         self.purge_observers.tell(targets, mode, self.clock.now());
+        Ok(invalidation)
+    }
+
+    /// Invalidate `targets` as of an `invalidation` recorded earlier for others (see
+    /// [`PurgeLog::record_as`]).
+    pub(crate) async fn purge_as(
+        &self,
+        targets: &[Target],
+        invalidation: Invalidation,
+    ) -> Result<(), StoreError> {
+        self.purges.record_as(targets, invalidation).await?;
+        self.metrics.purged(targets);
+        self.purge_observers
+            .tell(targets, invalidation.mode, self.clock.now());
         Ok(())
     }
 
@@ -150,6 +165,11 @@ impl Shared {
         tags: &[String],
     ) -> Option<Invalidation> {
         self.purges.newest_for(key, path, tags)
+    }
+
+    /// The newest invalidation of one of `tags` (their own records only).
+    pub(crate) fn newest_tag_invalidation(&self, tags: &[String]) -> Option<Invalidation> {
+        self.purges.newest_for_tags(tags)
     }
 
     /// The instant a value made now counts as made (see [`PurgeLog::date_render`]).
