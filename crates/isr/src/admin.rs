@@ -7,7 +7,10 @@
 //!   shape CMS webhooks already post). A missing or wrong token is 401, and nothing is done.
 //! - Input is checked before anything happens: malformed JSON, unknown fields, empty lists,
 //!   over-long or invalid paths and tags are 400 with a message naming the field; a body
-//!   over [`MAX_BODY_BYTES`] is 413. A rejected request changes nothing.
+//!   over [`MAX_BODY_BYTES`] is 413 (over [`MAX_DATA_BODY_BYTES`] for `PUT /_isr/data`). A
+//!   rejected request changes nothing.
+//! - `/_isr/data` and `/_isr/tags` are an app's shared cache and its pages' tags
+//!   ([`isr_core::admin::data`], served by [`crate::app_data`]).
 //! - Answers are JSON and never cached (`Cache-Control: no-store`); every request and answer
 //!   is a type of [`isr_core::admin`], the contract the command line and the Worker share.
 //!

@@ -47,7 +47,7 @@ const INDEX_LOCK_TTL_MS: u64 = 5_000;
 /// The tag index could not be changed or read.
 #[derive(Debug, thiserror::Error)]
 pub enum TagIndexError {
-    /// Another node held the index past [`INDEX_LOCK_WAIT`].
+    /// Another node held the index for longer than this node waits (2 s).
     #[error("the index of tag `{0}` is held by another node; try again")]
     Busy(String),
     /// The store failed.

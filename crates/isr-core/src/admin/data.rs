@@ -3,6 +3,8 @@
 //! the tags a page carries, `POST /_isr/tags` (and `GET /_isr/tags?path=…`). The request and answer types, their checks,
 //! and the storage namespaces the runtimes keep them under.
 //!
+//! The native server serves these (`crates/isr`); the Cloudflare Worker does not yet.
+//!
 //! Invariants:
 //! - A data entry is stored under [`DATA_PREFIX`] and a page's learned tags under
 //!   [`TAG_INDEX_PREFIX`] / [`PATH_TAGS_PREFIX`]: page storage keys start with the key
