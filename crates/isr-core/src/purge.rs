@@ -239,6 +239,15 @@ impl PurgeState {
         newest
     }
 
+    /// The newest invalidation of one of `tags` (their own records only: not everything,
+    /// no path or prefix).
+    pub fn newest_for_tags(&self, tags: &[String]) -> Option<Invalidation> {
+        let records = self.map(Kind::Tag);
+        tags.iter()
+            .filter_map(|tag| records.get(tag.as_str()).copied())
+            .reduce(newer)
+    }
+
     /// Is a record held for exactly `target`?
     pub fn contains(&self, target: &Target) -> bool {
         match target.slot() {

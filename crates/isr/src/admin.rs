@@ -7,7 +7,10 @@
 //!   shape CMS webhooks already post). A missing or wrong token is 401, and nothing is done.
 //! - Input is checked before anything happens: malformed JSON, unknown fields, empty lists,
 //!   over-long or invalid paths and tags are 400 with a message naming the field; a body
-//!   over [`MAX_BODY_BYTES`] is 413. A rejected request changes nothing.
+//!   over [`MAX_BODY_BYTES`] is 413 (over [`MAX_DATA_BODY_BYTES`] for `PUT /_isr/data`). A
+//!   rejected request changes nothing.
+//! - `/_isr/data` and `/_isr/tags` are an app's shared cache and its pages' tags
+//!   ([`isr_core::admin::data`], served by [`crate::app_data`]).
 //! - Answers are JSON and never cached (`Cache-Control: no-store`); every request and answer
 //!   is a type of [`isr_core::admin`], the contract the command line and the Worker share.
 //!
@@ -22,6 +25,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use isr_core::admin::data::{
+    DataPut, DataQuery, MAX_DATA_BODY_BYTES, PageTagsAnswer, TagsAnswer, TagsRequest,
+    tags_query_path,
+};
 use isr_core::admin::session::dashboard_request;
 use isr_core::admin::{
     ApiError as AdminError, ClearAnswer, ClusterStats, EntriesPage, EntriesQuery, Evictions,
@@ -31,6 +38,7 @@ use isr_core::admin::{
 use isr_store::DiskStore;
 use serde::Serialize;
 
+use crate::app_data::TagIndexError;
 use crate::handle::Isr;
 
 pub use isr_core::admin::{MAX_BODY_BYTES, MAX_ITEMS, MAX_PAGE};
@@ -54,6 +62,14 @@ pub fn router(isr: Isr, token: impl Into<String>, disk: Option<Arc<DiskStore>>) 
         .route("/_isr/entries", get(entries))
         .route("/_isr/stats", get(stats))
         .route("/_isr/cache", delete(clear))
+        .route(
+            "/_isr/data",
+            get(data_get)
+                .put(data_put)
+                .delete(data_remove)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_DATA_BODY_BYTES)),
+        )
+        .route("/_isr/tags", get(page_tags).post(tags))
         .fallback(|| async {
             ApiError::from(AdminError::new(
                 StatusCode::NOT_FOUND,
@@ -241,5 +257,113 @@ async fn clear(
     Ok(json_response(
         StatusCode::OK,
         &ClearAnswer { cleared: true },
+    ))
+}
+
+fn unavailable(what: &str, error: impl std::fmt::Display) -> ApiError {
+    AdminError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{what}: {error}")).into()
+}
+
+fn data_query(query: Option<String>) -> Result<DataQuery, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    DataQuery::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(|e| AdminError::bad_request(e).into())
+}
+
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| AdminError::new(rejection.status(), rejection.body_text()).into())
+}
+
+/// `GET /_isr/data?key=…&tag=…` (see [`isr_core::admin::data`]): 404 when there is no
+/// servable value.
+async fn data_get(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let query = data_query(query)?;
+    match state.isr.data_get(&query.key, &query.tags).await {
+        Ok(Some(answer)) => Ok(json_response(StatusCode::OK, &answer)),
+        Ok(None) => Err(AdminError::new(StatusCode::NOT_FOUND, "no value under this key").into()),
+        Err(error) => Err(unavailable("data read failed", error)),
+    }
+}
+
+/// `PUT /_isr/data` with a [`DataPut`] body.
+async fn data_put(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let put = DataPut::parse(&body_bytes(body)?).map_err(AdminError::bad_request)?;
+    let stored = state
+        .isr
+        .data_put(put)
+        .await
+        .map_err(|e| unavailable("data write failed", e))?;
+    Ok(json_response(StatusCode::OK, &stored))
+}
+
+/// `DELETE /_isr/data?key=…`.
+async fn data_remove(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let query = data_query(query)?;
+    let removed = state
+        .isr
+        .data_remove(&query.key)
+        .await
+        .map_err(|e| unavailable("data removal failed", e))?;
+    Ok(json_response(StatusCode::OK, &removed))
+}
+
+/// `POST /_isr/tags` with a [`TagsRequest`] body.
+async fn tags(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let page = TagsRequest::parse(&body_bytes(body)?).map_err(AdminError::bad_request)?;
+    let added = state.isr.attach_tags(&page).await.map_err(|e| match e {
+        TagIndexError::Busy(_) => unavailable("tags not recorded", e),
+        TagIndexError::Store(e) => unavailable("tags not recorded", e),
+    })?;
+    Ok(json_response(
+        StatusCode::OK,
+        &TagsAnswer {
+            path: page.path,
+            added,
+        },
+    ))
+}
+
+/// `GET /_isr/tags?path=…`: the tags last learned for a path.
+async fn page_tags(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let path = tags_query_path(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(AdminError::bad_request)?;
+    let tags = state
+        .isr
+        .page_tags(&path)
+        .await
+        .map_err(|e| unavailable("tags read failed", e))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &PageTagsAnswer { path, tags },
     ))
 }

@@ -617,7 +617,8 @@ impl DataCache {
     pub async fn purge(&self, targets: &[DataTarget], mode: PurgeMode) -> Result<(), StoreError> {
         let targets: Vec<Target> = targets.iter().map(DataTarget::to_target).collect();
         let inner = &self.inner;
-        inner.purges.record(&targets, mode, &*inner.clock).await
+        inner.purges.record(&targets, mode, &*inner.clock).await?;
+        Ok(())
     }
 
     /// Wait until no fetch this cache started is running (background refreshes included).

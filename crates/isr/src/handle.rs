@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 pub use isr_core::admin::EntryInfo;
+use isr_core::admin::data::is_data_storage_key;
 use isr_core::freshness::PurgeMode;
 use isr_core::purge::{Target, TargetError};
 use isr_core::store::{EntryStore, StoreError};
@@ -61,9 +62,23 @@ impl Isr {
     }
 
     /// Invalidate `targets`: soft (served stale while one regeneration runs) or hard (the
-    /// next request waits for a render). Visible to every request once this returns.
+    /// next request waits for a render). Visible to every request once this returns. A tag
+    /// also reaches the paths an app said carry it ([`Isr::attach_tags`]).
     pub async fn purge(&self, targets: &[Target], mode: PurgeMode) -> Result<(), StoreError> {
-        self.engine.shared().purge(targets, mode).await
+        let shared = self.engine.shared();
+        let invalidation = shared.purge(targets, mode).await?;
+        // The tags first, then the paths learned to carry them, as of the same instant: a
+        // path learned meanwhile is caught by `attach_tags`, which reads the tag's record
+        // after adding the path.
+        let tagged = self.tagged_paths(targets).await?;
+        if !tagged.is_empty() {
+            shared.purge_as(&tagged, invalidation).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn shared(&self) -> &crate::engine::Shared {
+        self.engine.shared()
     }
 
     /// Mark every cached variant of `path` stale: it is served while one regeneration
@@ -157,7 +172,7 @@ impl Isr {
             after = Some(last.clone());
             scanned += batch.len();
             for (key, entry) in batch {
-                if !entry.path.starts_with(prefix) {
+                if is_data_storage_key(&key) || !entry.path.starts_with(prefix) {
                     continue;
                 }
                 entries.push(self.describe(&entry));

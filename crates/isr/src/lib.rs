@@ -56,6 +56,7 @@
 mod across_nodes;
 #[cfg(feature = "admin")]
 pub mod admin;
+mod app_data;
 mod body;
 mod builder;
 mod clock;
@@ -74,6 +75,7 @@ mod stats;
 mod store_errors;
 mod telemetry;
 
+pub use app_data::TagIndexError;
 pub use body::{Body, BoxError};
 pub use builder::{IsrBuilder, RouteRule};
 pub use clock::{Clock, ManualClock, SystemClock};

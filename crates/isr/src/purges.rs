@@ -57,6 +57,12 @@ struct Purges {
 }
 
 impl Purges {
+    fn newest_for_tags(&self, tags: &[String]) -> Option<Invalidation> {
+        let base = self.base.newest_for_tags(tags);
+        let recent = self.recent.newest_for_tags(tags);
+        base.into_iter().chain(recent).reduce(newer)
+    }
+
     fn newest_for(&self, key: &str, path: &str, tags: &[String]) -> Option<Invalidation> {
         let base = self.base.newest_for(key, path, tags);
         let recent = self.recent.newest_for(key, path, tags);
@@ -105,6 +111,11 @@ impl PurgeLog {
         self.current.load().newest_for(key, path, tags)
     }
 
+    /// The newest invalidation of one of `tags` (their own records only).
+    pub(crate) fn newest_for_tags(&self, tags: &[String]) -> Option<Invalidation> {
+        self.current.load().newest_for_tags(tags)
+    }
+
     /// Invalidate `targets` now. The cost does not depend on how many entries a target
     /// reaches.
     pub(crate) async fn record(
@@ -112,7 +123,7 @@ impl PurgeLog {
         targets: &[Target],
         mode: PurgeMode,
         clock: &dyn Clock,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Invalidation, StoreError> {
         let _serial = self.lock.lock().await;
         let now = clock.now();
         let floor = UnixMillis(self.floor.load(Ordering::SeqCst));
@@ -120,6 +131,28 @@ impl PurgeLog {
             at: purge_instant(now, floor),
             mode,
         };
+        self.write(targets, invalidation).await?;
+        Ok(invalidation)
+    }
+
+    /// Invalidate `targets` as of an `invalidation` already recorded for other targets
+    /// (its instant and mode): entries made after it are not reached. What a purge of a
+    /// tag did, extended to the paths learned since to carry that tag.
+    pub(crate) async fn record_as(
+        &self,
+        targets: &[Target],
+        invalidation: Invalidation,
+    ) -> Result<(), StoreError> {
+        let _serial = self.lock.lock().await;
+        self.write(targets, invalidation).await
+    }
+
+    /// Write `targets` at `invalidation` durably, then make them visible (the lock held).
+    async fn write(
+        &self,
+        targets: &[Target],
+        invalidation: Invalidation,
+    ) -> Result<(), StoreError> {
         for target in targets {
             self.store
                 .invalidate(&target.record_name(), invalidation)

@@ -6,6 +6,8 @@
 //! - [`revalidate`]: `POST /_isr/revalidate` and `DELETE /_isr/cache`.
 //! - [`listing`]: `GET /_isr/entries`: its query, cursor, entries and page.
 //! - [`stats`]: `GET /_isr/stats`.
+//! - [`data`]: `GET`/`PUT`/`DELETE /_isr/data` (an app's shared data cache) and
+//!   `POST /_isr/tags` (the tags a page carries).
 //! - [`session`]: the dashboard's session cookie, which stands for the token in a browser.
 //! - the error answer ([`ApiError`]) and the token check ([`token_matches`]), which every
 //!   endpoint shares.
@@ -20,6 +22,7 @@
 //!   and a server of different versions still understand each other.
 
 mod auth;
+pub mod data;
 mod error;
 pub mod listing;
 pub mod revalidate;

@@ -62,6 +62,9 @@ pub(crate) struct Shared {
     /// Whether the first HTML answer that was not stored has been logged (once, at info
     /// level, so an operator learns why a default setup caches nothing).
     pub(super) told_unstored_html: std::sync::atomic::AtomicBool,
+    /// Held while this node updates the tag index of an app's pages
+    /// ([`crate::app_data`]).
+    pub(crate) tag_index: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -86,6 +89,7 @@ impl Shared {
         });
         Shared {
             told_unstored_html: std::sync::atomic::AtomicBool::new(false),
+            tag_index: tokio::sync::Mutex::new(()),
             backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
             regenerations: Arc::new(Semaphore::new(engine.regenerate_concurrency.max(1))),
             background: TaskTracker::new(),
@@ -125,16 +129,52 @@ impl Shared {
         self.purges.len()
     }
 
-    /// Invalidate `targets` now (see [`PurgeLog::record`]).
+    /// Invalidate `targets` now (see [`PurgeLog::record`]); returns the invalidation
+    /// recorded.
     pub(crate) async fn purge(
         &self,
         targets: &[Target],
         mode: PurgeMode,
-    ) -> Result<(), StoreError> {
-        self.purges.record(targets, mode, &*self.clock).await?;
+    ) -> Result<Invalidation, StoreError> {
+        let invalidation = self.purges.record(targets, mode, &*self.clock).await?;
         self.metrics.purged(targets);
         self.purge_observers.tell(targets, mode, self.clock.now());
+        Ok(invalidation)
+    }
+
+    /// Invalidate `targets` as of an `invalidation` recorded earlier for others (see
+    /// [`PurgeLog::record_as`]).
+    pub(crate) async fn purge_as(
+        &self,
+        targets: &[Target],
+        invalidation: Invalidation,
+    ) -> Result<(), StoreError> {
+        self.purges.record_as(targets, invalidation).await?;
+        self.metrics.purged(targets);
+        self.purge_observers
+            .tell(targets, invalidation.mode, self.clock.now());
         Ok(())
+    }
+
+    /// The newest invalidation reaching an entry under the raw `key`, for `path`, with
+    /// `tags` (see [`PurgeLog::newest_for`]).
+    pub(crate) fn newest_invalidation(
+        &self,
+        key: &str,
+        path: &str,
+        tags: &[String],
+    ) -> Option<Invalidation> {
+        self.purges.newest_for(key, path, tags)
+    }
+
+    /// The newest invalidation of one of `tags` (their own records only).
+    pub(crate) fn newest_tag_invalidation(&self, tags: &[String]) -> Option<Invalidation> {
+        self.purges.newest_for_tags(tags)
+    }
+
+    /// The instant a value made now counts as made (see [`PurgeLog::date_render`]).
+    pub(crate) async fn date_render(&self) -> UnixMillis {
+        self.purges.date_render(&*self.clock).await
     }
 
     /// The state of `entry` at `now`, purges included.
