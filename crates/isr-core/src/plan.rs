@@ -7,16 +7,24 @@
 //!   normalised path; the forwarded query of a cached request is exactly the keyed query.
 //! - A request that may not be cached (method, `Authorization`, a pass-through route) is a
 //!   bypass; it is forwarded with its normalised path and its original query.
+//! - A request carrying a session cookie (`bypass_cookies` of its route, or the top-level
+//!   list) is a bypass, forwarded with its cookies.
+//! - The build part of the key is the build given ([`plan_in`]: the running build), or
+//!   the build a warm request names with the admin token ([`crate::build::warm_build`]).
 //! - Only validated values reach the key: a `Host` is keyed only when configured, and only
 //!   if it is a plain host\[:port\].
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Method, header};
 
+use crate::build::warm_build;
 use crate::config::{Config, Route, RouteMode};
 use crate::key::{CacheKey, KeyParts, Variant};
 use crate::path::{PathError, QueryKeys, canonical_query, normalize_path};
 use crate::policy::{BypassReason, RouteCachePolicy, classify_request};
 use crate::route::Params;
+use crate::session::has_session;
 
 /// Request headers the key accounts for; a response may `Vary` on these and still be stored.
 /// `Accept-Encoding` is among them because renders always ask for identity and every
@@ -92,11 +100,25 @@ pub struct CachePlan<'c> {
     pub variant: Variant,
     /// The validated `Host` when `key_host` is on (it is then also what the origin sees).
     pub host: Option<String>,
+    /// The build the key is under.
+    pub build: Cow<'c, str>,
 }
 
-/// Decide what to do with a request.
+/// Decide what to do with a request, keyed under the configured build id.
 pub fn plan<'c>(
     config: &'c Config,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Plan<'c>, PlanError> {
+    plan_in(config, &config.build_id, method, path, query, headers)
+}
+
+/// Decide what to do with a request, keyed under `build` (the build served now).
+pub fn plan_in<'c>(
+    config: &'c Config,
+    build: &'c str,
     method: &Method,
     path: &str,
     query: Option<&str>,
@@ -123,6 +145,17 @@ pub fn plan<'c>(
         Some(RouteMode::Cache(policy)) => Some(policy),
         None => None,
     };
+    let sessions = route
+        .and_then(|r| r.bypass_cookies.as_deref())
+        .unwrap_or(&config.bypass_cookies);
+    if has_session(headers, sessions) {
+        return Ok(bypass(BypassReason::Session));
+    }
+    // A warm request is rare: only it allocates its build id.
+    let build = match warm_build(config.admin_token.as_deref(), headers) {
+        Some(warm) => Cow::Owned(warm.to_owned()),
+        None => Cow::Borrowed(build),
+    };
     let host = if config.key_host {
         Some(keyed_host(headers)?)
     } else {
@@ -133,7 +166,7 @@ pub fn plan<'c>(
     let variant = Variant::from_request(headers);
     let key = CacheKey::new(&KeyParts {
         site: host.as_deref().unwrap_or(&config.site),
-        build_id: &config.build_id,
+        build_id: &build,
         variant,
         path: &path,
         query: &query,
@@ -147,6 +180,7 @@ pub fn plan<'c>(
         params: matched.map(|m| m.params).unwrap_or_default(),
         variant,
         host,
+        build,
     }))
 }
 

@@ -75,6 +75,17 @@ pub enum BypassReason {
     #[error("request carries the draft/preview bypass token")]
     /// The request carries the draft/preview bypass token.
     Draft,
+    #[error("request carries a session cookie (bypass_cookies)")]
+    /// The request carries a cookie `bypass_cookies` names (a logged-in visitor).
+    Session,
+}
+
+impl BypassReason {
+    /// Is the answer private to this visitor (a draft, a session), so isr tells every
+    /// cache after it not to store it (`Cache-Control: private, no-store`)?
+    pub fn is_private(self) -> bool {
+        matches!(self, BypassReason::Draft | BypassReason::Session)
+    }
 }
 
 /// Why a response is not stored.

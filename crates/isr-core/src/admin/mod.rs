@@ -6,6 +6,7 @@
 //! - [`revalidate`]: `POST /_isr/revalidate` and `DELETE /_isr/cache`.
 //! - [`listing`]: `GET /_isr/entries`: its query, cursor, entries and page.
 //! - [`stats`]: `GET /_isr/stats`.
+//! - [`build`]: `GET` and `POST /_isr/build`: the build served, and switching it.
 //! - [`session`]: the dashboard's session cookie, which stands for the token in a browser.
 //! - the error answer ([`ApiError`]) and the token check ([`token_matches`]), which every
 //!   endpoint shares.
@@ -20,6 +21,7 @@
 //!   and a server of different versions still understand each other.
 
 mod auth;
+pub mod build;
 mod error;
 pub mod listing;
 pub mod revalidate;
@@ -27,6 +29,7 @@ pub mod session;
 pub mod stats;
 
 pub use auth::{bearer_token, token_matches};
+pub use build::{BuildAnswer, BuildSwitchRequest};
 pub use error::{ApiError, ErrorBody, UNAUTHORIZED};
 pub use listing::{
     DEFAULT_PAGE, EntriesPage, EntriesQuery, EntryInfo, EntryState, Listing, ListingError,

@@ -218,6 +218,7 @@ impl Overrides {
             (None, Some(path)) => {
                 config.build_id =
                     about(Setting::BuildIdFile, read_build_id_file(&path, read_file))?;
+                config.build_id_file = Some(path);
             }
             (None, None) => {}
         }

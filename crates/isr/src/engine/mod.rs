@@ -33,8 +33,7 @@ use isr_core::flow::answer::ErrorAnswer;
 use isr_core::flow::guard::{is_own_render, loop_detected};
 use isr_core::flow::lookup::{Action, on_lookup};
 use isr_core::job::Job;
-use isr_core::plan::{Plan, plan};
-use isr_core::policy::BypassReason;
+use isr_core::plan::{Plan, plan_in};
 
 use crate::body::{Body, BoxError};
 use crate::engine::respond::error_response;
@@ -59,8 +58,10 @@ impl Engine {
         }
         let now = self.now();
         let config = &self.shared.config;
-        let planned = plan(
+        let build = self.shared.builds.current();
+        let planned = plan_in(
             config,
+            &build,
             &parts.method,
             parts.uri.path(),
             parts.uri.query(),
@@ -71,7 +72,7 @@ impl Engine {
             Ok(Plan::Bypass { target, reason }) => {
                 let engine = Arc::clone(self);
                 let body = Body::stream(body);
-                let draft = reason == BypassReason::Draft;
+                let draft = reason.is_private();
                 return Answer::Pending(Box::pin(engine.bypass(parts, body, target, draft)));
             }
             Ok(Plan::Cache(cache_plan)) => cache_plan,
