@@ -88,6 +88,21 @@ impl BypassReason {
     }
 }
 
+impl NoStoreReason {
+    /// What to change so pages like this one are cached, where isr can tell (a default
+    /// Astro, SvelteKit or Nuxt app sends no Cache-Control: nothing is cached until it does
+    /// or a route says how long).
+    pub fn hint(self) -> Option<&'static str> {
+        match self {
+            NoStoreReason::NoFreshness => Some(
+                "add a [[route]] for it with `revalidate = <seconds>` to isr.toml, or have the \
+                 page send `Cache-Control: s-maxage=<seconds>`",
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Why a response is not stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoStoreReason {

@@ -94,3 +94,41 @@ fn bad_session_cookie_names_are_refused_with_the_key() {
         assert!(error.to_string().contains(key), "{toml}: {error}");
     }
 }
+
+/// A default app (no Cache-Control, no route) caches nothing; the real binary says why
+/// once at info level, with what to add, and every answer's Cache-Status says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_config_app_is_told_why_nothing_is_cached() {
+    let origin = TestOrigin::start().await;
+    origin.set("/", Page::ok().header("content-type", "text/html"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_isr"));
+    command.args(["serve", "--origin", &origin.url(), "--cache-dir"]);
+    command.arg(dir.path());
+    let (_isr, address, log) = support::serve_logged(command).await;
+    let answer = support::get_url(format!("http://{address}/"))
+        .await
+        .unwrap();
+    assert_ne!(answer.cache(), "HIT");
+    let status = answer.header("cache-status").unwrap();
+    assert!(status.contains("detail="), "{status}");
+    let answer = support::get_url(format!("http://{address}/"))
+        .await
+        .unwrap();
+    assert_ne!(answer.cache(), "HIT");
+    assert_eq!(origin.renders("/"), 2);
+    let mut reads = 0;
+    while !log.text().contains("an HTML page was not stored") {
+        reads += 1;
+        assert!(reads < 400, "no log line: {}", log.text());
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let text = log.text();
+    assert!(text.contains("revalidate = <seconds>"), "{text}");
+    assert!(text.contains("s-maxage=<seconds>"), "{text}");
+    assert_eq!(
+        text.matches("an HTML page was not stored").count(),
+        1,
+        "{text}"
+    );
+}

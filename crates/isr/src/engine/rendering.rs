@@ -246,6 +246,7 @@ impl Engine {
                     if is_html && !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
                         tracing::info!(
                             %reason,
+                            hint = reason.hint().unwrap_or(""),
                             path = job.path,
                             "an HTML page was not stored (logged once; the answer's \
                              Cache-Status says why for every request)"
