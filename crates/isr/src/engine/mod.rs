@@ -10,6 +10,8 @@
 //! - [`respond`]: the flow's answers as `Response<Body>`.
 //!
 //! Invariants:
+//! - Every request is keyed under the build served when it arrives
+//!   ([`crate::builds`]); a render whose answer names another build is not stored.
 //! - The hit path (fresh, or stale, in memory) is synchronous: one L1 lookup, no await,
 //!   no lock held, no allocation; the body is shared, not copied.
 //! - Per key, at most one render runs at a time in this process (see [`crate::flight`]).
