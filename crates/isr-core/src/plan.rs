@@ -367,4 +367,70 @@ mod tests {
             .is_ok()
         );
     }
+
+    #[test]
+    fn keys_are_under_the_running_build_or_a_warm_requests() {
+        let config = Config {
+            admin_token: Some("admin-token-0123456789".into()),
+            ..Config::default()
+        };
+        let key_of = |pairs: &[(&'static str, &'static str)]| match plan_in(
+            &config,
+            "b1",
+            &Method::GET,
+            "/p",
+            None,
+            &headers(pairs),
+        ) {
+            Ok(Plan::Cache(plan)) => (plan.build.into_owned(), plan.key.raw().to_owned()),
+            other => panic!("{other:?}"),
+        };
+        let (build, key) = key_of(&[]);
+        assert_eq!(build, "b1");
+        assert!(key.contains("|2:b1|"), "{key}");
+        let warm = [
+            ("x-isr-warm-build", "b2"),
+            ("x-isr-warm-token", "admin-token-0123456789"),
+        ];
+        let (build, key) = key_of(&warm);
+        assert_eq!(build, "b2");
+        assert!(key.contains("|2:b2|"), "{key}");
+        let wrong = [("x-isr-warm-build", "b2"), ("x-isr-warm-token", "nope")];
+        assert_eq!(key_of(&wrong).0, "b1");
+    }
+
+    #[test]
+    fn a_session_cookie_bypasses_where_its_route_says() {
+        let mut config = Config::from_toml(
+            "bypass_cookies = [\"session\"]\n\
+             [[route]]\npath = \"/[[...all]]\"\nrevalidate = 60\n\
+             [[route]]\npath = \"/open/[x]\"\nrevalidate = 60\nbypass_cookies = []\n\
+             [[route]]\npath = \"/own/[x]\"\nrevalidate = 60\nbypass_cookies = [\"sb-*\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        config.admin_token = None;
+        let reason = |path: &str, cookie: &'static str| match plan(
+            &config,
+            &Method::GET,
+            path,
+            None,
+            &headers(&[("cookie", cookie)]),
+        ) {
+            Ok(Plan::Bypass { reason, .. }) => Some(reason),
+            Ok(Plan::Cache(_)) => None,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(reason("/", "session=1"), Some(BypassReason::Session));
+        assert_eq!(
+            reason("/a/b", "x=1; session=1"),
+            Some(BypassReason::Session)
+        );
+        assert_eq!(reason("/a/b", "x=1"), None);
+        assert_eq!(reason("/open/1", "session=1"), None);
+        assert_eq!(reason("/own/1", "session=1"), None);
+        assert_eq!(reason("/own/1", "sb-token=1"), Some(BypassReason::Session));
+        assert!(BypassReason::Session.is_private() && BypassReason::Draft.is_private());
+        assert!(!BypassReason::Method.is_private());
+    }
 }
