@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::entry::Entry;
 use crate::headers::{self as policy_headers};
 use crate::key::{CacheKey, Variant};
-use crate::plan::{CachePlan, KEYED_VARY, Plan, PlanError, plan};
+use crate::plan::{CachePlan, KEYED_VARY, Plan, PlanError, plan_in};
 use crate::policy::{NoStoreReason, RouteCachePolicy, Storable, storability};
 
 /// Request headers never sent on a render: the cache wants a full, plain answer.
@@ -63,6 +63,8 @@ pub struct Job {
     pub host: Option<String>,
     /// Did a configured route match?
     pub matched: bool,
+    /// The build the key is under (an answer naming another one is not stored under it).
+    pub build: String,
 }
 
 impl From<&CachePlan<'_>> for Job {
@@ -76,6 +78,7 @@ impl From<&CachePlan<'_>> for Job {
             variant: plan.variant,
             host: plan.host.clone(),
             matched: plan.route.is_some(),
+            build: plan.build.clone().into_owned(),
         }
     }
 }
@@ -93,11 +96,20 @@ pub enum PathJobsError {
 
 /// The jobs of every variant `path` can be cached under ([`VARIANTS`]), in that order.
 pub fn jobs_for_path(config: &Config, path: &str) -> Result<Vec<Job>, PathJobsError> {
+    jobs_for_path_in(config, &config.build_id, path)
+}
+
+/// [`jobs_for_path`] under `build` (the build served now).
+pub fn jobs_for_path_in(
+    config: &Config,
+    build: &str,
+    path: &str,
+) -> Result<Vec<Job>, PathJobsError> {
     VARIANTS
         .iter()
         .map(|&variant| {
             let headers = variant_request_headers(variant);
-            match plan(config, &Method::GET, path, None, &headers)? {
+            match plan_in(config, build, &Method::GET, path, None, &headers)? {
                 Plan::Cache(cache_plan) => Ok(Job::from(&cache_plan)),
                 Plan::Bypass { .. } => Err(PathJobsError::NotCacheable),
             }

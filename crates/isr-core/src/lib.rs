@@ -7,6 +7,7 @@
 //! - [`path`]: request path and query normalisation, the same for keying and forwarding.
 //! - [`route`]: route patterns (`/blog/[slug]`, `/docs/[...rest]`, `/assets/*`) and matching.
 //! - [`key`]: cache keys built only from what is keyed.
+//! - [`build`]: the build served, switching it while running, and warming a new one.
 //! - [`cache_control`]: `Cache-Control` / `CDN-Cache-Control` parsing.
 //! - [`granted`]: the freshness lifetime and age an origin's headers grant.
 //! - [`cache_status`]: the RFC 9211 `Cache-Status` header every answer carries.
@@ -22,6 +23,7 @@
 //!   short by a closed connection is never stored).
 //! - [`headers`]: the headers isr stores, forwards and answers with.
 //! - [`config`]: the configuration model shared by every runtime, parsed from TOML.
+//! - [`session`]: the cookies that mean "logged in" (`bypass_cookies`).
 //! - [`plan`]: what to do with one request: bypass, or which key to look up and render.
 //! - [`job`]: a render of one key: the request sent to the origin, and the entry its
 //!   answer becomes.
@@ -36,6 +38,7 @@
 //!   by the runtimes and the command line.
 
 pub mod admin;
+pub mod build;
 pub mod cache_control;
 pub mod cache_status;
 pub mod cdn;
@@ -57,6 +60,7 @@ pub mod policy;
 pub mod purge;
 pub mod route;
 pub mod serve;
+pub mod session;
 pub mod store;
 pub mod telemetry;
 mod time;

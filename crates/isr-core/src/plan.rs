@@ -7,16 +7,24 @@
 //!   normalised path; the forwarded query of a cached request is exactly the keyed query.
 //! - A request that may not be cached (method, `Authorization`, a pass-through route) is a
 //!   bypass; it is forwarded with its normalised path and its original query.
+//! - A request carrying a session cookie (`bypass_cookies` of its route, or the top-level
+//!   list) is a bypass, forwarded with its cookies.
+//! - The build part of the key is the build given ([`plan_in`]: the running build), or
+//!   the build a warm request names with the admin token ([`crate::build::warm_build`]).
 //! - Only validated values reach the key: a `Host` is keyed only when configured, and only
 //!   if it is a plain host\[:port\].
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, Method, header};
 
+use crate::build::warm_build;
 use crate::config::{Config, Route, RouteMode};
 use crate::key::{CacheKey, KeyParts, Variant};
 use crate::path::{PathError, QueryKeys, canonical_query, normalize_path};
 use crate::policy::{BypassReason, RouteCachePolicy, classify_request};
 use crate::route::Params;
+use crate::session::has_session;
 
 /// Request headers the key accounts for; a response may `Vary` on these and still be stored.
 /// `Accept-Encoding` is among them because renders always ask for identity and every
@@ -92,11 +100,25 @@ pub struct CachePlan<'c> {
     pub variant: Variant,
     /// The validated `Host` when `key_host` is on (it is then also what the origin sees).
     pub host: Option<String>,
+    /// The build the key is under.
+    pub build: Cow<'c, str>,
 }
 
-/// Decide what to do with a request.
+/// Decide what to do with a request, keyed under the configured build id.
 pub fn plan<'c>(
     config: &'c Config,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Plan<'c>, PlanError> {
+    plan_in(config, &config.build_id, method, path, query, headers)
+}
+
+/// Decide what to do with a request, keyed under `build` (the build served now).
+pub fn plan_in<'c>(
+    config: &'c Config,
+    build: &'c str,
     method: &Method,
     path: &str,
     query: Option<&str>,
@@ -123,6 +145,17 @@ pub fn plan<'c>(
         Some(RouteMode::Cache(policy)) => Some(policy),
         None => None,
     };
+    let sessions = route
+        .and_then(|r| r.bypass_cookies.as_deref())
+        .unwrap_or(&config.bypass_cookies);
+    if has_session(headers, sessions) {
+        return Ok(bypass(BypassReason::Session));
+    }
+    // A warm request is rare: only it allocates its build id.
+    let build = match warm_build(config.admin_token.as_deref(), headers) {
+        Some(warm) => Cow::Owned(warm.to_owned()),
+        None => Cow::Borrowed(build),
+    };
     let host = if config.key_host {
         Some(keyed_host(headers)?)
     } else {
@@ -133,7 +166,7 @@ pub fn plan<'c>(
     let variant = Variant::from_request(headers);
     let key = CacheKey::new(&KeyParts {
         site: host.as_deref().unwrap_or(&config.site),
-        build_id: &config.build_id,
+        build_id: &build,
         variant,
         path: &path,
         query: &query,
@@ -147,6 +180,7 @@ pub fn plan<'c>(
         params: matched.map(|m| m.params).unwrap_or_default(),
         variant,
         host,
+        build,
     }))
 }
 
@@ -332,5 +366,71 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn keys_are_under_the_running_build_or_a_warm_requests() {
+        let config = Config {
+            admin_token: Some("admin-token-0123456789".into()),
+            ..Config::default()
+        };
+        let key_of = |pairs: &[(&'static str, &'static str)]| match plan_in(
+            &config,
+            "b1",
+            &Method::GET,
+            "/p",
+            None,
+            &headers(pairs),
+        ) {
+            Ok(Plan::Cache(plan)) => (plan.build.into_owned(), plan.key.raw().to_owned()),
+            other => panic!("{other:?}"),
+        };
+        let (build, key) = key_of(&[]);
+        assert_eq!(build, "b1");
+        assert!(key.contains("|2:b1|"), "{key}");
+        let warm = [
+            ("x-isr-warm-build", "b2"),
+            ("x-isr-warm-token", "admin-token-0123456789"),
+        ];
+        let (build, key) = key_of(&warm);
+        assert_eq!(build, "b2");
+        assert!(key.contains("|2:b2|"), "{key}");
+        let wrong = [("x-isr-warm-build", "b2"), ("x-isr-warm-token", "nope")];
+        assert_eq!(key_of(&wrong).0, "b1");
+    }
+
+    #[test]
+    fn a_session_cookie_bypasses_where_its_route_says() {
+        let mut config = Config::from_toml(
+            "bypass_cookies = [\"session\"]\n\
+             [[route]]\npath = \"/[[...all]]\"\nrevalidate = 60\n\
+             [[route]]\npath = \"/open/[x]\"\nrevalidate = 60\nbypass_cookies = []\n\
+             [[route]]\npath = \"/own/[x]\"\nrevalidate = 60\nbypass_cookies = [\"sb-*\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        config.admin_token = None;
+        let reason = |path: &str, cookie: &'static str| match plan(
+            &config,
+            &Method::GET,
+            path,
+            None,
+            &headers(&[("cookie", cookie)]),
+        ) {
+            Ok(Plan::Bypass { reason, .. }) => Some(reason),
+            Ok(Plan::Cache(_)) => None,
+            Err(error) => panic!("{error}"),
+        };
+        assert_eq!(reason("/", "session=1"), Some(BypassReason::Session));
+        assert_eq!(
+            reason("/a/b", "x=1; session=1"),
+            Some(BypassReason::Session)
+        );
+        assert_eq!(reason("/a/b", "x=1"), None);
+        assert_eq!(reason("/open/1", "session=1"), None);
+        assert_eq!(reason("/own/1", "session=1"), None);
+        assert_eq!(reason("/own/1", "sb-token=1"), Some(BypassReason::Session));
+        assert!(BypassReason::Session.is_private() && BypassReason::Draft.is_private());
+        assert!(!BypassReason::Method.is_private());
     }
 }

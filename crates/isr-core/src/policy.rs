@@ -82,6 +82,32 @@ pub enum BypassReason {
     #[error("request carries the draft/preview bypass token")]
     /// The request carries the draft/preview bypass token.
     Draft,
+    #[error("request carries a session cookie (bypass_cookies)")]
+    /// The request carries a cookie `bypass_cookies` names (a logged-in visitor).
+    Session,
+}
+
+impl BypassReason {
+    /// Is the answer private to this visitor (a draft, a session), so isr tells every
+    /// cache after it not to store it (`Cache-Control: private, no-store`)?
+    pub fn is_private(self) -> bool {
+        matches!(self, BypassReason::Draft | BypassReason::Session)
+    }
+}
+
+impl NoStoreReason {
+    /// What to change so pages like this one are cached, where isr can tell (a default
+    /// Astro, SvelteKit or Nuxt app sends no Cache-Control: nothing is cached until it does
+    /// or a route says how long).
+    pub fn hint(self) -> Option<&'static str> {
+        match self {
+            NoStoreReason::NoFreshness => Some(
+                "add a [[route]] for it with `revalidate = <seconds>` to isr.toml, or have the \
+                 page send `Cache-Control: s-maxage=<seconds>`",
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Why a response is not stored.

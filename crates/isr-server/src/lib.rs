@@ -3,6 +3,7 @@
 //! `main.rs` is only the command line; everything it runs is here so integration tests
 //! start the very same proxy on ephemeral loopback ports.
 
+mod build_watch;
 pub mod cdn;
 pub mod connections;
 pub mod dashboard;

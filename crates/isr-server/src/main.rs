@@ -53,6 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stats(args) => Ok(runtime(cores())?.block_on(admin_client::stats(&args))?),
         Command::Entries(args) => Ok(runtime(cores())?.block_on(admin_client::entries(&args))?),
         Command::Warm(args) => Ok(runtime(cores())?.block_on(warm::run(&args))?),
+        Command::Build(args) => Ok(runtime(cores())?.block_on(admin_client::build(&args))?),
     }
 }
 

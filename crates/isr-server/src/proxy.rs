@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, MissedTickBehavior};
 use tower::{Layer, Service, ServiceExt};
 
+use crate::build_watch;
 use crate::cdn::CdnForwarder;
 use crate::connections::{ConnectionLimits, Connections};
 use crate::dashboard::recent::RecentPurges;
@@ -203,6 +204,14 @@ impl Proxy {
             }
         };
         let isr = layer.layer(origin);
+        if let Some(path) = &layer.config().build_id_file {
+            let watch = build_watch::watch(
+                path.clone(),
+                layer.config().build_id.clone(),
+                isr.handle().downgrade(),
+            );
+            tokio::spawn(watch);
+        }
         let forwarder = telemetry.register(|| CdnForwarder::new(&layer.config().ops.cdn));
         if let Some(forwarder) = forwarder? {
             layer.observe_purges(Arc::new(forwarder));

@@ -5,6 +5,10 @@
 //! and from sitemaps (`<urlset>` and `<sitemapindex>`, nested at most [`MAX_DEPTH`] levels);
 //! every `<loc>` is reduced to its path and query, since the pages are requested from isr.
 //!
+//! With `--build ID` (and the admin token) every request names that build
+//! ([`isr_core::build::warm_build`]), so the pages of a build not served yet are filled
+//! before `isr build switch ID`.
+//!
 //! Invariants: each page is requested once, at most `--concurrency` at a time; a page that
 //! fails is reported and makes the command fail, but never stops the others.
 
@@ -17,9 +21,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{ACCEPT_ENCODING, USER_AGENT};
-use http::{Request, StatusCode, Uri};
+use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::Full;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use isr_core::build::{WARM_BUILD_HEADER, WARM_TOKEN_HEADER};
 use serde_json::json;
 
 use crate::cli::client::WarmArgs;
@@ -62,6 +67,10 @@ pub(crate) enum WarmError {
     NoPages,
     #[error("{failed} of {warmed} pages failed")]
     PagesFailed { failed: usize, warmed: usize },
+    #[error("--build needs the admin token (--admin-token or ISR_ADMIN_TOKEN)")]
+    BuildNeedsToken,
+    #[error("--build: the build id or the admin token cannot be sent in a header")]
+    BuildUnsendable,
 }
 
 /// Why one sitemap could not be read.
@@ -416,12 +425,34 @@ enum Outcome {
     Failed(String),
 }
 
-async fn warm_one(client: &HttpClient, url: &str, accept_encoding: &str) -> Outcome {
-    let request = match Request::get(url)
+/// The headers that make warm requests fill `--build` (none without it).
+fn build_headers(args: &WarmArgs) -> Result<Vec<(&'static str, HeaderValue)>, WarmError> {
+    let Some(build) = &args.build else {
+        return Ok(Vec::new());
+    };
+    let token = args
+        .admin_token
+        .as_ref()
+        .ok_or(WarmError::BuildNeedsToken)?;
+    let build = HeaderValue::from_str(build).map_err(|_| WarmError::BuildUnsendable)?;
+    let mut token = HeaderValue::from_str(&token.0).map_err(|_| WarmError::BuildUnsendable)?;
+    token.set_sensitive(true);
+    Ok(vec![(WARM_BUILD_HEADER, build), (WARM_TOKEN_HEADER, token)])
+}
+
+async fn warm_one(
+    client: &HttpClient,
+    url: &str,
+    accept_encoding: &str,
+    extra: &[(&'static str, HeaderValue)],
+) -> Outcome {
+    let mut request = Request::get(url)
         .header(USER_AGENT, AGENT)
-        .header(ACCEPT_ENCODING, accept_encoding)
-        .body(Full::new(Bytes::new()))
-    {
+        .header(ACCEPT_ENCODING, accept_encoding);
+    for (name, value) in extra {
+        request = request.header(*name, value.clone());
+    }
+    let request = match request.body(Full::new(Bytes::new())) {
         Ok(request) => request,
         Err(error) => return Outcome::Failed(format!("invalid URL: {error}")),
     };
@@ -491,6 +522,7 @@ pub(crate) async fn run(args: &WarmArgs) -> Result<(), WarmError> {
         .iter()
         .any(|sitemap| sitemap.starts_with("https://"));
     let client = http_client(https)?;
+    let extra = Arc::new(build_headers(args)?);
     let base = args.server.url.as_str();
     let mut pages = Pages::default();
     for path in &args.paths {
@@ -520,15 +552,21 @@ pub(crate) async fn run(args: &WarmArgs) -> Result<(), WarmError> {
     let next = Arc::new(AtomicUsize::new(0));
     let (sender, mut results) = tokio::sync::mpsc::unbounded_channel();
     for _ in 0..args.concurrency.min(total) {
-        let (client, paths, next, sender) =
-            (client.clone(), paths.clone(), next.clone(), sender.clone());
+        let (client, paths, next, sender, extra) = (
+            client.clone(),
+            paths.clone(),
+            next.clone(),
+            sender.clone(),
+            extra.clone(),
+        );
         let base = base.to_owned();
         let accept_encoding = args.accept_encoding.clone();
         tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(path) = paths.get(i) else { break };
-                let outcome = warm_one(&client, &format!("{base}{path}"), &accept_encoding).await;
+                let url = format!("{base}{path}");
+                let outcome = warm_one(&client, &url, &accept_encoding, &extra).await;
                 if sender.send((i, outcome)).is_err() {
                     break;
                 }

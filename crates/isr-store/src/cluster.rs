@@ -12,7 +12,7 @@
 
 use isr_core::UnixMillis;
 use isr_core::freshness::Invalidation;
-use isr_core::store::{LockStore, PurgeStore};
+use isr_core::store::{LockStore, PurgeStore, StoreError};
 use tokio::sync::broadcast;
 
 /// What another node did (or this one: a node hears its own announcements too).
@@ -41,6 +41,13 @@ pub enum ClusterEvent {
         /// The node that removed them.
         node: u64,
     },
+    /// Node `node` switched every node to build `build` ([`Cluster::switch_build`]).
+    BuildSwitched {
+        /// The node that switched.
+        node: u64,
+        /// The build served from now on.
+        build: String,
+    },
     /// Announcements may have been missed: reload the recorded invalidations.
     Resync,
 }
@@ -64,6 +71,7 @@ pub struct ClusterStatus {
 
 /// A shared tier several nodes coordinate through: its invalidation records, its render
 /// locks, and its announcements.
+#[async_trait::async_trait]
 pub trait Cluster: PurgeStore + LockStore {
     /// This node's id, as it appears in the announcements it makes.
     fn node_id(&self) -> u64;
@@ -71,4 +79,10 @@ pub trait Cluster: PurgeStore + LockStore {
     fn events(&self) -> broadcast::Receiver<ClusterEvent>;
     /// The connection's state now.
     fn status(&self) -> ClusterStatus;
+    /// Make `build` the build every node serves: recorded (a node that missed the
+    /// announcement reads it back, [`Cluster::shared_build`]) and announced
+    /// ([`ClusterEvent::BuildSwitched`]).
+    async fn switch_build(&self, build: &str) -> Result<(), StoreError>;
+    /// The build last recorded by [`Cluster::switch_build`], if any.
+    async fn shared_build(&self) -> Result<Option<String>, StoreError>;
 }

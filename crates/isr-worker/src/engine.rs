@@ -25,7 +25,6 @@ use isr_core::freshness::Freshness;
 use isr_core::headers::{CacheStatus, X_ISR_RENDER};
 use isr_core::job::Job;
 use isr_core::plan::{Plan, PlanError, plan};
-use isr_core::policy::BypassReason;
 use worker::{Context, Request, Response, Result};
 
 use crate::convert::header_map;
@@ -82,7 +81,7 @@ impl Deployment {
             Err(error) => error_response(&ErrorAnswer::plan(&error)).map(Handled::Answer),
             Ok(Plan::Bypass { target, reason }) => Ok(Handled::Bypass {
                 target,
-                draft: reason == BypassReason::Draft,
+                draft: reason.is_private(),
             }),
             Ok(Plan::Cache(cache_plan)) => {
                 let job = Job::from(&cache_plan);

@@ -1,4 +1,4 @@
-//! The admin API: purge, regenerate, list and inspect, under [`ADMIN_PREFIX`] (`/_isr/`).
+//! The admin API: purge, regenerate, list, inspect and switch builds, under [`ADMIN_PREFIX`] (`/_isr/`).
 //!
 //! Invariants:
 //! - Every endpoint needs the bearer token (`Authorization: Bearer …`), compared in
@@ -31,13 +31,14 @@ use isr_core::admin::data::{
 };
 use isr_core::admin::session::dashboard_request;
 use isr_core::admin::{
-    ApiError as AdminError, ClearAnswer, ClusterStats, EntriesPage, EntriesQuery, Evictions,
-    RegenerationCounts, RequestCounts, Revalidation, StatsAnswer, TierBytes, TierCounts,
-    bearer_token, token_matches,
+    ApiError as AdminError, BuildSwitchRequest, ClearAnswer, ClusterStats, EntriesPage,
+    EntriesQuery, Evictions, RegenerationCounts, RequestCounts, Revalidation, StatsAnswer,
+    TierBytes, TierCounts, bearer_token, token_matches,
 };
 use isr_store::DiskStore;
 use serde::Serialize;
 
+use crate::BuildSwitchError;
 use crate::app_data::TagIndexError;
 use crate::handle::Isr;
 
@@ -70,6 +71,7 @@ pub fn router(isr: Isr, token: impl Into<String>, disk: Option<Arc<DiskStore>>) 
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_DATA_BODY_BYTES)),
         )
         .route("/_isr/tags", get(page_tags).post(tags))
+        .route("/_isr/build", get(show_build).post(switch_build))
         .fallback(|| async {
             ApiError::from(AdminError::new(
                 StatusCode::NOT_FOUND,
@@ -239,6 +241,40 @@ async fn stats(
             events_received: cluster.events_received,
         }),
     };
+    Ok(json_response(StatusCode::OK, &answer))
+}
+
+/// `GET /_isr/build`.
+async fn show_build(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    Ok(json_response(StatusCode::OK, &state.isr.build()))
+}
+
+/// `POST /_isr/build` (see [`BuildSwitchRequest`]).
+async fn switch_build(
+    State(state): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    state.require_bearer(&headers)?;
+    let body =
+        body.map_err(|rejection| AdminError::new(rejection.status(), rejection.body_text()))?;
+    let request = BuildSwitchRequest::parse(&body)?;
+    let switched = state
+        .isr
+        .switch_build(&request.id)
+        .await
+        .map_err(|e| match e {
+            BuildSwitchError::Invalid(error) => AdminError::bad_request(format!("id: {error}")),
+            BuildSwitchError::Cluster(_) => {
+                AdminError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+        })?;
+    let mut answer = state.isr.build();
+    answer.switched = switched;
     Ok(json_response(StatusCode::OK, &answer))
 }
 

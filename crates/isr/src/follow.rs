@@ -9,13 +9,14 @@
 //!   still honoured; merging never undoes a newer record.
 //! - An entry in this node's memory that another node has replaced with a newer render is
 //!   dropped, so the next read takes the newer one from the shared store.
+//! - A build switch announced by any node (or read back after a resync) switches this one.
 //! - The task holds what it follows weakly: it ends when that is dropped.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use isr_core::freshness::Invalidation;
-use isr_store::{ClusterEvent, MemoryStore};
+use isr_store::{Cluster, ClusterEvent, MemoryStore};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::purges::PurgeLog;
@@ -30,6 +31,13 @@ pub(crate) trait Follower: Send + Sync + 'static {
     fn node_id(&self) -> u64;
     /// An announced purge was just applied (to time how long purges take to arrive).
     fn purge_arrived(&self, _invalidation: &Invalidation) {}
+    /// A node switched every node to `build` (a page engine switches; a data cache has no
+    /// build).
+    fn build_switched(&self, _build: &str) {}
+    /// The cluster, to read the shared build back after a resync (`None`: no build).
+    fn cluster(&self) -> Option<&Arc<dyn Cluster>> {
+        None
+    }
 }
 
 /// Attempts to reload the purge records after a resync request before giving up until
@@ -77,7 +85,19 @@ pub(crate) async fn follow<F: Follower>(
                     l1.clear_sync();
                 }
             }
-            ClusterEvent::Resync => resync(follower.purge_log()).await,
+            ClusterEvent::BuildSwitched { build, .. } => follower.build_switched(&build),
+            ClusterEvent::Resync => {
+                resync(follower.purge_log()).await;
+                if let Some(cluster) = follower.cluster() {
+                    match cluster.shared_build().await {
+                        Ok(Some(build)) => follower.build_switched(&build),
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::debug!(%error, "could not read the shared build back");
+                        }
+                    }
+                }
+            }
             ClusterEvent::Stored { .. } | ClusterEvent::Cleared { .. } => {}
         }
     }

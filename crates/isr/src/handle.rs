@@ -34,6 +34,19 @@ pub struct Isr {
     engine: Arc<Engine>,
 }
 
+/// An [`Isr`] that does not keep the engine alive (for tasks that should end with it).
+#[derive(Clone)]
+pub struct WeakIsr {
+    engine: std::sync::Weak<Engine>,
+}
+
+impl WeakIsr {
+    /// The handle, while the engine runs.
+    pub fn upgrade(&self) -> Option<Isr> {
+        self.engine.upgrade().map(Isr::new)
+    }
+}
+
 /// A page of a listing; pass `next_cursor` back for the next one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EntryPage {
@@ -59,6 +72,13 @@ pub struct MemoryUse {
 impl Isr {
     pub(crate) fn new(engine: Arc<Engine>) -> Isr {
         Isr { engine }
+    }
+
+    /// A handle that does not keep the engine alive.
+    pub fn downgrade(&self) -> WeakIsr {
+        WeakIsr {
+            engine: Arc::downgrade(&self.engine),
+        }
     }
 
     /// Invalidate `targets`: soft (served stale while one regeneration runs) or hard (the
@@ -119,6 +139,19 @@ impl Isr {
     pub async fn clear(&self) -> Result<(), StoreError> {
         self.purge(&[Target::All], PurgeMode::Hard).await?;
         self.engine.shared().store.clear().await
+    }
+
+    /// The build served now, and the builds it replaced.
+    pub fn build(&self) -> isr_core::admin::BuildAnswer {
+        self.engine.shared().builds.answer(false)
+    }
+
+    /// Serve build `id` from now on, on every node sharing the store: every request is
+    /// keyed under it, so no page of the old build is served again (its entries are
+    /// evicted as usual). `Ok(false)`: it was already the current build.
+    pub async fn switch_build(&self, id: &str) -> Result<bool, crate::BuildSwitchError> {
+        let switch = self.engine.shared().switch_build(id).await?;
+        Ok(switch != isr_core::build::Switch::Unchanged)
     }
 
     /// Counters of what the engine did.

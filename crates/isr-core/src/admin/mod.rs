@@ -8,6 +8,7 @@
 //! - [`stats`]: `GET /_isr/stats`.
 //! - [`data`]: `GET`/`PUT`/`DELETE /_isr/data` (an app's shared data cache) and
 //!   `POST /_isr/tags` (the tags a page carries).
+//! - [`build`]: `GET` and `POST /_isr/build`: the build served, and switching it.
 //! - [`session`]: the dashboard's session cookie, which stands for the token in a browser.
 //! - the error answer ([`ApiError`]) and the token check ([`token_matches`]), which every
 //!   endpoint shares.
@@ -22,6 +23,7 @@
 //!   and a server of different versions still understand each other.
 
 mod auth;
+pub mod build;
 pub mod data;
 mod error;
 pub mod listing;
@@ -30,6 +32,7 @@ pub mod session;
 pub mod stats;
 
 pub use auth::{bearer_token, token_matches};
+pub use build::{BuildAnswer, BuildSwitchRequest};
 pub use error::{ApiError, ErrorBody, UNAUTHORIZED};
 pub use listing::{
     DEFAULT_PAGE, EntriesPage, EntriesQuery, EntryInfo, EntryState, Listing, ListingError,

@@ -28,7 +28,9 @@
 //! memory = "256MiB"
 //! threads = 4                  # the proxy's worker threads; default: one per available core
 //! site = "example.com"
-//! build_id = ""                # or build_id_file = ".next/BUILD_ID" (not both)
+//! build_id = ""                # or build_id_file = ".next/BUILD_ID" (not both; watched)
+//! build_id_header = "x-nextjs-deployment-id"  # an answer naming a new build switches to it
+//! bypass_cookies = ["session", "sb-*"]         # present: the request skips the cache
 //! key_host = false
 //! admin_token = "…"            # 16+ characters; turns on the admin API (/_isr/...)
 //! bypass_token = "…"           # 16+ characters; draft/preview requests skip the cache
@@ -53,6 +55,7 @@
 //! stale_if_error = 600
 //! tags = ["blog", "post:{slug}"]
 //! query = ["page"]
+//! bypass_cookies = ["session"] # replaces the top-level list on this route ([]: none)
 //! ```
 //!
 //! A pass-through route (`revalidate = 0`) is never stored, so `expire`, `stale_if_error`

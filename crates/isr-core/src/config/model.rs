@@ -11,6 +11,7 @@ use crate::cdn::CdnSettings;
 use crate::path::QueryKeys;
 use crate::policy::{CacheDefaults, RouteCachePolicy};
 use crate::route::Router;
+use crate::session::CookiePattern;
 use crate::telemetry::access_log::AccessLogFormat;
 
 use super::tag::TagTemplate;
@@ -34,6 +35,9 @@ pub struct Route {
     pub tags: Vec<TagTemplate>,
     /// Query parameters that are part of the key (and the only ones forwarded).
     pub query: QueryKeys,
+    /// The cookies that bypass the cache on this route (`None`: the top-level
+    /// `bypass_cookies`; an empty list: none).
+    pub bypass_cookies: Option<Vec<CookiePattern>>,
 }
 
 /// Tunables of the cache engine.
@@ -162,8 +166,17 @@ pub struct Config {
     pub threads: Option<usize>,
     /// The site part of every key.
     pub site: String,
-    /// The build id part of every key.
+    /// The build id part of every key (at start: a running isr can switch it, see
+    /// [`crate::build`]).
     pub build_id: String,
+    /// The file the build id was read from (`build_id_file`), which the proxy watches.
+    pub build_id_file: Option<String>,
+    /// A response header naming the build that rendered the answer (lower-case, e.g.
+    /// `x-nextjs-deployment-id`): an answer naming a new build switches to it.
+    pub build_id_header: Option<String>,
+    /// The cookies that mean "logged in": a request carrying one bypasses the cache
+    /// (routes may set their own).
+    pub bypass_cookies: Vec<CookiePattern>,
     /// Key on the request's `Host` (validated) instead of `site`.
     pub key_host: bool,
     /// Client request headers a render of a request no route matched carries besides the
@@ -203,6 +216,9 @@ impl std::fmt::Debug for Config {
             .field("threads", &self.threads)
             .field("site", &self.site)
             .field("build_id", &self.build_id)
+            .field("build_id_file", &self.build_id_file)
+            .field("build_id_header", &self.build_id_header)
+            .field("bypass_cookies", &self.bypass_cookies)
             .field("key_host", &self.key_host)
             .field("forward_headers", &self.forward_headers)
             .field("admin_token", &set(&self.admin_token))
@@ -229,6 +245,9 @@ impl Default for Config {
             threads: None,
             site: String::new(),
             build_id: String::new(),
+            build_id_file: None,
+            build_id_header: None,
+            bypass_cookies: Vec::new(),
             key_host: false,
             forward_headers: Vec::new(),
             admin_token: None,

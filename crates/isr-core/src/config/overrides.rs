@@ -214,10 +214,15 @@ impl Overrides {
                     problem: ValueError::Conflicts(Setting::BuildId.key()),
                 });
             }
-            (Some(id), None) => config.build_id = id,
+            (Some(id), None) => {
+                // The flag wins over the file's `build_id_file`, which is then not watched.
+                config.build_id = id;
+                config.build_id_file = None;
+            }
             (None, Some(path)) => {
                 config.build_id =
                     about(Setting::BuildIdFile, read_build_id_file(&path, read_file))?;
+                config.build_id_file = Some(path);
             }
             (None, None) => {}
         }

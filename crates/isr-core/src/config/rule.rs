@@ -7,7 +7,7 @@
 //!   back at the key (and element) it names.
 //! - A pass-through route (`revalidate = 0`) has no `expire`, `stale_if_error` or `tags`
 //!   (they would be silently ignored); `expire` is at least `revalidate`; every tag uses
-//!   only the route's parameters; query names are non-empty, without `&`, `=` or `#`.
+//!   only the route's parameters; every `bypass_cookies` entry is a cookie name or prefix; query names are non-empty, without `&`, `=` or `#`.
 
 use super::model::{Route, RouteMode};
 use super::tag::{TagError, TagTemplate};
@@ -17,6 +17,7 @@ use super::value::{
 use crate::path::QueryKeys;
 use crate::policy::{Revalidate, RouteCachePolicy};
 use crate::route::{Pattern, PatternError, RouteConflict, Router};
+use crate::session::{CookiePattern, CookiePatternError};
 
 /// How one route is cached: the `[[route]]` table of `isr.toml`, in code.
 ///
@@ -36,6 +37,7 @@ pub struct RouteRule {
     /// `None`: no `tags` key (an empty list is still a key, refused on a pass-through).
     tags: Option<Vec<String>>,
     query: Option<Vec<String>>,
+    bypass_cookies: Option<Vec<String>>,
 }
 
 impl RouteRule {
@@ -106,6 +108,17 @@ impl RouteRule {
         self
     }
 
+    /// The cookies that mean "logged in" on this route (replacing the top-level
+    /// `bypass_cookies`; none: no cookie bypasses): a name, or a prefix ending in `*`.
+    pub fn bypass_cookies<I, S>(mut self, names: I) -> RouteRule
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.bypass_cookies = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// This rule for `pattern`, checked.
     pub fn compile(&self, pattern: &str) -> Result<(Pattern, Route), RouteError> {
         let pattern = Pattern::parse(pattern)
@@ -126,7 +139,32 @@ impl RouteRule {
         };
         let tags = self.compile_tags(&pattern)?;
         let query = self.compile_query(&mode)?;
-        Ok((pattern, Route { mode, tags, query }))
+        let bypass_cookies = self.compile_cookies()?;
+        Ok((
+            pattern,
+            Route {
+                mode,
+                tags,
+                query,
+                bypass_cookies,
+            },
+        ))
+    }
+
+    fn compile_cookies(&self) -> Result<Option<Vec<CookiePattern>>, RouteError> {
+        let Some(given) = &self.bypass_cookies else {
+            return Ok(None);
+        };
+        let mut patterns = Vec::with_capacity(given.len());
+        for (index, name) in given.iter().enumerate() {
+            let pattern = CookiePattern::parse(name).map_err(|e| RouteError {
+                key: RouteKey::BypassCookies,
+                index: Some(index),
+                problem: RouteProblem::Cookie(e),
+            })?;
+            patterns.push(pattern);
+        }
+        Ok(Some(patterns))
     }
 
     /// `revalidate = 0`: refuse the keys that only matter to a stored entry, so a setting
@@ -136,6 +174,7 @@ impl RouteRule {
             (RouteKey::Expire, self.expire.is_some()),
             (RouteKey::StaleIfError, self.stale_if_error.is_some()),
             (RouteKey::Tags, self.tags.is_some()),
+            (RouteKey::BypassCookies, self.bypass_cookies.is_some()),
         ];
         match refused.into_iter().find(|&(_, set)| set) {
             Some((key, _)) => Err(RouteError::at(key, RouteProblem::NeverCached)),
@@ -258,6 +297,8 @@ pub enum RouteKey {
     Tags,
     /// `query`.
     Query,
+    /// `bypass_cookies`.
+    BypassCookies,
 }
 
 impl RouteKey {
@@ -270,6 +311,7 @@ impl RouteKey {
             RouteKey::StaleIfError => "route.stale_if_error",
             RouteKey::Tags => "route.tags",
             RouteKey::Query => "route.query",
+            RouteKey::BypassCookies => "route.bypass_cookies",
         }
     }
 }
@@ -320,6 +362,9 @@ pub enum RouteProblem {
     /// A tag is not a valid template.
     #[error(transparent)]
     Tag(TagError),
+    /// A `bypass_cookies` entry is not a cookie name or prefix.
+    #[error(transparent)]
+    Cookie(CookiePatternError),
     /// A tag uses a parameter the route does not have.
     #[error(
         "tag {tag:?} uses {{{param}}}, which is not a parameter of {pattern:?} (parameters: {})",

@@ -28,6 +28,7 @@ use super::value::{
 use crate::coding::Coding;
 use crate::policy::{CacheDefaults, Revalidate};
 use crate::route::Router;
+use crate::session::CookiePattern;
 
 /// Files cannot be read where [`Config::from_toml`] is used.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,8 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "site",
     "build_id",
     "build_id_file",
+    "build_id_header",
+    "bypass_cookies",
     "key_host",
     "forward_headers",
     "admin_token",
@@ -142,6 +145,7 @@ pub(super) const ROUTE_KEYS: &[&str] = &[
     "stale_if_error",
     "tags",
     "query",
+    "bypass_cookies",
 ];
 
 /// A string field checked by `check`.
@@ -162,6 +166,26 @@ fn parse_forward_headers(field: &Field<'_, '_>) -> Result<Vec<String>, ConfigErr
         names.push(name);
     }
     Ok(names)
+}
+
+/// `build_id_header`: a response header name, lower-cased.
+fn parse_header_name(field: &Field<'_, '_>) -> Result<String, ConfigError> {
+    let name = field.string()?.to_ascii_lowercase();
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(field.fail(format!("{name:?} is not a header name"), None));
+    }
+    Ok(name)
+}
+
+/// `bypass_cookies`: cookie names, or prefixes ending in `*`.
+fn parse_cookie_patterns(field: &Field<'_, '_>) -> Result<Vec<CookiePattern>, ConfigError> {
+    let mut patterns = Vec::new();
+    for element in field.elements()? {
+        let pattern = CookiePattern::parse(element.string()?)
+            .map_err(|e| element.fail(e.to_string(), None))?;
+        patterns.push(pattern);
+    }
+    Ok(patterns)
 }
 
 fn checked_string(
@@ -204,6 +228,13 @@ fn parse_document(
     }
     if let Some(field) = top.field("build_id_file") {
         config.build_id = parse_build_id_file_field(&top, &field, read_file)?;
+        config.build_id_file = Some(field.string()?.to_owned());
+    }
+    if let Some(field) = top.field("build_id_header") {
+        config.build_id_header = Some(parse_header_name(&field)?);
+    }
+    if let Some(field) = top.field("bypass_cookies") {
+        config.bypass_cookies = parse_cookie_patterns(&field)?;
     }
     if let Some(field) = top.field("key_host") {
         config.key_host = field.boolean()?;
@@ -463,6 +494,7 @@ impl RouteTable<'_, '_> {
             RouteKey::StaleIfError => "stale_if_error",
             RouteKey::Tags => "tags",
             RouteKey::Query => "query",
+            RouteKey::BypassCookies => "bypass_cookies",
         };
         let field = self.section.field(key).unwrap_or_else(|| Field {
             doc: self.path.doc,
@@ -550,6 +582,9 @@ fn read_route<'t, 'i>(
     }
     if let Some(field) = section.field("query") {
         rule = rule.query(field.strings()?);
+    }
+    if let Some(field) = section.field("bypass_cookies") {
+        rule = rule.bypass_cookies(field.strings()?);
     }
     Ok(RouteTable {
         path,

@@ -8,7 +8,7 @@
 
 use crate::admin::SkipReason;
 use crate::config::Config;
-use crate::job::{Job, PathJobsError, jobs_for_path};
+use crate::job::{Job, PathJobsError, jobs_for_path_in};
 
 /// What became of a request to regenerate a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,9 +52,14 @@ impl Regeneration {
     }
 }
 
-/// The jobs of every variant of `path` (see [`jobs_for_path`]), or why there are none.
+/// The jobs of every variant of `path` (see [`crate::job::jobs_for_path`]), or why there are none.
 pub fn path_jobs(config: &Config, path: &str) -> Result<Vec<Job>, Regeneration> {
-    jobs_for_path(config, path).map_err(|error| match error {
+    path_jobs_in(config, &config.build_id, path)
+}
+
+/// [`path_jobs`] under `build` (the build served now).
+pub fn path_jobs_in(config: &Config, build: &str, path: &str) -> Result<Vec<Job>, Regeneration> {
+    jobs_for_path_in(config, build, path).map_err(|error| match error {
         PathJobsError::NotCacheable => Regeneration::NotCacheable,
         PathJobsError::Invalid(error) => Regeneration::Invalid(error.to_string()),
     })

@@ -47,6 +47,9 @@ pub enum Unstored {
     Policy(NoStoreReason),
     /// Its body ended only where the connection closed: it may be cut short.
     CloseDelimited,
+    /// It names a build other than the one its key is under (`build_id_header`,
+    /// [`crate::build::Builds::judge_answer`]).
+    OtherBuild,
 }
 
 impl Unstored {
@@ -56,6 +59,7 @@ impl Unstored {
             Unstored::TooLarge => "too-large",
             Unstored::Policy(reason) => reason.detail(),
             Unstored::CloseDelimited => "close-delimited",
+            Unstored::OtherBuild => "other-build",
         }
     }
 }
@@ -112,6 +116,18 @@ pub fn judge(
     match judged {
         Ok(entry) => Judged::Storable(Arc::new(entry)),
         Err(reason) => Judged::Uncacheable(Unstored::Policy(reason)),
+    }
+}
+
+/// `judged` for an answer whose build is `named` ([`crate::build::Builds::judge_answer`]):
+/// one naming another build than its key's is never stored.
+pub fn judge_build(judged: Judged, named: &crate::build::NamedBuild) -> Judged {
+    match (judged, named) {
+        (
+            Judged::Storable(_),
+            crate::build::NamedBuild::Switch(_) | crate::build::NamedBuild::Unstored,
+        ) => Judged::Uncacheable(Unstored::OtherBuild),
+        (judged, _) => judged,
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use isr_core::admin::{EntryInfo, RevalidateAnswer, StatsAnswer};
+use isr_core::admin::{BuildAnswer, EntryInfo, RevalidateAnswer, StatsAnswer};
 use isr_core::freshness::PurgeMode;
 
 /// `purged (soft, marked stale): 1 path, 2 tags, 1 prefix`, then what was regenerated or
@@ -236,6 +236,35 @@ fn human_secs(secs: Option<u64>) -> String {
         // The two largest units are precise enough to read.
         _ => parts.into_iter().take(2).collect(),
     }
+}
+
+/// The answer of `isr build show` / `isr build switch` (`switching`: a switch was asked).
+pub(super) fn build(answer: &BuildAnswer, switching: bool) -> String {
+    let current = if answer.current.is_empty() {
+        "(none: the empty build id)"
+    } else {
+        &answer.current
+    };
+    let mut out = match (switching, answer.switched) {
+        (true, true) => format!("switched to build {current}\n"),
+        (true, false) => format!("already serving build {current}\n"),
+        (false, _) => format!("serving build {current}\n"),
+    };
+    if !answer.retired.is_empty() {
+        let retired: Vec<&str> = answer
+            .retired
+            .iter()
+            .map(|id| {
+                if id.is_empty() {
+                    "(empty)"
+                } else {
+                    id.as_str()
+                }
+            })
+            .collect();
+        out.push_str(&format!("replaced, newest first: {}\n", retired.join(", ")));
+    }
+    out
 }
 
 #[cfg(test)]

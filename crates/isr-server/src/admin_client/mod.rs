@@ -1,4 +1,4 @@
-//! The client side of the admin API: `isr purge`, `isr stats` and `isr entries` talk to a
+//! The client side of the admin API: `isr purge`, `isr stats`, `isr entries` and `isr build` talk to a
 //! running isr over `/_isr/...` with the bearer token.
 //!
 //! Invariants:
@@ -18,14 +18,14 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
 use isr_core::admin::{
-    ClearAnswer, EntriesPage, EntryInfo, ErrorBody, RevalidateAnswer, RevalidateRequest,
-    StatsAnswer,
+    BuildAnswer, BuildSwitchRequest, ClearAnswer, EntriesPage, EntryInfo, ErrorBody,
+    RevalidateAnswer, RevalidateRequest, StatsAnswer,
 };
 use isr_core::freshness::PurgeMode;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Value, json};
 
-use crate::cli::client::{AdminArgs, EntriesArgs, PurgeArgs, StatsArgs};
+use crate::cli::client::{AdminArgs, BuildAction, BuildArgs, EntriesArgs, PurgeArgs, StatsArgs};
 use crate::http_client::{ExchangeError, HttpClient, exchange, http_client};
 
 /// The longest an admin call may take.
@@ -275,6 +275,31 @@ pub(crate) async fn purge(args: &PurgeArgs) -> Result<(), ClientError> {
         .await?;
     if let Some(answer) = answer {
         print!("{}", format::revalidate(&answer));
+    }
+    Ok(())
+}
+
+/// `isr build show` and `isr build switch ID`.
+pub(crate) async fn build(args: &BuildArgs) -> Result<(), ClientError> {
+    let (admin_args, method, body) = match &args.action {
+        BuildAction::Show(show) => (&show.admin, Method::GET, None),
+        BuildAction::Switch(switch) => {
+            let request = BuildSwitchRequest {
+                id: switch.id.clone(),
+            };
+            let body = serde_json::to_vec(&request).map_err(ClientError::Encode)?;
+            (&switch.admin, Method::POST, Some(body))
+        }
+    };
+    let admin = Admin::new(admin_args)?;
+    let answer: Option<BuildAnswer> = admin
+        .call_and_print(admin_args.json, method, "/_isr/build", body)
+        .await?;
+    if let Some(answer) = answer {
+        print!(
+            "{}",
+            format::build(&answer, matches!(args.action, BuildAction::Switch(_)))
+        );
     }
     Ok(())
 }

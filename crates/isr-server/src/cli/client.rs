@@ -141,6 +141,54 @@ pub(crate) struct WarmArgs {
     #[arg(long)]
     pub(crate) json: bool,
 
+    /// Fill the pages of this build instead of the one served, so it can be switched to
+    /// warm (`isr build switch ID`); visitors keep getting the served build meanwhile.
+    /// Needs --admin-token. The renders go to the origin isr is configured with: start
+    /// the new build there first.
+    #[arg(long, value_name = "ID", value_parser = parse_non_empty)]
+    pub(crate) build: Option<String>,
+
+    /// The admin token, for --build (prefer ISR_ADMIN_TOKEN to the flag).
+    #[arg(long, env = "ISR_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = secret)]
+    pub(crate) admin_token: Option<Secret>,
+
     #[command(flatten)]
     pub(crate) server: ServerUrl,
+}
+
+/// Flags of `isr build`.
+#[derive(Debug, Args)]
+pub(crate) struct BuildArgs {
+    #[command(subcommand)]
+    pub(crate) action: BuildAction,
+}
+
+/// What `isr build` does.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum BuildAction {
+    /// Show the build served now, and the builds it replaced.
+    Show(BuildShowArgs),
+    /// Serve another build from now on, on every node (a deploy without a restart).
+    ///
+    /// Every request is then keyed under the new build, so no page of the old one is
+    /// served again; fill the new build first with `isr warm --build ID`.
+    Switch(BuildSwitchArgs),
+}
+
+/// Flags of `isr build show`.
+#[derive(Debug, Args)]
+pub(crate) struct BuildShowArgs {
+    #[command(flatten)]
+    pub(crate) admin: AdminArgs,
+}
+
+/// Flags of `isr build switch`.
+#[derive(Debug, Args)]
+pub(crate) struct BuildSwitchArgs {
+    /// The build to serve from now on (a Next.js BUILD_ID, a deployment id, a git sha).
+    #[arg(value_name = "ID", value_parser = parse_non_empty)]
+    pub(crate) id: String,
+
+    #[command(flatten)]
+    pub(crate) admin: AdminArgs,
 }

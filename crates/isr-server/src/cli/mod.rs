@@ -3,7 +3,7 @@
 //! - [`serve`]: `isr serve`'s flags, and how they combine with the environment and the
 //!   config file into one configuration.
 //! - [`client`]: the flags of the commands that talk to a running isr (`purge`, `stats`,
-//!   `entries`, `warm`).
+//!   `entries`, `warm`, `build`).
 //! - [`limits`]: `isr serve`'s flags for client connections and the graceful stop.
 //! - [`parse`]: the value parsers every flag's value goes through, and their error.
 //!
@@ -18,7 +18,7 @@ pub(crate) mod serve;
 use clap::{Args, Parser, Subcommand};
 use isr_core::config::parse_listen;
 
-use client::{EntriesArgs, PurgeArgs, StatsArgs, WarmArgs};
+use client::{BuildArgs, EntriesArgs, PurgeArgs, StatsArgs, WarmArgs};
 use serve::ServeArgs;
 
 /// Incremental Static Regeneration for any server-rendered site.
@@ -61,6 +61,9 @@ pub(crate) enum Command {
     /// left alone, a missing one is rendered. Pages come from the PATH arguments and from
     /// sitemaps (--sitemap).
     Warm(WarmArgs),
+    /// Show or switch the build a running isr serves (admin API): a deploy without a
+    /// restart.
+    Build(BuildArgs),
 }
 
 /// Flags of `isr demo`.

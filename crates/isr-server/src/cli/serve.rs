@@ -829,6 +829,7 @@ max_entry_size = 4
         let build_id = build_id.to_str().expect("utf-8 path");
         let config = load(&["--origin=http://x", "--build-id-file", build_id]).expect("loads");
         assert_eq!(config.build_id, "next-build-7");
+        assert_eq!(config.build_id_file.as_deref(), Some(build_id), "watched");
 
         // The file's build_id_file, relative to the working directory like cache_dir.
         let file = config_file(&format!(
@@ -836,13 +837,15 @@ max_entry_size = 4
         ));
         let path = file.path().to_str().expect("utf-8 path");
         assert_eq!(load(&["-c", path]).expect("loads").build_id, "next-build-7");
-        // A flag beats the file, whichever way each sets the build id.
         assert_eq!(
-            load(&["-c", path, "--build-id=flag"])
-                .expect("loads")
-                .build_id,
-            "flag"
+            load(&["-c", path]).expect("loads").build_id_file.as_deref(),
+            Some(build_id)
         );
+        // A flag beats the file, whichever way each sets the build id (and the file is
+        // then not watched).
+        let flagged = load(&["-c", path, "--build-id=flag"]).expect("loads");
+        assert_eq!(flagged.build_id, "flag");
+        assert_eq!(flagged.build_id_file, None);
 
         let missing = dir.path().join("nope");
         let missing = missing.to_str().expect("utf-8 path");

@@ -3,6 +3,7 @@
 //! - `p <at ms> <0|1> <record name>`: an invalidation was recorded (1: hard).
 //! - `s <node> <created_at ms> <storage key>`: an entry was stored.
 //! - `c <node>`: every entry was removed.
+//! - `b <node> <build id>`: every node serves this build from now on.
 //!
 //! The free-form field (name, key) comes last, so it may hold spaces. A message that does
 //! not parse is ignored: a node never acts on what it cannot read.
@@ -26,6 +27,7 @@ pub(crate) fn encode(event: &ClusterEvent) -> Option<String> {
             created_at,
         } => Some(format!("s {node} {} {key}", created_at.0)),
         ClusterEvent::Cleared { node } => Some(format!("c {node}")),
+        ClusterEvent::BuildSwitched { node, build } => Some(format!("b {node} {build}")),
         ClusterEvent::Resync => None,
     }
 }
@@ -64,6 +66,13 @@ pub(crate) fn decode(text: &str) -> Option<ClusterEvent> {
         "c" => Some(ClusterEvent::Cleared {
             node: rest.parse().ok()?,
         }),
+        "b" => {
+            let (node, build) = rest.split_once(' ')?;
+            Some(ClusterEvent::BuildSwitched {
+                node: node.parse().ok()?,
+                build: build.to_owned(),
+            })
+        }
         _ => None,
     }
 }
@@ -109,6 +118,10 @@ mod tests {
                 created_at: UnixMillis(5),
             },
             ClusterEvent::Cleared { node: 7 },
+            ClusterEvent::BuildSwitched {
+                node: 3,
+                build: "build 2".into(),
+            },
         ];
         for event in events {
             assert_eq!(decode(&encode(&event).unwrap()), Some(event));

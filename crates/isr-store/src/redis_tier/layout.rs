@@ -8,6 +8,7 @@
 //! | `P:l:{K}`           | string  | the render lock of `K`: its holder's token; TTL `lock_ttl` |
 //! | `{P}:purges`        | hash    | purge record name → `"<at ms>:<0 soft / 1 hard>"`, and [`PURGE_EPOCH`] → the epoch |
 //! | `P:events`          | channel | announcements (see `events.rs`)                      |
+//! | `P:build`           | string  | the build last switched to (`isr build switch`)      |
 //!
 //! An entry and its lock share the hash tag `{K}`, so in a Redis Cluster they live in one
 //! slot (and entries spread over the shards); the purge records are one hash, in one slot. Purge records are shared by every
@@ -26,6 +27,7 @@ pub(crate) struct Layout {
     pub(crate) purges: String,
     pub(crate) channel: String,
     pub(crate) entry_pattern: String,
+    pub(crate) build: String,
 }
 
 impl Layout {
@@ -38,6 +40,7 @@ impl Layout {
             purges: format!("{{{prefix}}}:purges"),
             channel: format!("{prefix}:events"),
             entry_pattern: format!("{prefix}:e:*"),
+            build: format!("{prefix}:build"),
         }
     }
 

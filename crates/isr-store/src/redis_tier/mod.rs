@@ -626,6 +626,7 @@ impl LockStore for RedisStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Cluster for RedisStore {
     fn node_id(&self) -> u64 {
         self.node
@@ -637,5 +638,27 @@ impl Cluster for RedisStore {
 
     fn status(&self) -> ClusterStatus {
         self.health.status()
+    }
+
+    async fn switch_build(&self, build: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let mut set = redis::cmd("SET");
+        set.arg(&self.layout.build).arg(build);
+        self.run(set.query_async::<()>(&mut connection)).await?;
+        let switched = self.announce(&ClusterEvent::BuildSwitched {
+            node: self.node,
+            build: build.to_owned(),
+        });
+        self.run(switched.query_async::<i64>(&mut connection))
+            .await?;
+        Ok(())
+    }
+
+    async fn shared_build(&self) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut get = redis::cmd("GET");
+        get.arg(&self.layout.build);
+        self.run(get.query_async::<Option<String>>(&mut connection))
+            .await
     }
 }

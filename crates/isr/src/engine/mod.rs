@@ -10,6 +10,8 @@
 //! - [`respond`]: the flow's answers as `Response<Body>`.
 //!
 //! Invariants:
+//! - Every request is keyed under the build served when it arrives
+//!   ([`crate::builds`]); a render whose answer names another build is not stored.
 //! - The hit path (fresh, or stale, in memory) is synchronous: one L1 lookup, no await,
 //!   no lock held, no allocation; the body is shared, not copied.
 //! - Per key, at most one render runs at a time in this process (see [`crate::flight`]).
@@ -33,8 +35,7 @@ use isr_core::flow::answer::ErrorAnswer;
 use isr_core::flow::guard::{is_own_render, loop_detected};
 use isr_core::flow::lookup::{Action, on_lookup};
 use isr_core::job::Job;
-use isr_core::plan::{Plan, plan};
-use isr_core::policy::BypassReason;
+use isr_core::plan::{Plan, plan_in};
 
 use crate::body::{Body, BoxError};
 use crate::engine::respond::error_response;
@@ -59,8 +60,10 @@ impl Engine {
         }
         let now = self.now();
         let config = &self.shared.config;
-        let planned = plan(
+        let build = self.shared.builds.current();
+        let planned = plan_in(
             config,
+            &build,
             &parts.method,
             parts.uri.path(),
             parts.uri.query(),
@@ -71,7 +74,7 @@ impl Engine {
             Ok(Plan::Bypass { target, reason }) => {
                 let engine = Arc::clone(self);
                 let body = Body::stream(body);
-                let draft = reason == BypassReason::Draft;
+                let draft = reason.is_private();
                 return Answer::Pending(Box::pin(engine.bypass(parts, body, target, draft)));
             }
             Ok(Plan::Cache(cache_plan)) => cache_plan,

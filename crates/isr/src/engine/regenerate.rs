@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use isr_core::entry::Entry;
 use isr_core::flow::joiners::Outcome;
-use isr_core::flow::regenerate::{Regeneration, path_jobs, to_regenerate};
+use isr_core::flow::regenerate::{Regeneration, path_jobs_in, to_regenerate};
 use isr_core::flow::render::Rendered;
 use isr_core::job::Job;
 use isr_core::key::CacheKey;
@@ -72,7 +72,8 @@ impl Engine {
         path: &str,
         if_cached: bool,
     ) -> Regeneration {
-        let jobs = match path_jobs(&self.shared.config, path) {
+        let build = self.shared.builds.current();
+        let jobs = match path_jobs_in(&self.shared.config, &build, path) {
             Ok(jobs) => jobs,
             Err(skipped) => return skipped,
         };

@@ -26,13 +26,15 @@ use bytes::Bytes;
 use http::header::HeaderMap;
 use http::response::Parts;
 use http::{Request, Response};
+use isr_core::build::NamedBuild;
 use isr_core::coding::content_codings;
 use isr_core::compression::{as_identity, attach, to_make};
 use isr_core::entry::Entry;
 use isr_core::flow::conditional::validators;
 use isr_core::flow::joiners::replaces;
 use isr_core::flow::render::{
-    Judged, OriginError, Render, Unstored, judge, judge_close_delimited, judge_too_large,
+    Judged, OriginError, Render, Unstored, judge, judge_build, judge_close_delimited,
+    judge_too_large,
 };
 use isr_core::flow::settle::{PassMark, settle};
 use isr_core::headers::{X_ISR_RENDER, remove_hop_by_hop};
@@ -232,6 +234,7 @@ impl Engine {
                         credentialed,
                     },
                 );
+                let judged = self.judge_build(job, judged, &parts.headers).await;
                 remove_hop_by_hop(&mut parts.headers);
                 if let Judged::Uncacheable(Unstored::Policy(reason)) = &judged {
                     tracing::debug!(%reason, path = job.path, "not storing");
@@ -243,6 +246,7 @@ impl Engine {
                     if is_html && !told.swap(true, std::sync::atomic::Ordering::Relaxed) {
                         tracing::info!(
                             %reason,
+                            hint = reason.hint().unwrap_or(""),
                             path = job.path,
                             "an HTML page was not stored (logged once; the answer's \
                              Cache-Status says why for every request)"
@@ -258,6 +262,30 @@ impl Engine {
                 Rendered::from_judged(judged, || Ok(Response::from_parts(parts, Body::full(body))))
             }
         }
+    }
+
+    /// `judged` once the build the answer names (`build_id_header`) is accounted for: an
+    /// answer naming a new build switches every node to it, and one naming another build
+    /// than its key's is not stored.
+    async fn judge_build(&self, job: &Job, judged: Judged, headers: &HeaderMap) -> Judged {
+        let Some(name) = self.shared.config.build_id_header.as_deref() else {
+            return judged;
+        };
+        let named = headers.get(name).and_then(|value| value.to_str().ok());
+        let verdict = self.shared.builds.judge_answer(&job.build, named);
+        if let NamedBuild::Switch(to) = &verdict {
+            if let Err(error) = self.shared.switch_build(to).await {
+                tracing::warn!(%error, build = to, "could not switch to the build an answer names");
+            }
+        } else if verdict == NamedBuild::Unstored {
+            tracing::debug!(
+                path = job.path,
+                named,
+                keyed = job.build,
+                "not storing an answer of another build"
+            );
+        }
+        judge_build(judged, &verdict)
     }
 
     /// The origin's body as identity, with `headers` made to say so: decoded if the origin

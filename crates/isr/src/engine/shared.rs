@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use isr_core::UnixMillis;
+use isr_core::build::Switch;
 use isr_core::config::{Config, RedisSettings};
 use isr_core::entry::Entry;
 use isr_core::freshness::{Freshness, Invalidation, PurgeMode, freshness};
@@ -23,6 +24,7 @@ use isr_store::{Cluster, MemoryStore, TieredStore};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
+use crate::builds::{BuildState, BuildSwitchError};
 use crate::clock::Clock;
 use crate::flight::{Backoff, Flights};
 use crate::follow::Follower;
@@ -59,6 +61,8 @@ pub(crate) struct Shared {
     /// The nodes this one shares its store with, if any.
     pub(crate) cluster: Option<Arc<dyn Cluster>>,
     pub(super) lock_ttl_ms: u64,
+    /// The build served now, and the builds it replaced.
+    pub(crate) builds: BuildState,
     /// Whether the first HTML answer that was not stored has been logged (once, at info
     /// level, so an operator learns why a default setup caches nothing).
     pub(super) told_unstored_html: std::sync::atomic::AtomicBool,
@@ -88,6 +92,7 @@ impl Shared {
             Duration::from_secs(expire.saturating_add(config.defaults.stale_if_error))
         });
         Shared {
+            builds: BuildState::new(&config.build_id),
             told_unstored_html: std::sync::atomic::AtomicBool::new(false),
             tag_index: tokio::sync::Mutex::new(()),
             backoff: Backoff::new(engine.retry_min_ms, engine.retry_max_ms),
@@ -177,6 +182,17 @@ impl Shared {
         self.purges.date_render(&*self.clock).await
     }
 
+    /// Switch every request from now on to build `to`, on every node sharing the store.
+    pub(crate) async fn switch_build(&self, to: &str) -> Result<Switch, BuildSwitchError> {
+        let switch = self.builds.switch(to)?;
+        if switch != Switch::Unchanged
+            && let Some(cluster) = &self.cluster
+        {
+            cluster.switch_build(to).await?;
+        }
+        Ok(switch)
+    }
+
     /// The state of `entry` at `now`, purges included.
     pub(super) fn freshness_of(&self, entry: &Entry, now: UnixMillis) -> Freshness {
         let invalidation = self.purges.newest_for(&entry.key, &entry.path, &entry.tags);
@@ -200,6 +216,16 @@ impl Follower for Shared {
     fn purge_arrived(&self, invalidation: &Invalidation) {
         let delay = self.clock.now().millis_since(invalidation.at);
         self.metrics.purge_arrived(delay);
+    }
+
+    fn build_switched(&self, build: &str) {
+        if let Err(error) = self.builds.switch(build) {
+            tracing::warn!(%error, "ignored a build switch announced by another node");
+        }
+    }
+
+    fn cluster(&self) -> Option<&Arc<dyn Cluster>> {
+        self.cluster.as_ref()
     }
 }
 

@@ -1,0 +1,1 @@
+declare const __ISR_BUILD_ID__: string;
