@@ -148,9 +148,8 @@ fn compress_one(coding: Coding, level: u32, identity: &[u8]) -> io::Result<Vec<u
 }
 
 /// The smallest brotli window that holds the whole page (`lgwin`, 10 to 22 bits here; the
-/// window is `2^lgwin - 16` bytes). A larger one compresses no better, and its buffers
-/// (4 MiB at 22 bits) are allocated for every page on the blocking threads, where the
-/// allocator keeps them: a fixed 22 bits tripled isr's resident memory under churn.
+/// window is `2^lgwin - 16` bytes). A larger one compresses no better, and makes the
+/// encoder allocate buffers for the whole window (4 MiB at 22 bits) for every page.
 fn brotli_window_bits(len: usize) -> u32 {
     len.saturating_add(16)
         .checked_next_power_of_two()
