@@ -212,8 +212,11 @@ impl Job {
             KEYED_VARY,
             created_at,
         )?;
-        // Only identity is stored: a runtime decodes what the origin compressed first.
-        if !matches!(crate::coding::content_codings(headers), Ok(codings) if codings.is_empty()) {
+        // A page in codings isr knows is stored as identity: a runtime decodes it first, so
+        // one still coded here did not decode and is not stored. A coding isr does not know
+        // is opaque (RFC 9111 §3: a cache stores what it cannot read): stored as sent, with
+        // its `Content-Encoding`, and served as sent to every client.
+        if matches!(crate::coding::content_codings(headers), Ok(codings) if !codings.is_empty()) {
             return Err(NoStoreReason::Encoded);
         }
         let mut tags = self.tags.clone();
@@ -323,14 +326,19 @@ tags = ["post:{slug}"]
                 .unwrap_err(),
             NoStoreReason::Encoded
         );
-        coded.insert(
-            header::CONTENT_ENCODING,
-            HeaderValue::from_static("identity"),
-        );
-        assert!(
-            job.entry_from(&config, StatusCode::OK, &coded, Bytes::new(), UnixMillis(5))
-                .is_ok()
-        );
+        for opaque in ["identity", "compress", "gzip, x-unheard-of"] {
+            coded.insert(header::CONTENT_ENCODING, HeaderValue::from_static(opaque));
+            let entry = job
+                .entry_from(&config, StatusCode::OK, &coded, Bytes::new(), UnixMillis(5))
+                .unwrap();
+            assert!(
+                entry
+                    .headers
+                    .iter()
+                    .any(|(name, value)| name == header::CONTENT_ENCODING && value == opaque),
+                "{opaque}: a coding isr cannot read is kept, as sent"
+            );
+        }
         headers.insert(header::SET_COOKIE, HeaderValue::from_static("a=b"));
         assert!(
             job.entry_from(

@@ -280,31 +280,44 @@ async fn an_origin_that_compresses_is_decoded_once_and_served_like_any_page() {
 async fn a_body_that_does_not_decode_is_passed_on_as_sent_and_never_stored() {
     let origin = TestOrigin::start().await;
     let proxy = TestProxy::start(&origin, &config("")).await;
-    let lies = [
-        (
-            "/blog/corrupt",
-            "gzip",
-            Bytes::from_static(b"<html>not gzip at all</html>"),
-        ),
-        (
-            "/blog/unknown",
-            "compress",
-            Bytes::from_static(b"\x1f\x9d\x90payload"),
-        ),
-    ];
-    for (path, coding, body) in lies {
+    let body = Bytes::from_static(b"<html>not gzip at all</html>");
+    origin.set(
+        "/blog/corrupt",
+        html_page(body.clone()).header("content-encoding", "gzip"),
+    );
+    for round in 1..=2 {
+        let answer = proxy.send(accepting("/blog/corrupt", "gzip, br")).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.cache(), "BYPASS", "not stored");
+        assert_eq!(answer.header("content-encoding"), Some("gzip"));
+        assert_eq!(answer.body, body, "passed on as sent");
+        assert_eq!(origin.renders("/blog/corrupt"), round, "rendered each time");
+    }
+}
+
+/// RFC 9111 §3: a cache stores what it cannot read. A coding isr does not know is
+/// opaque: stored and served as sent, never compressed again.
+#[tokio::test]
+async fn a_coding_isr_does_not_know_is_stored_and_served_as_sent() {
+    let origin = TestOrigin::start().await;
+    let proxy = TestProxy::start(&origin, &config("")).await;
+    let body = Bytes::from_static(b"\x1f\x9d\x90payload");
+    for (path, coding) in [
+        ("/blog/compress", "compress"),
+        ("/blog/token", "x-unheard-of"),
+    ] {
         origin.set(
             path,
             html_page(body.clone()).header("content-encoding", coding),
         );
-        for round in 1..=2 {
+        for (round, cache) in [(1, "MISS"), (2, "HIT")] {
             let answer = proxy.send(accepting(path, "gzip, br")).await;
             assert_eq!(answer.status, 200, "{path}");
-            assert_eq!(answer.cache(), "BYPASS", "{path}: not stored");
+            assert_eq!(answer.cache(), cache, "{path}: round {round}");
             assert_eq!(answer.header("content-encoding"), Some(coding), "{path}");
-            assert_eq!(answer.body, body, "{path}: passed on as sent");
-            assert_eq!(origin.renders(path), round, "{path}: rendered each time");
+            assert_eq!(answer.body, body, "{path}: as sent");
         }
+        assert_eq!(origin.renders(path), 1, "{path}: rendered once");
     }
 }
 

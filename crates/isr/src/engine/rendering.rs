@@ -18,6 +18,7 @@
 //!   isr-core's `compression` asks for, made here once ([`crate::compress`]). An origin
 //!   body that came compressed is decoded first (within the entry size limit); one that
 //!   does not decode is passed on as sent, never stored, with a warning naming the page.
+//!   A body in a coding isr does not know is opaque: stored and served as sent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -296,8 +297,9 @@ impl Engine {
         let codings = match content_codings(headers) {
             Ok(codings) if codings.is_empty() => return body,
             Ok(codings) => codings,
+            // A coding isr does not know is opaque: the page is stored and served as sent.
             Err(unknown) => {
-                tracing::warn!(error = %unknown, path = job.path, "origin body passed on as sent, not stored");
+                tracing::debug!(error = %unknown, path = job.path, "origin body kept as sent");
                 return body;
             }
         };
