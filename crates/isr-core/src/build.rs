@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 
 use http::HeaderMap;
 
-use crate::plan::constant_time_eq;
+use crate::secret::constant_time_eq;
 
 /// The longest build id accepted.
 pub const MAX_BUILD_ID_BYTES: usize = 256;

@@ -59,6 +59,7 @@ pub mod plan;
 pub mod policy;
 pub mod purge;
 pub mod route;
+pub mod secret;
 pub mod serve;
 pub mod session;
 pub mod store;

@@ -24,6 +24,7 @@ use crate::key::{CacheKey, KeyParts, Variant};
 use crate::path::{PathError, QueryKeys, canonical_query, normalize_path};
 use crate::policy::{BypassReason, RouteCachePolicy, classify_request};
 use crate::route::Params;
+use crate::secret::constant_time_eq;
 use crate::session::has_session;
 
 /// Request headers the key accounts for; a response may `Vary` on these and still be stored.
@@ -237,11 +238,6 @@ pub(crate) fn cookie_values<'h>(
             let value = parts.next()?;
             (key.trim_ascii() == name.as_bytes()).then(|| value.trim_ascii())
         })
-}
-
-/// Compare two secrets without an early exit.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn join_target(path: &str, query: &str) -> String {

@@ -4,7 +4,7 @@
 //! Invariant: tokens are compared in constant time, and an empty configured token matches
 //! nothing.
 
-use crate::plan::constant_time_eq;
+use crate::secret::constant_time_eq;
 
 /// The token of an `Authorization: Bearer <token>` header value.
 pub fn bearer_token(authorization: &str) -> Option<&str> {

@@ -12,7 +12,8 @@
 
 use http::HeaderMap;
 
-use crate::plan::{constant_time_eq, cookie_values};
+use crate::plan::cookie_values;
+use crate::secret::constant_time_eq;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "isr_dashboard";

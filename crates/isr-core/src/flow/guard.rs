@@ -11,7 +11,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::flow::answer::ErrorAnswer;
 use crate::headers::{CacheStatus, X_ISR_RENDER};
-use crate::plan::constant_time_eq;
+use crate::secret::constant_time_eq;
 
 /// Does this request carry the guard with `secret`?
 pub fn is_own_render(headers: &HeaderMap, secret: &[u8]) -> bool {
